@@ -1,0 +1,146 @@
+"""`bulkhead ...`: serve, migrate, provision PostgreSQL, mint tokens, check boundaries."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import click
+import uvicorn
+
+from app.kernel import migrations, provision
+from app.kernel.auth import create_token, resolve_jwt_secret
+from app.kernel.boundary_check import run_checks
+from app.kernel.database import open_module_database
+from app.kernel.settings import Settings, SettingsError
+from app.main import REGISTRY
+
+_TTL = re.compile(r"(\d+)([smhd])")
+_TTL_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def _settings() -> Settings:
+    try:
+        settings = Settings.from_env()
+        settings.check_modules(REGISTRY.names)
+        REGISTRY.select(settings.modules)
+    except SettingsError as exc:
+        raise click.ClickException(f"configuration error: {exc}") from exc
+    return settings
+
+
+@click.group()
+def main() -> None:
+    """Bulkhead: a backend for AI agents where every module owns its database."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1))
+def serve(host: str, port: int, workers: int) -> None:
+    """Run the HTTP server with the modules in BULKHEAD_MODULES (default: all)."""
+    settings = _settings()
+    resolve_jwt_secret(settings)  # create the secret once, before workers race for it
+    click.echo(f"Bulkhead on http://{host}:{port}  (docs: http://{host}:{port}/schema/swagger)")
+    uvicorn.run(
+        "app.main:create_app", factory=True, host=host, port=port, workers=workers,
+        log_level=settings.log_level.lower(),
+    )
+
+
+@main.group()
+def db() -> None:
+    """Each module's own database: migrations and PostgreSQL provisioning."""
+
+
+@db.command()
+@click.option("--module", "module_name", type=click.Choice(sorted(REGISTRY.names)))
+def upgrade(module_name: str | None) -> None:
+    """Apply every module's migrations (or one module's) to its own database."""
+    settings = _settings()
+
+    async def run() -> None:
+        for module in REGISTRY:
+            if module_name not in (None, module.name):
+                continue
+            database = open_module_database(module.name, settings)
+            try:
+                await migrations.upgrade(module, database)
+                revision = await migrations.current_revision(module, database)
+            finally:
+                await database.dispose()
+            click.echo(f"{module.name}: at {revision}")
+
+    asyncio.run(run())
+
+
+@db.command()
+@click.option("--module", "module_name", required=True, type=click.Choice(sorted(REGISTRY.names)))
+@click.option("-m", "--message", required=True, help="what the revision changes")
+def revision(module_name: str, message: str) -> None:
+    """Autogenerate the next migration of one module from its models."""
+    settings = _settings()
+    module = REGISTRY[module_name]
+
+    async def run() -> None:
+        database = open_module_database(module.name, settings)
+        try:
+            await migrations.create_revision(module, database, message)
+        finally:
+            await database.dispose()
+
+    asyncio.run(run())
+
+
+@db.command("provision")
+@click.option("--admin-url", required=True, help="postgresql://postgres@127.0.0.1:5432/postgres")
+@click.option("--prefix", default="bulkhead", show_default=True)
+@click.option("--output", type=click.Path(path_type=Path), help="default: DATA_DIR/database-urls.json")
+def provision_command(admin_url: str, prefix: str, output: Path | None) -> None:
+    """Create a role and a database per module; write their URLs to a 0600 file."""
+    settings = _settings()
+    target = output or settings.data_dir / "database-urls.json"
+    try:
+        urls = asyncio.run(
+            provision.provision(admin_url, sorted(REGISTRY.names), prefix=prefix, output=target)
+        )
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(f"provisioning failed: {exc}") from exc
+    click.echo(f"wrote {len(urls)} module URLs to {target} (mode 0600)")
+    if output is not None:
+        click.echo(f"point the server at it: BULKHEAD_DATABASE_URLS_FILE={target}")
+
+
+@main.group()
+def token() -> None:
+    """Bearer tokens for the API."""
+
+
+@token.command("create")
+@click.option("--user", "user_id", required=True)
+@click.option("--admin", is_flag=True, help="add the admin claim")
+@click.option("--ttl", default="7d", show_default=True, help="lifetime: 30m, 12h, 7d")
+def create_token_command(user_id: str, admin: bool, ttl: str) -> None:
+    """Print a signed token, alone on stdout."""
+    match = _TTL.fullmatch(ttl)
+    if not match:
+        raise click.BadParameter("use a number and a unit: 30m, 12h, 7d", param_hint="--ttl")
+    lifetime = timedelta(**{_TTL_UNITS[match.group(2)]: int(match.group(1))})
+    try:
+        click.echo(create_token(resolve_jwt_secret(_settings()), user_id, admin=admin, ttl=lifetime))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--user") from exc
+
+
+@main.command()
+@click.option("--lint-config", type=click.Path(path_type=Path), default=Path("importlinter.ini"),
+              show_default=True)
+def check(lint_config: Path) -> None:
+    """Verify the module boundaries that import-linter cannot see."""
+    report = asyncio.run(run_checks(REGISTRY, _settings(), lint_config))
+    click.echo(report.render())
+    sys.exit(0 if report.ok else 1)

@@ -1,0 +1,74 @@
+"""Build the Litestar app from modules that are already bound to their databases.
+
+The kernel does not choose modules or wire contracts: `app/main.py` does, and hands
+over each module with its database and its built service.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from litestar import Litestar, Router
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.datastructures import State
+
+from .auth import jwt_auth, resolve_jwt_secret
+from .database import ModuleDatabase
+from .health import HealthController
+from .http_errors import EXCEPTION_HANDLERS
+from .module import Module
+from .settings import Settings
+
+API_PREFIX = "/v1"
+DOCS_PATH = "/schema/swagger"
+
+
+@dataclass(frozen=True)
+class BoundModule:
+    module: Module
+    database: ModuleDatabase
+    service: Any  # implements module.contract
+
+
+def _provider(service: Any) -> Provide:
+    async def provide_service() -> Any:
+        return service
+
+    return Provide(provide_service, use_cache=True)
+
+
+def build_app(settings: Settings, bound: Sequence[BoundModule]) -> Litestar:
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    auth = jwt_auth(resolve_jwt_secret(settings))
+    databases = {b.module.name: b.database for b in bound}
+
+    async def dispose_databases() -> None:
+        for database in databases.values():
+            await database.dispose()
+
+    api = Router(
+        path=API_PREFIX,
+        route_handlers=[route for b in bound for route in b.module.routes],
+        # Each module's controllers ask for their service by the module's name.
+        dependencies={b.module.name: _provider(b.service) for b in bound},
+    )
+    return Litestar(
+        route_handlers=[HealthController, api],
+        on_app_init=[auth.on_app_init],
+        on_shutdown=[dispose_databases],
+        exception_handlers=EXCEPTION_HANDLERS,
+        state=State({"databases": databases}),
+        openapi_config=OpenAPIConfig(
+            title="Bulkhead",
+            version="0.1.0",
+            description="A backend for AI agents where every module owns its own database.",
+            render_plugins=[SwaggerRenderPlugin()],
+        ),
+        debug=False,
+    )
+

@@ -1,0 +1,93 @@
+"""Bearer JWT auth for every `/v1` route (Litestar's `JWTAuth`), and the admin guard.
+
+The signing secret comes from `BULKHEAD_JWT_SECRET`, or is generated once into the data
+dir with mode 0600 (created with O_EXCL, so several workers starting together agree).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from litestar.connection import ASGIConnection
+from litestar.exceptions import PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.security.jwt import JWTAuth, Token
+
+from .settings import Settings
+
+ALGORITHM = "HS256"
+ISSUER = "bulkhead"
+SECRET_FILE = "jwt-secret"
+USER_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,127}")
+
+
+class Principal(msgspec.Struct, frozen=True):
+    """Who is calling: the token's subject, and whether it carries the admin claim."""
+
+    user_id: str
+    is_admin: bool = False
+
+
+def resolve_jwt_secret(settings: Settings) -> str:
+    if settings.jwt_secret:
+        return settings.jwt_secret
+    path = settings.data_dir / SECRET_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return _read_secret(path)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_urlsafe(48))
+    return _read_secret(path)
+
+
+def _read_secret(path: Path) -> str:
+    secret = path.read_text().strip()
+    if len(secret) < 32:
+        raise RuntimeError(f"{path} holds no usable secret; delete it to generate a new one")
+    return secret
+
+
+def create_token(secret: str, user_id: str, *, admin: bool = False, ttl: timedelta) -> str:
+    if not USER_ID_PATTERN.fullmatch(user_id):
+        raise ValueError(
+            f"user id {user_id!r} must be 1-128 characters of letters, digits, '.', '_', '@', '-'"
+        )
+    token = Token(
+        sub=user_id,
+        exp=datetime.now(UTC) + ttl,
+        iss=ISSUER,
+        extras={"admin": True} if admin else {},
+    )
+    return token.encode(secret, ALGORITHM)
+
+
+async def principal_from_token(token: Token, _: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
+    if not USER_ID_PATTERN.fullmatch(token.sub):
+        return None  # Litestar answers 401
+    return Principal(user_id=token.sub, is_admin=token.extras.get("admin") is True)
+
+
+def requires_admin(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Route guard: 403 unless the token carries the admin claim."""
+    user = connection.user
+    if not (isinstance(user, Principal) and user.is_admin):
+        raise PermissionDeniedException("this route needs a token with the admin claim")
+
+
+def jwt_auth(secret: str) -> JWTAuth[Principal, Token]:
+    return JWTAuth[Principal, Token](
+        retrieve_user_handler=principal_from_token,
+        token_secret=secret,
+        algorithm=ALGORITHM,
+        exclude=["^/health", "^/schema"],
+        accepted_issuers=[ISSUER],
+        require_claims=["exp", "sub"],
+    )

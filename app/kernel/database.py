@@ -1,0 +1,104 @@
+"""One database per module: its own engine, pool and session factory, and nothing shared.
+
+A service receives exactly one `ModuleDatabase` and claims it by name, so handing the
+conversation service the billing database fails at construction, not in production.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from .settings import Settings
+from .sqlite import connect_module_file
+
+_WRITE = "bulkhead_write"
+
+
+class BoundaryViolation(RuntimeError):
+    """A module was handed something that belongs to another module."""
+
+
+class ModuleDatabase:
+    """The database a single module owns. Services reach it only through this object."""
+
+    def __init__(self, module: str, engine: AsyncEngine) -> None:
+        self.module = module
+        self.engine = engine
+        self._reads = async_sessionmaker(engine, expire_on_commit=False)
+        self._writes = async_sessionmaker(
+            engine.execution_options(**{_WRITE: True}), expire_on_commit=False
+        )
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def claim(self, module: str) -> ModuleDatabase:
+        """Return self if this database belongs to `module`; refuse another module's."""
+        if module != self.module:
+            raise BoundaryViolation(
+                f"the {module} module was handed the {self.module} module's database"
+            )
+        return self
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A unit of work that writes: committed on exit, rolled back on error.
+
+        On SQLite it starts with `BEGIN IMMEDIATE`, taking the write lock up front, so two
+        writers queue on the busy timeout instead of failing on a stale read snapshot.
+        """
+        async with self._writes() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A read-only unit of work: a consistent snapshot, never takes the write lock."""
+        async with self._reads() as session, session.begin():
+            yield session
+
+    async def ping(self) -> float:
+        """Run `SELECT 1`; return the round trip in milliseconds."""
+        started = time.perf_counter()
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        return (time.perf_counter() - started) * 1000
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def open_module_database(module: str, settings: Settings) -> ModuleDatabase:
+    """Bind `module` to the database its settings name (a SQLite file by default)."""
+    url = make_url(settings.database_url(module))
+    if url.get_backend_name() == "sqlite":
+        return ModuleDatabase(module, _sqlite_engine(Path(url.database or "")))
+    engine = create_async_engine(
+        url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_pool_size,
+        pool_pre_ping=True,
+        connect_args={"server_settings": {"application_name": f"bulkhead-{module}"}},
+    )
+    return ModuleDatabase(module, engine)
+
+
+def _sqlite_engine(path: Path) -> AsyncEngine:
+    engine = create_async_engine(
+        "sqlite+aiosqlite://", async_creator=lambda: connect_module_file(path)
+    )
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def begin_sqlite_transaction(conn: Connection) -> None:
+        immediate: Any = conn.get_execution_options().get(_WRITE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine

@@ -1,0 +1,78 @@
+"""The one place where contract errors become HTTP statuses.
+
+No stack trace reaches a client: an unexpected error answers 500 with a request id,
+and the same id is logged with the traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from litestar import MediaType, Request, Response
+from litestar.types import ExceptionHandlersMap
+
+from contracts.errors import (
+    Conflict,
+    ContractError,
+    InvalidInput,
+    LimitExceeded,
+    MalformedRequest,
+    NotFound,
+    PermissionDenied,
+    Unavailable,
+)
+
+logger = logging.getLogger("bulkhead.errors")
+
+STATUS_BY_KIND: dict[type[ContractError], int] = {
+    MalformedRequest: 400,
+    PermissionDenied: 403,
+    NotFound: 404,
+    Conflict: 409,
+    InvalidInput: 422,
+    LimitExceeded: 429,
+    Unavailable: 503,
+}
+
+
+def status_for(error: ContractError) -> int:
+    for kind in type(error).__mro__:
+        if kind in STATUS_BY_KIND:
+            return STATUS_BY_KIND[kind]
+    return 500  # a ContractError of no declared kind is a bug in its contract
+
+
+def contract_error_to_response(_: Request[object, object, object], exc: Exception) -> Response[object]:
+    assert isinstance(exc, ContractError)
+    body: dict[str, object] = {"status_code": status_for(exc), "code": exc.code, "detail": exc.message}
+    if exc.field is not None:
+        body["field"] = exc.field
+    return Response(body, status_code=status_for(exc), media_type=MediaType.JSON)
+
+
+def unexpected_error_to_response(
+    request: Request[object, object, object], exc: Exception
+) -> Response[object]:
+    request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+    logger.error(
+        "unhandled error request_id=%s %s %s",
+        request_id,
+        request.method,
+        request.url.path,
+        exc_info=exc,
+    )
+    return Response(
+        {"status_code": 500, "detail": "Internal server error", "request_id": request_id},
+        status_code=500,
+        headers={"x-request-id": request_id},
+        media_type=MediaType.JSON,
+    )
+
+
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
+    ContractError: contract_error_to_response,
+    # Keyed by status, Litestar uses it only for exceptions that are not HTTPExceptions,
+    # so its own 401/404/405 answers stay as they are.
+    500: unexpected_error_to_response,
+}

@@ -1,0 +1,106 @@
+"""Run one module's own Alembic history against that module's own database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.runtime.environment import EnvironmentContext
+from sqlalchemy import Connection
+
+from .columns import UTCDateTime
+from .database import ModuleDatabase
+from .module import Module
+
+ENVIRONMENT = Path(__file__).parent / "alembic_env"
+
+
+def alembic_config(module: Module, connection: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(ENVIRONMENT))
+    config.set_main_option("version_locations", str(module.migrations))
+    config.set_main_option("path_separator", "os")
+    config.attributes.update(
+        connection=connection, metadata=module.metadata, version_table=module.version_table
+    )
+    return config
+
+
+def configure_migration_context(context: EnvironmentContext) -> None:
+    """Called from env.py: bind the context to the module the runner named."""
+    attributes = context.config.attributes
+    context.configure(
+        connection=attributes["connection"],
+        target_metadata=attributes["metadata"],
+        version_table=attributes["version_table"],
+        render_as_batch=True,  # SQLite alters tables by copying them
+        compare_type=True,
+        render_item=_render_item,
+    )
+
+
+def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
+    # Migrations store UTCDateTime as what it is underneath, so they need no app import.
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
+
+
+async def upgrade(module: Module, database: ModuleDatabase, revision: str = "head") -> None:
+    database.claim(module.name)
+    async with database.engine.connect() as conn:
+        await conn.run_sync(
+            lambda sync: command.upgrade(alembic_config(module, sync), revision)
+        )
+        await conn.commit()
+
+
+async def current_revision(module: Module, database: ModuleDatabase) -> str | None:
+    async with database.engine.connect() as conn:
+        return await conn.run_sync(
+            lambda sync: MigrationContext.configure(
+                sync, opts={"version_table": module.version_table}
+            ).get_current_revision()
+        )
+
+
+async def schema_differences(module: Module, database: ModuleDatabase) -> list[Any]:
+    """What autogenerate would change: empty when models and migrations agree."""
+    async with database.engine.connect() as conn:
+        return await conn.run_sync(
+            lambda sync: compare_metadata(
+                MigrationContext.configure(
+                    sync,
+                    opts={
+                        "version_table": module.version_table,
+                        "compare_type": True,
+                        "include_name": _not_version_table(module),
+                    },
+                ),
+                module.metadata,
+            )
+        )
+
+
+def _not_version_table(module: Module) -> Any:
+    def include_name(name: str | None, type_: str, _: Any) -> bool:
+        return not (type_ == "table" and name == module.version_table)
+
+    return include_name
+
+
+async def create_revision(module: Module, database: ModuleDatabase, message: str) -> None:
+    """Autogenerate the next revision of this module from its models."""
+    async with database.engine.connect() as conn:
+        await conn.run_sync(
+            lambda sync: command.revision(
+                alembic_config(module, sync),
+                message=message,
+                autogenerate=True,
+                version_path=str(module.migrations),
+            )
+        )

@@ -1,0 +1,169 @@
+"""Every `BULKHEAD_*` environment variable is read here and nowhere else.
+
+A wrong value fails at start with a `SettingsError` naming the variable, so a typo in
+deployment surfaces as one clear line instead of a stack trace at the first request.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PREFIX = "BULKHEAD_"
+DATABASE_URL_PREFIX = f"{PREFIX}DATABASE_URL_"
+_SQLITE_SCHEME = "sqlite+aiosqlite"
+_POSTGRES_SCHEMES = ("postgresql+asyncpg", "postgresql", "postgres")
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+class SettingsError(ValueError):
+    """A `BULKHEAD_*` variable has a value the server cannot use."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("var")
+    modules: tuple[str, ...] | None = None  # None: every registered module
+    database_urls: Mapping[str, str] = field(default_factory=dict)  # explicit, per module
+    database_urls_file: Path | None = None
+    jwt_secret: str | None = None
+    redis_url: str | None = None
+    db_pool_size: int = 5
+    log_level: str = "INFO"
+    default_max_active_sessions: int = 20
+    default_max_sessions_per_day: int = 200
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        data_dir = Path(env.get(f"{PREFIX}DATA_DIR", "var"))
+        urls_file_var = f"{PREFIX}DATABASE_URLS_FILE"
+        urls_file = Path(env[urls_file_var]) if env.get(urls_file_var) else None
+
+        urls: dict[str, str] = {}
+        if urls_file is not None:
+            urls.update(_read_urls_file(urls_file_var, urls_file))
+        elif (data_dir / "database-urls.json").exists():
+            urls.update(_read_urls_file(urls_file_var, data_dir / "database-urls.json"))
+        for name, value in env.items():
+            if name.startswith(DATABASE_URL_PREFIX) and value:
+                urls[name.removeprefix(DATABASE_URL_PREFIX).lower()] = value
+        for module, url in urls.items():
+            urls[module] = normalise_database_url(f"{DATABASE_URL_PREFIX}{module.upper()}", url)
+
+        return cls(
+            data_dir=data_dir,
+            modules=_parse_modules(env.get(f"{PREFIX}MODULES")),
+            database_urls=urls,
+            database_urls_file=urls_file,
+            jwt_secret=_parse_jwt_secret(env.get(f"{PREFIX}JWT_SECRET")),
+            redis_url=_parse_redis_url(env.get(f"{PREFIX}REDIS_URL")),
+            db_pool_size=_parse_int(env, f"{PREFIX}DB_POOL_SIZE", 5, minimum=1),
+            log_level=_parse_log_level(env.get(f"{PREFIX}LOG_LEVEL", "INFO")),
+            default_max_active_sessions=_parse_int(
+                env, f"{PREFIX}DEFAULT_MAX_ACTIVE_SESSIONS", 20, minimum=0
+            ),
+            default_max_sessions_per_day=_parse_int(
+                env, f"{PREFIX}DEFAULT_MAX_SESSIONS_PER_DAY", 200, minimum=0
+            ),
+        )
+
+    def database_url(self, module: str) -> str:
+        """The module's own database: configured URL, else a SQLite file of its own."""
+        if module in self.database_urls:
+            return self.database_urls[module]
+        return f"{_SQLITE_SCHEME}:///{(self.data_dir / f'{module}.sqlite3').resolve()}"
+
+    def check_modules(self, known: set[str]) -> None:
+        """Reject module names in settings that no registered module has."""
+        unknown = sorted(set(self.modules or ()) - known)
+        if unknown:
+            raise SettingsError(
+                f"{PREFIX}MODULES",
+                f"unknown module(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}",
+            )
+        for module in sorted(set(self.database_urls) - known):
+            raise SettingsError(
+                f"{DATABASE_URL_PREFIX}{module.upper()}",
+                f"no module named {module!r}; known: {', '.join(sorted(known))}",
+            )
+
+
+def normalise_database_url(variable: str, url: str) -> str:
+    """Accept `postgresql://` as written by humans; run it through asyncpg."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise SettingsError(variable, f"{url!r} is not a URL (expected scheme://...)")
+    if scheme == _SQLITE_SCHEME or scheme == "sqlite":
+        return f"{_SQLITE_SCHEME}://{rest}"
+    if scheme in _POSTGRES_SCHEMES:
+        return f"postgresql+asyncpg://{rest}"
+    raise SettingsError(
+        variable, f"unsupported scheme {scheme!r}; use sqlite+aiosqlite:// or postgresql://"
+    )
+
+
+def _read_urls_file(variable: str, path: Path) -> dict[str, str]:
+    try:
+        data = json.loads(path.read_text())
+    except OSError as exc:
+        raise SettingsError(variable, f"cannot read {path}: {exc.strerror}") from exc
+    except json.JSONDecodeError as exc:
+        raise SettingsError(variable, f"{path} is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+        raise SettingsError(variable, f"{path} must be a JSON object of module -> URL")
+    return {str(k).lower(): v for k, v in data.items()}
+
+
+def _parse_modules(raw: str | None) -> tuple[str, ...] | None:
+    if raw is None or raw.strip() in ("", "all"):
+        return None
+    names = tuple(n.strip().lower() for n in raw.split(",") if n.strip())
+    for name in names:
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+            raise SettingsError(f"{PREFIX}MODULES", f"{name!r} is not a module name")
+    return names
+
+
+def _parse_jwt_secret(raw: str | None) -> str | None:
+    if raw is None or raw == "":
+        return None
+    if len(raw) < 32:
+        raise SettingsError(f"{PREFIX}JWT_SECRET", "must be at least 32 characters long")
+    return raw
+
+
+def _parse_redis_url(raw: str | None) -> str | None:
+    if not raw:
+        return None
+    if not raw.startswith(("redis://", "rediss://", "unix://")):
+        raise SettingsError(f"{PREFIX}REDIS_URL", f"{raw!r} is not a redis://, rediss:// URL")
+    return raw
+
+
+def _parse_log_level(raw: str) -> str:
+    level = raw.upper()
+    if level not in _LOG_LEVELS:
+        raise SettingsError(f"{PREFIX}LOG_LEVEL", f"{raw!r}; use one of {', '.join(_LOG_LEVELS)}")
+    return level
+
+
+def _parse_int(env: Mapping[str, str], variable: str, default: int, *, minimum: int) -> int:
+    raw = env.get(variable)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise SettingsError(variable, f"{raw!r} is not an integer") from exc
+    if value < minimum:
+        raise SettingsError(variable, f"must be at least {minimum}, got {value}")
+    return value

@@ -1,0 +1,36 @@
+"""The composition root: which modules exist, and how their contracts are wired.
+
+This is the only place where one module's contract is handed to another. Today every
+contract is the local service; a later remote client slots in here, callers unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Litestar
+
+from app.kernel.app_factory import BoundModule, build_app
+from app.kernel.database import open_module_database
+from app.kernel.registry import ModuleRegistry
+from app.kernel.settings import Settings
+from app.modules import billing, conversation
+
+REGISTRY = ModuleRegistry([conversation.module, billing.module])
+
+
+def bind_modules(settings: Settings) -> list[BoundModule]:
+    """Open each enabled module's own database and build its service, dependencies first."""
+    settings.check_modules(REGISTRY.names)
+    contracts: dict[str, Any] = {}
+    bound: list[BoundModule] = []
+    for module in REGISTRY.select(settings.modules):
+        database = open_module_database(module.name, settings)
+        contracts[module.name] = module.build_service(database, settings, contracts)
+        bound.append(BoundModule(module, database, contracts[module.name]))
+    return bound
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or Settings.from_env()
+    return build_app(settings, bind_modules(settings))

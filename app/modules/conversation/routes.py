@@ -1,0 +1,160 @@
+"""HTTP face of the conversation module: thin, it parses, calls the contract, answers."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from litestar import Controller, Request, delete, get, post
+from litestar.params import Parameter
+
+from app.kernel.auth import Principal, requires_admin
+from app.kernel.time_range import parse_range
+from contracts.conversation import (
+    ConversationAPI,
+    ConversationStats,
+    Message,
+    MessageCreate,
+    MessagePage,
+    RoutingDecision,
+    RoutingDecisionCreate,
+    Session,
+    SessionCreate,
+    SessionPage,
+)
+from contracts.paging import DEFAULT_PAGE_LIMIT
+
+AuthRequest = Request[Principal, Any, Any]
+Limit = Annotated[int, Parameter(ge=1, le=200, description="page size")]
+Cursor = Annotated[str | None, Parameter(description="next_cursor of the previous page")]
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Parameter(header="Idempotency-Key", max_length=200, description="retry-safe creation"),
+]
+
+
+class SessionController(Controller):
+    path = "/sessions"
+    tags = ["conversation"]
+
+    @post(operation_id="createSession", summary="Open a session")
+    async def create_session(
+        self,
+        request: AuthRequest,
+        conversation: ConversationAPI,
+        data: SessionCreate,
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> Session:
+        return await conversation.create_session(
+            user_id=request.user.user_id, session=data, idempotency_key=idempotency_key
+        )
+
+    @get(operation_id="listSessions", summary="The caller's sessions, newest first")
+    async def list_sessions(
+        self,
+        request: AuthRequest,
+        conversation: ConversationAPI,
+        cursor: Cursor = None,
+        limit: Limit = DEFAULT_PAGE_LIMIT,
+    ) -> SessionPage:
+        return await conversation.list_sessions(
+            user_id=request.user.user_id, cursor=cursor, limit=limit
+        )
+
+    @get("/{session_id:uuid}", operation_id="getSession", summary="One of the caller's sessions")
+    async def get_session(
+        self, request: AuthRequest, conversation: ConversationAPI, session_id: UUID
+    ) -> Session:
+        return await conversation.get_session(session_id=session_id, user_id=request.user.user_id)
+
+    @delete(
+        "/{session_id:uuid}",
+        operation_id="deleteSession",
+        summary="Delete a session with its messages (idempotent)",
+    )
+    async def delete_session(
+        self, request: AuthRequest, conversation: ConversationAPI, session_id: UUID
+    ) -> None:
+        await conversation.delete_session(session_id=session_id, user_id=request.user.user_id)
+
+    @post(
+        "/{session_id:uuid}/close",
+        operation_id="closeSession",
+        summary="Close a session; it takes no more messages",
+        status_code=200,
+    )
+    async def close_session(
+        self, request: AuthRequest, conversation: ConversationAPI, session_id: UUID
+    ) -> Session:
+        return await conversation.close_session(
+            session_id=session_id, user_id=request.user.user_id
+        )
+
+    @post(
+        "/{session_id:uuid}/messages",
+        operation_id="appendMessage",
+        summary="Append a message to an open session",
+    )
+    async def append_message(
+        self,
+        request: AuthRequest,
+        conversation: ConversationAPI,
+        session_id: UUID,
+        data: MessageCreate,
+    ) -> Message:
+        return await conversation.append_message(
+            session_id=session_id, user_id=request.user.user_id, message=data
+        )
+
+    @get(
+        "/{session_id:uuid}/messages",
+        operation_id="listMessages",
+        summary="A session's messages, oldest first",
+    )
+    async def list_messages(
+        self,
+        request: AuthRequest,
+        conversation: ConversationAPI,
+        session_id: UUID,
+        cursor: Cursor = None,
+        limit: Limit = DEFAULT_PAGE_LIMIT,
+    ) -> MessagePage:
+        return await conversation.list_messages(
+            session_id=session_id, user_id=request.user.user_id, cursor=cursor, limit=limit
+        )
+
+
+class MessageController(Controller):
+    path = "/messages"
+    tags = ["conversation"]
+
+    @post(
+        "/{message_id:uuid}/routing-decision",
+        operation_id="recordRoutingDecision",
+        summary="Record how a message was routed (intent, confidence, tool)",
+    )
+    async def record_routing_decision(
+        self,
+        request: AuthRequest,
+        conversation: ConversationAPI,
+        message_id: UUID,
+        data: RoutingDecisionCreate,
+    ) -> RoutingDecision:
+        return await conversation.record_routing_decision(
+            message_id=message_id, user_id=request.user.user_id, decision=data
+        )
+
+
+class ConversationStatsController(Controller):
+    path = "/conversation/stats"
+    tags = ["conversation"]
+    guards = [requires_admin]
+
+    @get(operation_id="conversationStats", summary="Sessions, messages, tokens, intents (admin)")
+    async def stats(
+        self,
+        conversation: ConversationAPI,
+        range_: Annotated[str, Parameter(query="range", description="e.g. 30m, 24h, 7d")] = "24h",
+    ) -> ConversationStats:
+        since, until = parse_range(range_)
+        return await conversation.stats(since=since, until=until)

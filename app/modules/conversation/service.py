@@ -1,0 +1,309 @@
+"""ConversationService: implements `contracts.conversation.ConversationAPI`."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import msgspec
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.kernel.columns import utcnow
+from app.kernel.cursor import decode_cursor, encode_cursor
+from app.kernel.database import ModuleDatabase
+from app.kernel.settings import Settings
+from app.kernel.validation import validated
+from contracts.conversation import (
+    ConversationStats,
+    Message,
+    MessageCreate,
+    MessageNotFound,
+    MessagePage,
+    RoutingDecision,
+    RoutingDecisionCreate,
+    RoutingDecisionExists,
+    Session,
+    SessionClosed,
+    SessionCreate,
+    SessionNotFound,
+    SessionPage,
+)
+from contracts.errors import InvalidInput
+from contracts.paging import DEFAULT_PAGE_LIMIT
+
+from .models import MessageRow, RoutingDecisionRow, SessionRow
+from .tokens import TOKEN_ENCODING, count_tokens
+
+MAX_METADATA_BYTES = 16_384
+MAX_PAGE = 200
+
+
+class ConversationService:
+    def __init__(self, database: ModuleDatabase, settings: Settings) -> None:
+        self._db = database.claim("conversation")
+
+    async def create_session(
+        self, *, user_id: str, session: SessionCreate, idempotency_key: str | None = None
+    ) -> Session:
+        session = validated(session)
+        if len(msgspec.json.encode(session.metadata)) > MAX_METADATA_BYTES:
+            raise InvalidInput(f"metadata exceeds {MAX_METADATA_BYTES} bytes", field="metadata")
+        if idempotency_key is not None and (found := await self._by_key(user_id, idempotency_key)):
+            return found
+        now = utcnow()
+        row = SessionRow(
+            id=uuid.uuid4(),
+            user_id=user_id,
+            title=session.title,
+            status="open",
+            meta=session.metadata,
+            message_count=0,
+            idempotency_key=idempotency_key,
+            created_at=now,
+            updated_at=now,
+        )
+        try:
+            async with self._db.transaction() as tx:
+                tx.add(row)
+        except IntegrityError:
+            # A concurrent call with the same key won the race: answer with its session.
+            if idempotency_key is not None and (found := await self._by_key(user_id, idempotency_key)):
+                return found
+            raise
+        return _session(row)
+
+    async def get_session(self, *, session_id: uuid.UUID, user_id: str) -> Session:
+        async with self._db.read() as tx:
+            return _session(await _owned_session(tx, session_id, user_id))
+
+    async def list_sessions(
+        self, *, user_id: str, cursor: str | None = None, limit: int = DEFAULT_PAGE_LIMIT
+    ) -> SessionPage:
+        limit = _page_limit(limit)
+        query = (
+            select(SessionRow)
+            .where(SessionRow.user_id == user_id, SessionRow.status != "deleted")
+            .order_by(SessionRow.created_at.desc(), SessionRow.id.desc())
+            .limit(limit + 1)
+        )
+        if cursor is not None:
+            created_at, last_id = decode_cursor("sessions", cursor, (datetime, uuid.UUID))
+            query = query.where(
+                or_(
+                    SessionRow.created_at < created_at,
+                    and_(SessionRow.created_at == created_at, SessionRow.id < last_id),
+                )
+            )
+        async with self._db.read() as tx:
+            rows = list((await tx.scalars(query)).all())
+        page, more = rows[:limit], len(rows) > limit
+        next_cursor = (
+            encode_cursor("sessions", page[-1].created_at, page[-1].id) if more else None
+        )
+        return SessionPage(items=[_session(r) for r in page], next_cursor=next_cursor)
+
+    async def close_session(self, *, session_id: uuid.UUID, user_id: str) -> Session:
+        async with self._db.transaction() as tx:
+            row = await _owned_session(tx, session_id, user_id)
+            if row.status == "open":
+                row.status, row.updated_at = "closed", utcnow()
+            return _session(row)
+
+    async def delete_session(self, *, session_id: uuid.UUID, user_id: str) -> None:
+        async with self._db.transaction() as tx:
+            row = await tx.get(SessionRow, session_id)
+            if row is None or row.user_id != user_id:
+                raise SessionNotFound(f"no session {session_id}", field="session_id")
+            if row.status == "deleted":
+                return
+            # The messages and decisions go; a tombstone stays so a retried delete succeeds.
+            await tx.execute(delete(MessageRow).where(MessageRow.session_id == session_id))
+            now = utcnow()
+            row.status, row.title, row.meta = "deleted", None, {}
+            row.updated_at = row.deleted_at = now
+
+    async def append_message(
+        self, *, session_id: uuid.UUID, user_id: str, message: MessageCreate
+    ) -> Message:
+        message = validated(message)
+        tokens = count_tokens(message.content)
+        now = utcnow()
+        async with self._db.transaction() as tx:
+            # Taking the next seq is the first write, so concurrent appends to one
+            # session queue on its row instead of racing for the same number.
+            seq = await tx.scalar(
+                update(SessionRow)
+                .where(
+                    SessionRow.id == session_id,
+                    SessionRow.user_id == user_id,
+                    SessionRow.status == "open",
+                )
+                .values(message_count=SessionRow.message_count + 1, updated_at=now)
+                .returning(SessionRow.message_count)
+            )
+            if seq is None:
+                current = await _owned_session(tx, session_id, user_id)
+                raise SessionClosed(f"session {current.id} is closed; it takes no messages")
+            row = MessageRow(
+                id=uuid.uuid4(),
+                session_id=session_id,
+                seq=seq,
+                role=message.role,
+                content=message.content,
+                tokens=tokens,
+                created_at=now,
+            )
+            tx.add(row)
+        return _message(row)
+
+    async def list_messages(
+        self,
+        *,
+        session_id: uuid.UUID,
+        user_id: str,
+        cursor: str | None = None,
+        limit: int = DEFAULT_PAGE_LIMIT,
+    ) -> MessagePage:
+        limit = _page_limit(limit)
+        after = 0
+        if cursor is not None:
+            (after,) = decode_cursor(f"messages:{session_id}", cursor, (int,))
+        async with self._db.read() as tx:
+            await _owned_session(tx, session_id, user_id)
+            rows = list(
+                (
+                    await tx.scalars(
+                        select(MessageRow)
+                        .where(MessageRow.session_id == session_id, MessageRow.seq > after)
+                        .order_by(MessageRow.seq)
+                        .limit(limit + 1)
+                    )
+                ).all()
+            )
+        page, more = rows[:limit], len(rows) > limit
+        next_cursor = encode_cursor(f"messages:{session_id}", page[-1].seq) if more else None
+        return MessagePage(items=[_message(r) for r in page], next_cursor=next_cursor)
+
+    async def record_routing_decision(
+        self, *, message_id: uuid.UUID, user_id: str, decision: RoutingDecisionCreate
+    ) -> RoutingDecision:
+        decision = validated(decision)
+        async with self._db.transaction() as tx:
+            owner = await tx.scalar(
+                select(SessionRow.user_id)
+                .join(MessageRow, MessageRow.session_id == SessionRow.id)
+                .where(MessageRow.id == message_id)
+            )
+            if owner != user_id:
+                raise MessageNotFound(f"no message {message_id}", field="message_id")
+            existing = await tx.scalar(
+                select(RoutingDecisionRow.id).where(RoutingDecisionRow.message_id == message_id)
+            )
+            if existing is not None:
+                raise RoutingDecisionExists(f"message {message_id} already has a decision")
+            row = RoutingDecisionRow(
+                id=uuid.uuid4(),
+                message_id=message_id,
+                intent=decision.intent,
+                confidence=decision.confidence,
+                tool_name=decision.tool_name,
+                created_at=utcnow(),
+            )
+            tx.add(row)
+        return _decision(row)
+
+    async def stats(self, *, since: datetime, until: datetime) -> ConversationStats:
+        async with self._db.read() as tx:
+            sessions = await tx.scalar(
+                select(func.count())
+                .select_from(SessionRow)
+                .where(SessionRow.created_at >= since, SessionRow.created_at < until)
+            )
+            messages, tokens = (
+                await tx.execute(
+                    select(func.count(), func.coalesce(func.sum(MessageRow.tokens), 0)).where(
+                        MessageRow.created_at >= since, MessageRow.created_at < until
+                    )
+                )
+            ).one()
+            by_intent = (
+                await tx.execute(
+                    select(RoutingDecisionRow.intent, func.count())
+                    .where(
+                        RoutingDecisionRow.created_at >= since,
+                        RoutingDecisionRow.created_at < until,
+                    )
+                    .group_by(RoutingDecisionRow.intent)
+                )
+            ).all()
+        return ConversationStats(
+            since=since,
+            until=until,
+            sessions_created=sessions or 0,
+            messages=messages,
+            tokens=int(tokens),
+            decisions_by_intent={intent: count for intent, count in by_intent},
+        )
+
+    async def _by_key(self, user_id: str, key: str) -> Session | None:
+        async with self._db.read() as tx:
+            row = await tx.scalar(
+                select(SessionRow).where(
+                    SessionRow.user_id == user_id, SessionRow.idempotency_key == key
+                )
+            )
+        return _session(row) if row is not None else None
+
+
+async def _owned_session(tx: AsyncSession, session_id: uuid.UUID, user_id: str) -> SessionRow:
+    """The caller's live session, or `SessionNotFound` (also for another user's)."""
+    row = await tx.get(SessionRow, session_id)
+    if row is None or row.user_id != user_id or row.status == "deleted":
+        raise SessionNotFound(f"no session {session_id}", field="session_id")
+    return row
+
+
+def _page_limit(limit: int) -> int:
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}", field="limit")
+    return limit
+
+
+def _session(row: SessionRow) -> Session:
+    return Session(
+        id=row.id,
+        user_id=row.user_id,
+        title=row.title,
+        status="open" if row.status == "open" else "closed",
+        metadata=row.meta,
+        message_count=row.message_count,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _message(row: MessageRow) -> Message:
+    return Message(
+        id=row.id,
+        session_id=row.session_id,
+        seq=row.seq,
+        role=row.role,  # type: ignore[arg-type]  # stored from a validated Role
+        content=row.content,
+        tokens=row.tokens,
+        token_encoding=TOKEN_ENCODING,
+        created_at=row.created_at,
+    )
+
+
+def _decision(row: RoutingDecisionRow) -> RoutingDecision:
+    return RoutingDecision(
+        id=row.id,
+        message_id=row.message_id,
+        intent=row.intent,
+        confidence=row.confidence,
+        tool_name=row.tool_name,
+        created_at=row.created_at,
+    )
+
