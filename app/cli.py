@@ -47,7 +47,11 @@ def serve(host: str, port: int, workers: int) -> None:
     resolve_jwt_secret(settings)  # create the secret once, before workers race for it
     click.echo(f"Bulkhead on http://{host}:{port}  (docs: http://{host}:{port}/schema/swagger)")
     uvicorn.run(
-        "app.main:create_app", factory=True, host=host, port=port, workers=workers,
+        "app.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
         log_level=settings.log_level.lower(),
     )
 
@@ -99,7 +103,9 @@ def revision(module_name: str, message: str) -> None:
 @db.command("provision")
 @click.option("--admin-url", required=True, help="postgresql://postgres@127.0.0.1:5432/postgres")
 @click.option("--prefix", default="bulkhead", show_default=True)
-@click.option("--output", type=click.Path(path_type=Path), help="default: DATA_DIR/database-urls.json")
+@click.option(
+    "--output", type=click.Path(path_type=Path), help="default: DATA_DIR/database-urls.json"
+)
 def provision_command(admin_url: str, prefix: str, output: Path | None) -> None:
     """Create a role and a database per module; write their URLs to a 0600 file."""
     settings = _settings()
@@ -131,14 +137,20 @@ def create_token_command(user_id: str, admin: bool, ttl: str) -> None:
         raise click.BadParameter("use a number and a unit: 30m, 12h, 7d", param_hint="--ttl")
     lifetime = timedelta(**{_TTL_UNITS[match.group(2)]: int(match.group(1))})
     try:
-        click.echo(create_token(resolve_jwt_secret(_settings()), user_id, admin=admin, ttl=lifetime))
+        click.echo(
+            create_token(resolve_jwt_secret(_settings()), user_id, admin=admin, ttl=lifetime)
+        )
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--user") from exc
 
 
 @main.command()
-@click.option("--lint-config", type=click.Path(path_type=Path), default=Path("importlinter.ini"),
-              show_default=True)
+@click.option(
+    "--lint-config",
+    type=click.Path(path_type=Path),
+    default=Path("importlinter.ini"),
+    show_default=True,
+)
 def check(lint_config: Path) -> None:
     """Verify the module boundaries that import-linter cannot see."""
     report = asyncio.run(run_checks(REGISTRY, _settings(), lint_config))

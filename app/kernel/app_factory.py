@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from litestar import Litestar, Router
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
-from litestar.datastructures import State
 
 from .auth import jwt_auth, resolve_jwt_secret
 from .database import ModuleDatabase
@@ -43,7 +43,9 @@ def _provider(service: Any) -> Provide:
 
 
 def build_app(settings: Settings, bound: Sequence[BoundModule]) -> Litestar:
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
     auth = jwt_auth(resolve_jwt_secret(settings))
     databases = {b.module.name: b.database for b in bound}
 
@@ -71,4 +73,3 @@ def build_app(settings: Settings, bound: Sequence[BoundModule]) -> Litestar:
         ),
         debug=False,
     )
-

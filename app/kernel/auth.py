@@ -69,7 +69,9 @@ def create_token(secret: str, user_id: str, *, admin: bool = False, ttl: timedel
     return token.encode(secret, ALGORITHM)
 
 
-async def principal_from_token(token: Token, _: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
+async def principal_from_token(
+    token: Token, _: ASGIConnection[Any, Any, Any, Any]
+) -> Principal | None:
     if not USER_ID_PATTERN.fullmatch(token.sub):
         return None  # Litestar answers 401
     return Principal(user_id=token.sub, is_admin=token.extras.get("admin") is True)

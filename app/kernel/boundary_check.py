@@ -57,17 +57,29 @@ class Report:
 async def run_checks(registry: ModuleRegistry, settings: Settings, lint_config: Path) -> Report:
     report = Report()
     modules = list(registry)
-    report.add("lint contract", lint_contract_problems(modules, lint_config),
-               f"{len(modules)} modules are independent in {lint_config}")
-    report.add("metadata", metadata_problems(modules), "each module's metadata holds its own tables")
-    report.add("database tables", await database_table_problems(modules, settings),
-               "each module's database holds only its own tables")
-    report.add("contracts", contract_problems(modules),
-               "every contract method is async and serialisable")
+    report.add(
+        "lint contract",
+        lint_contract_problems(modules, lint_config),
+        f"{len(modules)} modules are independent in {lint_config}",
+    )
+    report.add(
+        "metadata", metadata_problems(modules), "each module's metadata holds its own tables"
+    )
+    report.add(
+        "database tables",
+        await database_table_problems(modules, settings),
+        "each module's database holds only its own tables",
+    )
+    report.add(
+        "contracts", contract_problems(modules), "every contract method is async and serialisable"
+    )
     postgres = [m.name for m in modules if settings.database_url(m.name).startswith("postgresql")]
     if len(postgres) > 1:
-        report.add("postgres roles", await cross_connection_problems(postgres, settings),
-                   f"no role of {', '.join(postgres)} can connect to another's database")
+        report.add(
+            "postgres roles",
+            await cross_connection_problems(postgres, settings),
+            f"no role of {', '.join(postgres)} can connect to another's database",
+        )
     return report
 
 
@@ -82,8 +94,10 @@ def lint_contract_problems(modules: list[Module], lint_config: Path) -> list[str
     if independent is None:
         return [f"{lint_config} has no independence contract"]
     expected = {f"app.modules.{m.name}" for m in modules}
-    return [f"{name} is registered but not in the independence contract"
-            for name in sorted(expected - independent)] + [
+    return [
+        f"{name} is registered but not in the independence contract"
+        for name in sorted(expected - independent)
+    ] + [
         f"{name} is in the independence contract but not registered"
         for name in sorted(independent - expected)
     ]
@@ -178,11 +192,18 @@ async def cross_connection_problems(modules: list[str], settings: Settings) -> l
         target = make_url(settings.database_url(other))
         try:
             conn = await asyncpg.connect(
-                host=target.host, port=target.port or 5432, database=target.database,
-                user=credentials.username, password=credentials.password, timeout=5,
+                host=target.host,
+                port=target.port or 5432,
+                database=target.database,
+                user=credentials.username,
+                password=credentials.password,
+                timeout=5,
             )
-        except (asyncpg.InsufficientPrivilegeError, asyncpg.InvalidAuthorizationSpecificationError,
-                asyncpg.InvalidPasswordError):
+        except (
+            asyncpg.InsufficientPrivilegeError,
+            asyncpg.InvalidAuthorizationSpecificationError,
+            asyncpg.InvalidPasswordError,
+        ):
             continue  # refused, as it must be
         except (OSError, asyncpg.PostgresError) as exc:
             problems.append(f"{own} -> {other}: could not test ({type(exc).__name__}: {exc})")

@@ -26,7 +26,10 @@ def decode_cursor(listing: str, cursor: str, types: tuple[type, ...]) -> tuple[A
         parts = msgspec.json.decode(raw)
         if not isinstance(parts, list) or len(parts) != len(types) + 1 or parts[0] != listing:
             raise ValueError(cursor)
-        return tuple(msgspec.convert(v, t, strict=False) for v, t in zip(parts[1:], types))
+        return tuple(
+            msgspec.convert(v, t, strict=False) for v, t in zip(parts[1:], types, strict=True)
+        )
     except (ValueError, binascii.Error, msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise InvalidCursor("cursor is malformed; pass the next_cursor of the previous page",
-                            field="cursor") from exc
+        raise InvalidCursor(
+            "cursor is malformed; pass the next_cursor of the previous page", field="cursor"
+        ) from exc

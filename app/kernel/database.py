@@ -14,7 +14,13 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import AsyncAdaptedQueuePool
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from .settings import Settings
 from .sqlite import connect_module_file
@@ -80,7 +86,7 @@ def open_module_database(module: str, settings: Settings) -> ModuleDatabase:
     """Bind `module` to the database its settings name (a SQLite file by default)."""
     url = make_url(settings.database_url(module))
     if url.get_backend_name() == "sqlite":
-        return ModuleDatabase(module, _sqlite_engine(Path(url.database or "")))
+        return ModuleDatabase(module, _sqlite_engine(Path(url.database or ""), settings))
     engine = create_async_engine(
         url,
         pool_size=settings.db_pool_size,
@@ -91,9 +97,13 @@ def open_module_database(module: str, settings: Settings) -> ModuleDatabase:
     return ModuleDatabase(module, engine)
 
 
-def _sqlite_engine(path: Path) -> AsyncEngine:
+def _sqlite_engine(path: Path, settings: Settings) -> AsyncEngine:
     engine = create_async_engine(
-        "sqlite+aiosqlite://", async_creator=lambda: connect_module_file(path)
+        f"sqlite+aiosqlite:///{path}",
+        async_creator=lambda: connect_module_file(path),
+        poolclass=AsyncAdaptedQueuePool,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_pool_size,
     )
 
     @event.listens_for(engine.sync_engine, "begin")

@@ -46,5 +46,3 @@ class HealthController(Controller):
         ok = all(r.ok for r in results)
         body = Health(status="ok" if ok else "unavailable", modules=modules)
         return Response(body, status_code=200 if ok else 503)
-
-

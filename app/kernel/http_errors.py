@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from typing import Any
 
 from litestar import MediaType, Request, Response
 from litestar.types import ExceptionHandlersMap
@@ -43,16 +44,20 @@ def status_for(error: ContractError) -> int:
     return 500  # a ContractError of no declared kind is a bug in its contract
 
 
-def contract_error_to_response(_: Request[object, object, object], exc: Exception) -> Response[object]:
+def contract_error_to_response(_: Request[Any, Any, Any], exc: Exception) -> Response[object]:
     assert isinstance(exc, ContractError)
-    body: dict[str, object] = {"status_code": status_for(exc), "code": exc.code, "detail": exc.message}
+    body: dict[str, object] = {
+        "status_code": status_for(exc),
+        "code": exc.code,
+        "detail": exc.message,
+    }
     if exc.field is not None:
         body["field"] = exc.field
     return Response(body, status_code=status_for(exc), media_type=MediaType.JSON)
 
 
 def unexpected_error_to_response(
-    request: Request[object, object, object], exc: Exception
+    request: Request[Any, Any, Any], exc: Exception
 ) -> Response[object]:
     request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
     logger.error(

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.autogenerate.api import AutogenContext
 from alembic.config import Config
 from alembic.migration import MigrationContext
-from alembic.runtime.environment import EnvironmentContext
 from sqlalchemy import Connection
 
 from .columns import UTCDateTime
@@ -30,8 +30,10 @@ def alembic_config(module: Module, connection: Connection | None = None) -> Conf
     return config
 
 
-def configure_migration_context(context: EnvironmentContext) -> None:
-    """Called from env.py: bind the context to the module the runner named."""
+def configure_migration_context() -> None:
+    """Called from env.py: bind Alembic's context to the module the runner named."""
+    from alembic import context  # a proxy that exists only while env.py runs
+
     attributes = context.config.attributes
     context.configure(
         connection=attributes["connection"],
@@ -43,7 +45,7 @@ def configure_migration_context(context: EnvironmentContext) -> None:
     )
 
 
-def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
+def _render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
     # Migrations store UTCDateTime as what it is underneath, so they need no app import.
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"
@@ -53,9 +55,7 @@ def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
 async def upgrade(module: Module, database: ModuleDatabase, revision: str = "head") -> None:
     database.claim(module.name)
     async with database.engine.connect() as conn:
-        await conn.run_sync(
-            lambda sync: command.upgrade(alembic_config(module, sync), revision)
-        )
+        await conn.run_sync(lambda sync: command.upgrade(alembic_config(module, sync), revision))
         await conn.commit()
 
 

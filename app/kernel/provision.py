@@ -37,8 +37,11 @@ async def provision(
     existing = _read_urls(output)
     urls: dict[str, str] = dict(existing)
     conn = await asyncpg.connect(
-        host=admin.host, port=admin.port or 5432, user=admin.username,
-        password=admin.password, database=admin.database or "postgres",
+        host=admin.host,
+        port=admin.port or 5432,
+        user=admin.username,
+        password=admin.password,
+        database=admin.database or "postgres",
     )
     try:
         for module in modules:
@@ -47,8 +50,9 @@ async def provision(
             await _ensure_role(conn, name, password)
             await _ensure_database(conn, name)
             urls[module] = str(
-                admin.set(username=name, password=password, database=name)
-                .render_as_string(hide_password=False)
+                admin.set(username=name, password=password, database=name).render_as_string(
+                    hide_password=False
+                )
             )
     finally:
         await conn.close()
@@ -60,8 +64,11 @@ async def drop(admin_url: str, modules: Iterable[str], *, prefix: str) -> None:
     """Remove the databases and roles `provision` made (tests use it to clean up)."""
     admin = make_url(normalise_database_url("--admin-url", admin_url))
     conn = await asyncpg.connect(
-        host=admin.host, port=admin.port or 5432, user=admin.username,
-        password=admin.password, database=admin.database or "postgres",
+        host=admin.host,
+        port=admin.port or 5432,
+        user=admin.username,
+        password=admin.password,
+        database=admin.database or "postgres",
     )
     try:
         for module in modules:
@@ -77,7 +84,7 @@ async def _ensure_role(conn: asyncpg.Connection, name: str, password: str) -> No
     verb = "ALTER" if exists else "CREATE"
     # DDL takes no bind parameters; the password is generated here (URL-safe alphabet).
     await conn.execute(
-        f"{verb} ROLE \"{name}\" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE "
+        f'{verb} ROLE "{name}" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE '
         f"PASSWORD '{password}'"
     )
 
@@ -113,5 +120,5 @@ def _write_urls(path: Path, urls: dict[str, str]) -> None:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         json.dump(urls, handle, indent=2, sort_keys=True)
-    os.chmod(tmp, 0o600)
+    tmp.chmod(0o600)
     tmp.replace(path)

@@ -103,6 +103,8 @@ def normalise_database_url(variable: str, url: str) -> str:
     if not sep:
         raise SettingsError(variable, f"{url!r} is not a URL (expected scheme://...)")
     if scheme == _SQLITE_SCHEME or scheme == "sqlite":
+        if rest in ("", "/", "/:memory:"):
+            raise SettingsError(variable, "a module's SQLite database must be a file path")
         return f"{_SQLITE_SCHEME}://{rest}"
     if scheme in _POSTGRES_SCHEMES:
         return f"postgresql+asyncpg://{rest}"

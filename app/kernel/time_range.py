@@ -15,9 +15,7 @@ def parse_range(value: str, *, now: datetime | None = None) -> tuple[datetime, d
     """`"24h"` -> (now - 24h, now). Units m, h, d, w; at most a year."""
     match = re.fullmatch(r"(\d{1,6})([mhdw])", value.strip())
     if not match:
-        raise MalformedRequest(
-            f"range {value!r} is not like 30m, 24h, 7d or 2w", field="range"
-        )
+        raise MalformedRequest(f"range {value!r} is not like 30m, 24h, 7d or 2w", field="range")
     span = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
     if not timedelta(0) < span <= _MAX:
         raise MalformedRequest("range must be longer than 0 and at most 366d", field="range")

@@ -8,6 +8,6 @@ from alembic import context
 
 from app.kernel.migrations import configure_migration_context
 
-configure_migration_context(context)
+configure_migration_context()
 with context.begin_transaction():
     context.run_migrations()

@@ -18,7 +18,9 @@ class UsageController(Controller):
     tags = ["billing"]
 
     @get(operation_id="getOwnUsage", summary="The caller's sessions against their quota")
-    async def own_usage(self, request: Request[Principal, Any, Any], billing: BillingAPI) -> UsageSummary:
+    async def own_usage(
+        self, request: Request[Principal, Any, Any], billing: BillingAPI
+    ) -> UsageSummary:
         return await billing.usage_summary(user_id=request.user.user_id)
 
 

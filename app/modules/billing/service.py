@@ -102,9 +102,7 @@ class BillingService:
             .values(user_id=user_id, updated_at=utcnow())
             .on_conflict_do_nothing(index_elements=["user_id"])
         )
-        row = await tx.scalar(
-            select(QuotaRow).where(QuotaRow.user_id == user_id).with_for_update()
-        )
+        row = await tx.scalar(select(QuotaRow).where(QuotaRow.user_id == user_id).with_for_update())
         return self._quota(user_id, row)
 
     async def _usage(self, tx: AsyncSession, user_id: str, quota: Quota) -> UsageSummary:

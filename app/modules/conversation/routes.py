@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from litestar import Controller, Request, delete, get, post
-from litestar.params import Parameter
+from litestar.params import HeaderParameter, Parameter
 
 from app.kernel.auth import Principal, requires_admin
 from app.kernel.time_range import parse_range
@@ -29,7 +29,7 @@ Limit = Annotated[int, Parameter(ge=1, le=200, description="page size")]
 Cursor = Annotated[str | None, Parameter(description="next_cursor of the previous page")]
 IdempotencyKeyHeader = Annotated[
     str | None,
-    Parameter(header="Idempotency-Key", max_length=200, description="retry-safe creation"),
+    HeaderParameter(name="Idempotency-Key", max_length=200, description="retry-safe creation"),
 ]
 
 
@@ -86,9 +86,7 @@ class SessionController(Controller):
     async def close_session(
         self, request: AuthRequest, conversation: ConversationAPI, session_id: UUID
     ) -> Session:
-        return await conversation.close_session(
-            session_id=session_id, user_id=request.user.user_id
-        )
+        return await conversation.close_session(session_id=session_id, user_id=request.user.user_id)
 
     @post(
         "/{session_id:uuid}/messages",

@@ -69,7 +69,9 @@ class ConversationService:
                 tx.add(row)
         except IntegrityError:
             # A concurrent call with the same key won the race: answer with its session.
-            if idempotency_key is not None and (found := await self._by_key(user_id, idempotency_key)):
+            if idempotency_key is not None and (
+                found := await self._by_key(user_id, idempotency_key)
+            ):
                 return found
             raise
         return _session(row)
@@ -99,9 +101,7 @@ class ConversationService:
         async with self._db.read() as tx:
             rows = list((await tx.scalars(query)).all())
         page, more = rows[:limit], len(rows) > limit
-        next_cursor = (
-            encode_cursor("sessions", page[-1].created_at, page[-1].id) if more else None
-        )
+        next_cursor = encode_cursor("sessions", page[-1].created_at, page[-1].id) if more else None
         return SessionPage(items=[_session(r) for r in page], next_cursor=next_cursor)
 
     async def close_session(self, *, session_id: uuid.UUID, user_id: str) -> Session:
@@ -306,4 +306,3 @@ def _decision(row: RoutingDecisionRow) -> RoutingDecision:
         tool_name=row.tool_name,
         created_at=row.created_at,
     )
-

@@ -1,0 +1,124 @@
+"""Fixtures shared by every test: a fresh database set per test, on SQLite and PostgreSQL.
+
+SQLite: a new data dir per test. PostgreSQL: `bulkhead db provision` once per run under a
+random prefix (so provisioning itself is exercised), every table emptied before each
+test, and the databases and roles dropped at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import asyncpg
+import pytest
+from litestar.testing import AsyncTestClient
+from sqlalchemy import text
+
+from app.kernel import migrations, provision
+from app.kernel.auth import create_token
+from app.kernel.database import open_module_database
+from app.kernel.settings import Settings
+from app.main import REGISTRY, create_app
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "BULKHEAD_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+T = TypeVar("T")
+JWT_SECRET = "test-secret-" + "x" * 40
+MODULES = sorted(REGISTRY.names)
+
+
+def run_in_own_loop(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion from sync code even inside a test's running loop."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
+def postgres_unavailable_reason() -> str | None:
+    async def probe() -> None:
+        conn = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=3)
+        await conn.close()
+
+    try:
+        run_in_own_loop(probe())
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        return f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL} ({type(exc).__name__})"
+    return None
+
+
+async def upgrade_all(settings: Settings) -> None:
+    for module in REGISTRY:
+        database = open_module_database(module.name, settings)
+        try:
+            await migrations.upgrade(module, database)
+        finally:
+            await database.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """One provisioned database + role per module for this test run."""
+    if reason := postgres_unavailable_reason():
+        pytest.skip(reason)
+    prefix = f"bhtest_{secrets.token_hex(4)}"
+    output = tmp_path_factory.mktemp("pg") / "database-urls.json"
+    urls = run_in_own_loop(provision.provision(POSTGRES_ADMIN_URL, MODULES, prefix=prefix, output=output))
+    try:
+        run_in_own_loop(upgrade_all(Settings(database_urls=urls)))
+        yield urls
+    finally:
+        run_in_own_loop(provision.drop(POSTGRES_ADMIN_URL, MODULES, prefix=prefix))
+
+
+async def empty_postgres_tables(urls: dict[str, str]) -> None:
+    for module in REGISTRY:
+        database = open_module_database(module.name, Settings(database_urls=urls))
+        try:
+            async with database.transaction() as tx:
+                tables = ", ".join(f'"{t}"' for t in module.metadata.tables)
+                await tx.execute(text(f"TRUNCATE {tables} CASCADE"))
+        finally:
+            await database.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """Migrated databases for every module, on the backend named by the param."""
+    base = Settings(data_dir=tmp_path / "var", jwt_secret=JWT_SECRET)
+    if request.param == "sqlite":
+        await upgrade_all(base)
+        return base
+    urls: dict[str, str] = request.getfixturevalue("postgres_urls")
+    await empty_postgres_tables(urls)
+    return replace(base, database_urls=urls)
+
+
+@pytest.fixture
+def sqlite_settings(tmp_path: Path) -> Settings:
+    """Settings on the embedded default, not yet migrated."""
+    return Settings(data_dir=tmp_path / "var", jwt_secret=JWT_SECRET)
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[AsyncTestClient]:  # type: ignore[type-arg]
+    async with AsyncTestClient(app=create_app(settings)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def auth() -> Callable[..., dict[str, str]]:
+    """`auth("alice")` / `auth("root", admin=True)`: headers with a valid bearer token."""
+
+    def headers(user_id: str, *, admin: bool = False) -> dict[str, str]:
+        token = create_token(JWT_SECRET, user_id, admin=admin, ttl=timedelta(minutes=10))
+        return {"Authorization": f"Bearer {token}"}
+
+    return headers
