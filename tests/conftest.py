@@ -70,7 +70,9 @@ def postgres_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
         pytest.skip(reason)
     prefix = f"bhtest_{secrets.token_hex(4)}"
     output = tmp_path_factory.mktemp("pg") / "database-urls.json"
-    urls = run_in_own_loop(provision.provision(POSTGRES_ADMIN_URL, MODULES, prefix=prefix, output=output))
+    urls = run_in_own_loop(
+        provision.provision(POSTGRES_ADMIN_URL, MODULES, prefix=prefix, output=output)
+    )
     try:
         run_in_own_loop(upgrade_all(Settings(database_urls=urls)))
         yield urls

@@ -64,7 +64,9 @@ async def test_messages_get_consecutive_seq_under_concurrent_appends(
     )
     page = await conversation.list_messages(session_id=session.id, user_id="alice", limit=200)
     assert [m.seq for m in page.items] == list(range(1, 21))
-    assert (await conversation.get_session(session_id=session.id, user_id="alice")).message_count == 20
+    assert (
+        await conversation.get_session(session_id=session.id, user_id="alice")
+    ).message_count == 20
 
 
 async def test_message_tokens_are_counted_by_the_o200k_tokenizer(
@@ -102,7 +104,9 @@ async def test_message_listing_pages_in_seq_order(conversation: ConversationAPI)
     session = await conversation.create_session(user_id="alice", session=SessionCreate())
     for i in range(5):
         await conversation.append_message(
-            session_id=session.id, user_id="alice", message=MessageCreate(role="user", content=f"{i}")
+            session_id=session.id,
+            user_id="alice",
+            message=MessageCreate(role="user", content=f"{i}"),
         )
     first = await conversation.list_messages(session_id=session.id, user_id="alice", limit=2)
     rest = await conversation.list_messages(
@@ -124,7 +128,9 @@ async def test_another_users_session_is_not_found(conversation: ConversationAPI)
         await conversation.get_session(session_id=session.id, user_id="mallory")
     with pytest.raises(SessionNotFound):
         await conversation.append_message(
-            session_id=session.id, user_id="mallory", message=MessageCreate(role="user", content="x")
+            session_id=session.id,
+            user_id="mallory",
+            message=MessageCreate(role="user", content="x"),
         )
     with pytest.raises(SessionNotFound):
         await conversation.delete_session(session_id=session.id, user_id="mallory")
@@ -215,10 +221,14 @@ async def test_stats_count_sessions_messages_tokens_and_intents_in_range(
     for user in ("alice", "bob"):
         session = await conversation.create_session(user_id=user, session=SessionCreate())
         message = await conversation.append_message(
-            session_id=session.id, user_id=user, message=MessageCreate(role="user", content="Hello, world!")
+            session_id=session.id,
+            user_id=user,
+            message=MessageCreate(role="user", content="Hello, world!"),
         )
         await conversation.record_routing_decision(
-            message_id=message.id, user_id=user, decision=RoutingDecisionCreate(intent="chat", confidence=0.7)
+            message_id=message.id,
+            user_id=user,
+            decision=RoutingDecisionCreate(intent="chat", confidence=0.7),
         )
     after = datetime.now(UTC) + timedelta(seconds=1)
     stats = await conversation.stats(since=before, until=after)

@@ -6,7 +6,8 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from litestar import Controller, Request, delete, get, post
-from litestar.params import HeaderParameter, Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 
 from app.kernel.auth import Principal, requires_admin
 from app.kernel.time_range import parse_range
@@ -25,8 +26,8 @@ from contracts.conversation import (
 from contracts.paging import DEFAULT_PAGE_LIMIT
 
 AuthRequest = Request[Principal, Any, Any]
-Limit = Annotated[int, Parameter(ge=1, le=200, description="page size")]
-Cursor = Annotated[str | None, Parameter(description="next_cursor of the previous page")]
+Limit = Annotated[int, QueryParameter(ge=1, le=200, description="page size")]
+Cursor = Annotated[str | None, QueryParameter(description="next_cursor of the previous page")]
 IdempotencyKeyHeader = Annotated[
     str | None,
     HeaderParameter(name="Idempotency-Key", max_length=200, description="retry-safe creation"),
@@ -41,8 +42,8 @@ class SessionController(Controller):
     async def create_session(
         self,
         request: AuthRequest,
-        conversation: ConversationAPI,
-        data: SessionCreate,
+        conversation: NamedDependency[ConversationAPI],
+        data: JSONBody[SessionCreate],
         idempotency_key: IdempotencyKeyHeader = None,
     ) -> Session:
         return await conversation.create_session(
@@ -53,7 +54,7 @@ class SessionController(Controller):
     async def list_sessions(
         self,
         request: AuthRequest,
-        conversation: ConversationAPI,
+        conversation: NamedDependency[ConversationAPI],
         cursor: Cursor = None,
         limit: Limit = DEFAULT_PAGE_LIMIT,
     ) -> SessionPage:
@@ -63,7 +64,10 @@ class SessionController(Controller):
 
     @get("/{session_id:uuid}", operation_id="getSession", summary="One of the caller's sessions")
     async def get_session(
-        self, request: AuthRequest, conversation: ConversationAPI, session_id: UUID
+        self,
+        request: AuthRequest,
+        conversation: NamedDependency[ConversationAPI],
+        session_id: FromPath[UUID],
     ) -> Session:
         return await conversation.get_session(session_id=session_id, user_id=request.user.user_id)
 
@@ -73,7 +77,10 @@ class SessionController(Controller):
         summary="Delete a session with its messages (idempotent)",
     )
     async def delete_session(
-        self, request: AuthRequest, conversation: ConversationAPI, session_id: UUID
+        self,
+        request: AuthRequest,
+        conversation: NamedDependency[ConversationAPI],
+        session_id: FromPath[UUID],
     ) -> None:
         await conversation.delete_session(session_id=session_id, user_id=request.user.user_id)
 
@@ -84,7 +91,10 @@ class SessionController(Controller):
         status_code=200,
     )
     async def close_session(
-        self, request: AuthRequest, conversation: ConversationAPI, session_id: UUID
+        self,
+        request: AuthRequest,
+        conversation: NamedDependency[ConversationAPI],
+        session_id: FromPath[UUID],
     ) -> Session:
         return await conversation.close_session(session_id=session_id, user_id=request.user.user_id)
 
@@ -96,9 +106,9 @@ class SessionController(Controller):
     async def append_message(
         self,
         request: AuthRequest,
-        conversation: ConversationAPI,
-        session_id: UUID,
-        data: MessageCreate,
+        conversation: NamedDependency[ConversationAPI],
+        session_id: FromPath[UUID],
+        data: JSONBody[MessageCreate],
     ) -> Message:
         return await conversation.append_message(
             session_id=session_id, user_id=request.user.user_id, message=data
@@ -112,8 +122,8 @@ class SessionController(Controller):
     async def list_messages(
         self,
         request: AuthRequest,
-        conversation: ConversationAPI,
-        session_id: UUID,
+        conversation: NamedDependency[ConversationAPI],
+        session_id: FromPath[UUID],
         cursor: Cursor = None,
         limit: Limit = DEFAULT_PAGE_LIMIT,
     ) -> MessagePage:
@@ -134,9 +144,9 @@ class MessageController(Controller):
     async def record_routing_decision(
         self,
         request: AuthRequest,
-        conversation: ConversationAPI,
-        message_id: UUID,
-        data: RoutingDecisionCreate,
+        conversation: NamedDependency[ConversationAPI],
+        message_id: FromPath[UUID],
+        data: JSONBody[RoutingDecisionCreate],
     ) -> RoutingDecision:
         return await conversation.record_routing_decision(
             message_id=message_id, user_id=request.user.user_id, decision=data
@@ -151,8 +161,10 @@ class ConversationStatsController(Controller):
     @get(operation_id="conversationStats", summary="Sessions, messages, tokens, intents (admin)")
     async def stats(
         self,
-        conversation: ConversationAPI,
-        range_: Annotated[str, Parameter(query="range", description="e.g. 30m, 24h, 7d")] = "24h",
+        conversation: NamedDependency[ConversationAPI],
+        range_: Annotated[
+            str, QueryParameter(name="range", description="e.g. 30m, 24h, 7d")
+        ] = "24h",
     ) -> ConversationStats:
         since, until = parse_range(range_)
         return await conversation.stats(since=since, until=until)
