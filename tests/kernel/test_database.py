@@ -1,0 +1,112 @@
+"""Each module binds its own database, and cannot be handed or reach another's."""
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DatabaseError
+
+from app.kernel.database import BoundaryViolation, open_module_database
+from app.kernel.settings import Settings
+from app.main import REGISTRY
+from app.modules.billing import module as billing_module
+from app.modules.conversation import module as conversation_module
+
+
+async def test_each_module_gets_its_own_sqlite_file(sqlite_settings: Settings) -> None:
+    databases = {m: open_module_database(m, sqlite_settings) for m in ("conversation", "billing")}
+    try:
+        for database in databases.values():
+            await database.ping()
+        files = {p.name for p in sqlite_settings.data_dir.glob("*.sqlite3")}
+        assert files == {"conversation.sqlite3", "billing.sqlite3"}
+        assert databases["conversation"].engine is not databases["billing"].engine
+    finally:
+        for database in databases.values():
+            await database.dispose()
+
+
+async def test_module_connections_use_wal_foreign_keys_and_a_busy_timeout(
+    sqlite_settings: Settings,
+) -> None:
+    database = open_module_database("conversation", sqlite_settings)
+    try:
+        async with database.read() as tx:
+            pragmas = [
+                (await tx.execute(text(f"PRAGMA {name}"))).scalar()
+                for name in ("journal_mode", "foreign_keys", "busy_timeout")
+            ]
+        assert pragmas == ["wal", 1, 5000]
+    finally:
+        await database.dispose()
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "ATTACH DATABASE '{path}' AS other",
+        "attach '{path}' as other",
+        "/* harmless */ ATTACH\n'{path}' AS other",
+        "ATTACH 'file:{path}?mode=ro' AS other",
+    ],
+)
+async def test_attach_of_another_modules_file_is_refused(
+    sqlite_settings: Settings, statement: str
+) -> None:
+    billing = open_module_database("billing", sqlite_settings)
+    conversation = open_module_database("conversation", sqlite_settings)
+    try:
+        async with billing.transaction() as tx:
+            await tx.execute(text("CREATE TABLE secrets (value TEXT)"))
+            await tx.execute(text("INSERT INTO secrets VALUES ('billing only')"))
+        path = sqlite_settings.data_dir / "billing.sqlite3"
+        with pytest.raises(DatabaseError, match="not authorized"):
+            async with conversation.transaction() as tx:
+                await tx.execute(text(statement.format(path=path)))
+        async with conversation.read() as tx:
+            attached = (await tx.execute(text("PRAGMA database_list"))).all()
+        assert [row[1] for row in attached] == ["main"]
+    finally:
+        await billing.dispose()
+        await conversation.dispose()
+
+
+async def test_attach_through_the_raw_driver_connection_is_refused(
+    sqlite_settings: Settings,
+) -> None:
+    conversation = open_module_database("conversation", sqlite_settings)
+    try:
+        async with conversation.engine.connect() as conn:
+            with pytest.raises(DatabaseError, match="not authorized"):
+                await conn.exec_driver_sql(
+                    f"ATTACH '{sqlite_settings.data_dir / 'billing.sqlite3'}' AS b"
+                )
+    finally:
+        await conversation.dispose()
+
+
+async def test_service_refuses_another_modules_database(sqlite_settings: Settings) -> None:
+    billing_db = open_module_database("billing", sqlite_settings)
+    try:
+        with pytest.raises(BoundaryViolation, match="conversation module was handed the billing"):
+            conversation_module.build_service(billing_db, sqlite_settings, {})
+        with pytest.raises(BoundaryViolation):
+            conversation_module.service(billing_db, sqlite_settings)
+    finally:
+        await billing_db.dispose()
+
+
+def test_registry_holds_each_modules_own_metadata() -> None:
+    assert REGISTRY["conversation"].metadata is conversation_module.metadata
+    assert set(conversation_module.metadata.tables) == {"sessions", "messages", "routing_decisions"}
+    assert set(billing_module.metadata.tables) == {"usage", "quotas"}
+
+
+async def test_data_dir_is_created_on_first_use(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "new" / "dir")
+    database = open_module_database("billing", settings)
+    try:
+        await database.ping()
+    finally:
+        await database.dispose()
+    assert (tmp_path / "new" / "dir" / "billing.sqlite3").exists()

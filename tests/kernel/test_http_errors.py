@@ -1,0 +1,66 @@
+"""Contract errors map to one status each; an unexpected error is a 500 with a request id."""
+
+import logging
+
+import pytest
+from litestar import Litestar, get
+from litestar.testing import AsyncTestClient
+
+from app.kernel.http_errors import EXCEPTION_HANDLERS
+from contracts.billing import QuotaExceeded
+from contracts.conversation import SessionClosed, SessionNotFound
+from contracts.errors import (
+    ContractError,
+    InvalidInput,
+    MalformedRequest,
+    PermissionDenied,
+    Unavailable,
+)
+
+
+def app_raising(error: Exception) -> Litestar:
+    @get("/boom")
+    async def boom() -> None:
+        raise error
+
+    return Litestar([boom], exception_handlers=EXCEPTION_HANDLERS, debug=False)
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (MalformedRequest("bad cursor", field="cursor"), 400),
+        (PermissionDenied("no"), 403),
+        (SessionNotFound("no session", field="session_id"), 404),
+        (SessionClosed("closed"), 409),
+        (InvalidInput("too big", field="metadata"), 422),
+        (QuotaExceeded("over"), 429),
+        (Unavailable("redis down"), 503),
+    ],
+)
+async def test_contract_error_kinds_map_to_their_status(error: ContractError, status: int) -> None:
+    async with AsyncTestClient(app_raising(error)) as client:
+        response = await client.get("/boom")
+    assert response.status_code == status
+    body = response.json()
+    assert (body["code"], body["detail"]) == (type(error).__name__, error.message)
+    assert body.get("field") == error.field
+
+
+async def test_unexpected_error_is_500_with_a_request_id_that_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.ERROR, logger="bulkhead.errors"):
+        async with AsyncTestClient(app_raising(RuntimeError("secret internals"))) as client:
+            response = await client.get("/boom")
+    assert response.status_code == 500
+    request_id = response.json()["request_id"]
+    assert response.headers["x-request-id"] == request_id
+    assert "secret internals" not in response.text and "Traceback" not in response.text
+    assert any(request_id in r.getMessage() and r.exc_info for r in caplog.records)
+
+
+async def test_http_errors_of_the_framework_keep_their_status() -> None:
+    async with AsyncTestClient(app_raising(RuntimeError())) as client:
+        assert (await client.get("/nowhere")).status_code == 404
+        assert (await client.post("/boom")).status_code == 405

@@ -1,0 +1,76 @@
+"""Settings come from BULKHEAD_* variables; a wrong one fails at start, naming itself."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from app.kernel.settings import Settings, SettingsError
+from app.main import REGISTRY
+
+
+def test_defaults_give_each_module_its_own_sqlite_file(tmp_path: Path) -> None:
+    settings = Settings.from_env({"BULKHEAD_DATA_DIR": str(tmp_path)})
+    urls = {m: settings.database_url(m) for m in ("conversation", "billing")}
+    assert urls["conversation"].endswith(f"{tmp_path}/conversation.sqlite3")
+    assert urls["billing"].endswith(f"{tmp_path}/billing.sqlite3")
+    assert settings.modules is None and settings.jwt_secret is None
+
+
+def test_module_url_variable_overrides_the_default_and_is_normalised() -> None:
+    settings = Settings.from_env(
+        {"BULKHEAD_DATABASE_URL_BILLING": "postgresql://bill:pw@db:5432/billing"}
+    )
+    assert settings.database_url("billing") == "postgresql+asyncpg://bill:pw@db:5432/billing"
+
+
+def test_urls_file_written_by_provision_is_read(tmp_path: Path) -> None:
+    (tmp_path / "database-urls.json").write_text(
+        json.dumps({"conversation": "postgresql://c:pw@db/c"})
+    )
+    settings = Settings.from_env({"BULKHEAD_DATA_DIR": str(tmp_path)})
+    assert settings.database_url("conversation") == "postgresql+asyncpg://c:pw@db/c"
+
+
+@pytest.mark.parametrize(
+    ("environ", "variable"),
+    [
+        ({"BULKHEAD_JWT_SECRET": "short"}, "BULKHEAD_JWT_SECRET"),
+        ({"BULKHEAD_REDIS_URL": "http://localhost"}, "BULKHEAD_REDIS_URL"),
+        ({"BULKHEAD_DATABASE_URL_BILLING": "mysql://x/y"}, "BULKHEAD_DATABASE_URL_BILLING"),
+        ({"BULKHEAD_DATABASE_URL_BILLING": "not a url"}, "BULKHEAD_DATABASE_URL_BILLING"),
+        ({"BULKHEAD_DATABASE_URL_BILLING": "sqlite+aiosqlite://"}, "BULKHEAD_DATABASE_URL_BILLING"),
+        ({"BULKHEAD_DB_POOL_SIZE": "lots"}, "BULKHEAD_DB_POOL_SIZE"),
+        ({"BULKHEAD_DB_POOL_SIZE": "0"}, "BULKHEAD_DB_POOL_SIZE"),
+        ({"BULKHEAD_LOG_LEVEL": "loud"}, "BULKHEAD_LOG_LEVEL"),
+        ({"BULKHEAD_MODULES": "conversation;billing"}, "BULKHEAD_MODULES"),
+        ({"BULKHEAD_DATABASE_URLS_FILE": "/nonexistent/urls.json"}, "BULKHEAD_DATABASE_URLS_FILE"),
+    ],
+)
+def test_bad_value_fails_naming_the_variable(environ: dict[str, str], variable: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(environ)
+    assert caught.value.variable == variable
+    assert str(caught.value).startswith(f"{variable}: ")
+
+
+def test_unknown_module_names_fail_naming_the_variable() -> None:
+    with pytest.raises(SettingsError, match="BULKHEAD_MODULES: unknown module"):
+        Settings.from_env({"BULKHEAD_MODULES": "conversation,memroy"}).check_modules(REGISTRY.names)
+    with pytest.raises(SettingsError, match="BULKHEAD_DATABASE_URL_BILING"):
+        Settings.from_env({"BULKHEAD_DATABASE_URL_BILING": "postgresql://x@y/z"}).check_modules(
+            REGISTRY.names
+        )
+
+
+def test_urls_file_that_is_not_json_fails_naming_the_variable(tmp_path: Path) -> None:
+    broken = tmp_path / "urls.json"
+    broken.write_text("{not json")
+    with pytest.raises(SettingsError, match="BULKHEAD_DATABASE_URLS_FILE"):
+        Settings.from_env({"BULKHEAD_DATABASE_URLS_FILE": str(broken)})
+
+
+def test_modules_setting_selects_a_subset_in_dependency_order() -> None:
+    settings = Settings.from_env({"BULKHEAD_MODULES": "billing"})
+    assert [m.name for m in REGISTRY.select(settings.modules)] == ["billing"]
+    assert {m.name for m in REGISTRY.select(None)} == {"conversation", "billing"}
