@@ -6,7 +6,6 @@ over each module with its database and its built service.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 from litestar import Litestar, Router
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.logging import LoggingConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 
@@ -70,6 +70,11 @@ def build_app(settings: Settings, bound: Sequence[BoundModule]) -> Litestar:
             version="0.1.0",
             description="A backend for AI agents where every module owns its own database.",
             render_plugins=[SwaggerRenderPlugin()],
+        ),
+        # Our 500 handler logs the traceback with the request id; Litestar need not repeat it.
+        logging_config=LoggingConfig(
+            root={"level": settings.log_level, "handlers": ["queue_listener"]},
+            log_exceptions="never",
         ),
         debug=False,
     )

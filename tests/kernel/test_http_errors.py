@@ -47,17 +47,28 @@ async def test_contract_error_kinds_map_to_their_status(error: ContractError, st
     assert body.get("field") == error.field
 
 
-async def test_unexpected_error_is_500_with_a_request_id_that_is_logged(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    with caplog.at_level(logging.ERROR, logger="bulkhead.errors"):
+class Remember(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+async def test_unexpected_error_is_500_with_a_request_id_that_is_logged() -> None:
+    log = Remember()
+    logging.getLogger("bulkhead.errors").addHandler(log)
+    try:
         async with AsyncTestClient(app_raising(RuntimeError("secret internals"))) as client:
             response = await client.get("/boom")
+    finally:
+        logging.getLogger("bulkhead.errors").removeHandler(log)
     assert response.status_code == 500
     request_id = response.json()["request_id"]
     assert response.headers["x-request-id"] == request_id
     assert "secret internals" not in response.text and "Traceback" not in response.text
-    assert any(request_id in r.getMessage() and r.exc_info for r in caplog.records)
+    assert any(request_id in r.getMessage() and r.exc_info for r in log.records)
 
 
 async def test_http_errors_of_the_framework_keep_their_status() -> None:
