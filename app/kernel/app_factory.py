@@ -43,9 +43,6 @@ def _provider(service: Any) -> Provide:
 
 
 def build_app(settings: Settings, bound: Sequence[BoundModule]) -> Litestar:
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
     auth = jwt_auth(resolve_jwt_secret(settings))
     databases = {b.module.name: b.database for b in bound}
 
