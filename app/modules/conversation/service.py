@@ -43,6 +43,7 @@ MAX_PAGE = 200
 class ConversationService:
     def __init__(self, database: ModuleDatabase, settings: Settings) -> None:
         self._db = database.claim("conversation")
+        count_tokens("warm up")  # load the tokenizer now, not in the first request
 
     async def create_session(
         self, *, user_id: str, session: SessionCreate, idempotency_key: str | None = None

@@ -1,0 +1,116 @@
+"""The real server process (`bulkhead serve`), driven over HTTP."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.e2e
+BULKHEAD = str(Path(sys.executable).parent / "bulkhead")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def bulkhead(env: dict[str, str], *args: str) -> str:
+    result = subprocess.run(
+        [BULKHEAD, *args], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def start_server(env: dict[str, str], workers: int) -> Iterator[str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [BULKHEAD, "serve", "--port", str(port), "--workers", str(workers)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+            assert process.poll() is None, process.stdout.read() if process.stdout else ""
+        else:
+            pytest.fail("server did not become healthy within 30 s")
+        yield base
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=20)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    env = {"PATH": os.environ["PATH"], "BULKHEAD_DATA_DIR": str(tmp_path / "var")}
+    workers = 1
+    if request.param == "postgres":
+        urls_file = tmp_path / "urls.json"
+        urls_file.write_text(json.dumps(request.getfixturevalue("postgres_urls")))
+        env["BULKHEAD_DATABASE_URLS_FILE"] = str(urls_file)
+        workers = 2
+    bulkhead(env, "db", "upgrade")
+    yield from ((base, env) for base in start_server(env, workers))
+
+
+def test_server_serves_a_conversation_over_http(server: tuple[str, dict[str, str]]) -> None:
+    base, env = server
+    user = f"e2e-{uuid.uuid4().hex[:8]}"
+    token = bulkhead(env, "token", "create", "--user", user).strip()
+    admin = bulkhead(env, "token", "create", "--user", "ops", "--admin").strip()
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}) as client:
+        session = client.post("/v1/sessions", json={"title": "e2e"})
+        assert session.status_code == 201
+        session_id = session.json()["id"]
+        for i in range(3):
+            sent = client.post(
+                f"/v1/sessions/{session_id}/messages", json={"role": "user", "content": f"hi {i}"}
+            )
+            assert sent.status_code == 201
+        messages = client.get(f"/v1/sessions/{session_id}/messages").json()["items"]
+        assert [m["content"] for m in messages] == ["hi 0", "hi 1", "hi 2"]
+        assert client.get("/v1/conversation/stats").status_code == 403
+        stats = client.get("/v1/conversation/stats", headers={"Authorization": f"Bearer {admin}"})
+        assert stats.status_code == 200 and stats.json()["messages"] >= 3
+        assert (
+            client.get("/v1/sessions", headers={"Authorization": "Bearer nope"}).status_code == 401
+        )
+        assert client.get("/schema/swagger").status_code == 200
+
+
+def test_server_refuses_to_start_on_a_bad_setting(tmp_path: Path) -> None:
+    env = {
+        "PATH": os.environ["PATH"],
+        "BULKHEAD_DATA_DIR": str(tmp_path),
+        "BULKHEAD_JWT_SECRET": "x",
+    }
+    result = subprocess.run(
+        [BULKHEAD, "serve", "--port", str(free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "BULKHEAD_JWT_SECRET: must be at least 32 characters" in result.stderr
+    assert "Traceback" not in result.stderr
