@@ -1,0 +1,1 @@
+"""Benchmarks: `make bench`. Each prints a table of ratios to a baseline from the same run."""
