@@ -66,20 +66,9 @@ def db() -> None:
 def upgrade(module_name: str | None) -> None:
     """Apply every module's migrations (or one module's) to its own database."""
     settings = _settings()
-
-    async def run() -> None:
-        for module in REGISTRY:
-            if module_name not in (None, module.name):
-                continue
-            database = open_module_database(module.name, settings)
-            try:
-                await migrations.upgrade(module, database)
-                revision = await migrations.current_revision(module, database)
-            finally:
-                await database.dispose()
-            click.echo(f"{module.name}: at {revision}")
-
-    asyncio.run(run())
+    modules = [m for m in REGISTRY if module_name in (None, m.name)]
+    for name, revision in asyncio.run(migrations.upgrade_modules(modules, settings)).items():
+        click.echo(f"{name}: at {revision}")
 
 
 @db.command()

@@ -173,12 +173,7 @@ async def over_http(backend: str, env: dict[str, str]) -> Result:
 
 
 async def upgrade_all(settings: Settings) -> None:
-    for module in REGISTRY:
-        database = open_module_database(module.name, settings)
-        try:
-            await migrations.upgrade(module, database)
-        finally:
-            await database.dispose()
+    await migrations.upgrade_modules(REGISTRY, settings)
 
 
 async def run_backend(backend: str, settings: Settings, env: dict[str, str]) -> list[Result]:

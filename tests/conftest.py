@@ -55,12 +55,7 @@ def postgres_unavailable_reason() -> str | None:
 
 
 async def upgrade_all(settings: Settings) -> None:
-    for module in REGISTRY:
-        database = open_module_database(module.name, settings)
-        try:
-            await migrations.upgrade(module, database)
-        finally:
-            await database.dispose()
+    await migrations.upgrade_modules(REGISTRY, settings)
 
 
 @pytest.fixture(scope="session")

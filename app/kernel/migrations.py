@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -13,8 +14,9 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Connection
 
 from .columns import UTCDateTime
-from .database import ModuleDatabase
+from .database import ModuleDatabase, open_module_database
 from .module import Module
+from .settings import Settings
 
 ENVIRONMENT = Path(__file__).parent / "alembic_env"
 
@@ -57,6 +59,19 @@ async def upgrade(module: Module, database: ModuleDatabase, revision: str = "hea
     async with database.engine.connect() as conn:
         await conn.run_sync(lambda sync: command.upgrade(alembic_config(module, sync), revision))
         await conn.commit()
+
+
+async def upgrade_modules(modules: Iterable[Module], settings: Settings) -> dict[str, str | None]:
+    """Bring each module's own database to its head; return where each one stands."""
+    revisions: dict[str, str | None] = {}
+    for module in modules:
+        database = open_module_database(module.name, settings)
+        try:
+            await upgrade(module, database)
+            revisions[module.name] = await current_revision(module, database)
+        finally:
+            await database.dispose()
+    return revisions
 
 
 async def current_revision(module: Module, database: ModuleDatabase) -> str | None:
