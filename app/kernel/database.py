@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from .settings import Settings
-from .sqlite import connect_module_file
+from .sqlite import connect_module_file, sqlean_dbapi
 
 _WRITE = "bulkhead_write"
 
@@ -110,6 +110,7 @@ def _sqlite_engine(path: Path, settings: Settings) -> AsyncEngine:
     engine = create_async_engine(
         f"sqlite+aiosqlite:///{path}",
         async_creator=lambda: connect_module_file(path),
+        module=sqlean_dbapi(),
         poolclass=AsyncAdaptedQueuePool,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,

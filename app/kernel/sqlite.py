@@ -1,33 +1,44 @@
 """SQLite connections for module databases: WAL, foreign keys, a busy timeout, no ATTACH.
 
+The driver is `sqlean.py` (SQLite 3.50 that can load extensions; this Python's own
+`sqlite3` cannot), with sqlite-vec loaded on every connection for vector indexes.
+
 The authorizer is the boundary: SQLite asks it before preparing any statement, so
-`ATTACH 'other_module.sqlite3'` is refused however the SQL string is written.
+`ATTACH 'other_module.sqlite3'` is refused however the SQL string is written. Loading
+further extensions is switched off again once sqlite-vec is in.
 """
 
 from __future__ import annotations
 
-import sqlite3
+import types
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
+import sqlean
+import sqlite_vec
+from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_dbapi
 
 BUSY_TIMEOUT_MS = 5_000
-_REFUSED_ACTIONS = {sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH}
+_REFUSED_ACTIONS = {sqlean.SQLITE_ATTACH, sqlean.SQLITE_DETACH}
 
 
 def refuse_attach(action: int, *_: str | None) -> int:
     """SQLite authorizer: deny ATTACH/DETACH, allow everything else."""
-    return sqlite3.SQLITE_DENY if action in _REFUSED_ACTIONS else sqlite3.SQLITE_OK
+    return int(sqlean.SQLITE_DENY if action in _REFUSED_ACTIONS else sqlean.SQLITE_OK)
 
 
-def open_module_connection(path: Path) -> sqlite3.Connection:
+def open_module_connection(path: Path) -> Any:
     """Open one module's file with the pragmas every module connection must have.
 
     Runs inside aiosqlite's worker thread; `isolation_level=None` hands transaction
     control to SQLAlchemy's `begin` event (see `database.py`).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=True)
+    conn = sqlean.connect(str(path), isolation_level=None, check_same_thread=True)
+    conn.enable_load_extension(True)
+    sqlite_vec.load(conn)
+    conn.enable_load_extension(False)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
@@ -42,3 +53,28 @@ async def connect_module_file(path: Path) -> aiosqlite.Connection:
     # interpreter alive at exit.
     connection._thread.daemon = True
     return await connection
+
+
+def sqlean_dbapi() -> AsyncAdapt_aiosqlite_dbapi:
+    """SQLAlchemy's aiosqlite adapter, told that errors come from sqlean, not sqlite3,
+    so an IntegrityError is still recognised (and wrapped) as one."""
+    errors = {
+        name: getattr(sqlean, name)
+        for name in (
+            "DatabaseError",
+            "Error",
+            "IntegrityError",
+            "NotSupportedError",
+            "OperationalError",
+            "ProgrammingError",
+        )
+    }
+    shim = types.SimpleNamespace(
+        **{
+            **vars(aiosqlite),
+            **errors,
+            "sqlite_version": sqlean.sqlite_version,
+            "sqlite_version_info": sqlean.sqlite_version_info,
+        }
+    )
+    return AsyncAdapt_aiosqlite_dbapi(shim, sqlean)  # type: ignore[arg-type]

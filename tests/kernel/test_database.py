@@ -110,3 +110,35 @@ async def test_data_dir_is_created_on_first_use(tmp_path: Path) -> None:
     finally:
         await database.dispose()
     assert (tmp_path / "new" / "dir" / "billing.sqlite3").exists()
+
+
+async def test_constraint_violation_is_a_sqlalchemy_integrity_error(
+    sqlite_settings: Settings,
+) -> None:
+    """The sqlean driver's errors are recognised, so services can catch IntegrityError."""
+    from sqlalchemy.exc import IntegrityError
+
+    database = open_module_database("billing", sqlite_settings)
+    try:
+        async with database.transaction() as tx:
+            await tx.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY)"))
+            await tx.execute(text("INSERT INTO t VALUES (1)"))
+        with pytest.raises(IntegrityError):
+            async with database.transaction() as tx:
+                await tx.execute(text("INSERT INTO t VALUES (1)"))
+    finally:
+        await database.dispose()
+
+
+async def test_sqlite_vec_is_loaded_but_further_extensions_are_not(
+    sqlite_settings: Settings,
+) -> None:
+    database = open_module_database("billing", sqlite_settings)
+    try:
+        async with database.read() as tx:
+            assert (await tx.execute(text("SELECT vec_version()"))).scalar()
+        with pytest.raises(DatabaseError, match="not authorized"):
+            async with database.read() as tx:
+                await tx.execute(text("SELECT load_extension('/tmp/evil.so')"))
+    finally:
+        await database.dispose()
