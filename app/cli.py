@@ -5,18 +5,24 @@ from __future__ import annotations
 import asyncio
 import re
 import sys
+from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
+import asyncpg
 import click
 import uvicorn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from app.kernel import migrations, provision
 from app.kernel.auth import create_token, resolve_jwt_secret
 from app.kernel.boundary_check import run_checks
 from app.kernel.database import open_module_database
 from app.kernel.settings import Settings, SettingsError
-from app.main import REGISTRY
+from app.main import REGISTRY, open_contracts
+from contracts.errors import ContractError
+from contracts.rag import DocumentCreate, RagAPI
 
 _TTL = re.compile(r"(\d+)([smhd])")
 _TTL_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -67,7 +73,11 @@ def upgrade(module_name: str | None) -> None:
     """Apply every module's migrations (or one module's) to its own database."""
     settings = _settings()
     modules = [m for m in REGISTRY if module_name in (None, m.name)]
-    for name, revision in asyncio.run(migrations.upgrade_modules(modules, settings)).items():
+    try:
+        revisions = asyncio.run(migrations.upgrade_modules(modules, settings))
+    except migrations.MigrationRefused as exc:
+        raise click.ClickException(str(exc)) from exc
+    for name, revision in revisions.items():
         click.echo(f"{name}: at {revision}")
 
 
@@ -99,13 +109,22 @@ def provision_command(admin_url: str, prefix: str, output: Path | None) -> None:
     """Create a role and a database per module; write their URLs to a 0600 file."""
     settings = _settings()
     target = output or settings.data_dir / "database-urls.json"
+    extensions = {m.name: m.postgres_extensions for m in REGISTRY}
     try:
-        urls = asyncio.run(
-            provision.provision(admin_url, sorted(REGISTRY.names), prefix=prefix, output=target)
+        done = asyncio.run(
+            provision.provision(
+                admin_url,
+                sorted(REGISTRY.names),
+                prefix=prefix,
+                output=target,
+                extensions=extensions,
+            )
         )
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, asyncpg.PostgresError) as exc:
         raise click.ClickException(f"provisioning failed: {exc}") from exc
-    click.echo(f"wrote {len(urls)} module URLs to {target} (mode 0600)")
+    for warning in done.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(f"wrote {len(done.urls)} module URLs to {target} (mode 0600)")
     if output is not None:
         click.echo(f"point the server at it: BULKHEAD_DATABASE_URLS_FILE={target}")
 
@@ -131,6 +150,78 @@ def create_token_command(user_id: str, admin: bool, ttl: str) -> None:
         )
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--user") from exc
+
+
+@main.group()
+def rag() -> None:
+    """The RAG module's knowledge base: ingest files, re-embed with another model."""
+
+
+@rag.command("ingest")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+def rag_ingest(paths: tuple[Path, ...]) -> None:
+    """Ingest text files (of a folder: its .txt and .md files); the source is the path."""
+    files = sorted(f for p in paths for f in ([p] if p.is_file() else _text_files(p)))
+    settings = _settings()
+
+    async def run() -> None:
+        async with open_contracts(settings) as contracts:
+            api: RagAPI = contracts["rag"]
+            with _progress() as progress:
+                task = progress.add_task("ingesting", total=len(files))
+                for path in files:
+                    text = path.read_text(encoding="utf-8", errors="replace")
+                    if not text.strip():
+                        progress.console.print(f"  skipped {path}: empty")
+                    else:
+                        (result,) = await api.ingest(
+                            documents=[DocumentCreate(source=path.as_posix(), text=text)]
+                        )
+                        progress.console.print(
+                            f"{result.status:>9} {path} ({result.chunks} chunks)"
+                        )
+                    progress.advance(task)
+
+    _run_contract_calls(run)
+
+
+@rag.command("reindex")
+@click.option("--model", "model_name", required=True, help="e.g. all-minilm-l6-v2-int8")
+@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1, 1000))
+def rag_reindex(model_name: str, batch_size: int) -> None:
+    """Embed every chunk with MODEL, then search with it. Safe to interrupt and rerun."""
+    settings = _settings()
+
+    async def run() -> None:
+        async with open_contracts(settings) as contracts:
+            api: RagAPI = contracts["rag"]
+            with _progress() as progress:
+                step = await api.reindex_step(model_name=model_name, batch_size=batch_size)
+                task = progress.add_task(f"embedding with {model_name}", total=step.total)
+                while not step.active:
+                    progress.update(task, completed=step.embedded, total=step.total)
+                    step = await api.reindex_step(model_name=model_name, batch_size=batch_size)
+                progress.update(task, completed=step.total, total=step.total)
+        click.echo(f"{model_name} is active: {step.embedded} of {step.total} chunks embedded")
+
+    _run_contract_calls(run)
+
+
+def _text_files(folder: Path) -> list[Path]:
+    return [f for f in folder.rglob("*") if f.is_file() and f.suffix in (".txt", ".md")]
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()
+    )
+
+
+def _run_contract_calls(run: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    try:
+        asyncio.run(run())
+    except ContractError as exc:
+        raise click.ClickException(exc.message) from exc
 
 
 @main.command()

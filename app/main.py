@@ -6,6 +6,8 @@ contract is the local service; a later remote client slots in here, callers unch
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from litestar import Litestar
@@ -14,9 +16,9 @@ from app.kernel.app_factory import BoundModule, build_app
 from app.kernel.database import open_module_database
 from app.kernel.registry import ModuleRegistry
 from app.kernel.settings import Settings
-from app.modules import billing, conversation
+from app.modules import billing, conversation, rag
 
-REGISTRY = ModuleRegistry([conversation.module, billing.module])
+REGISTRY = ModuleRegistry([conversation.module, billing.module, rag.module])
 
 
 def bind_modules(settings: Settings) -> list[BoundModule]:
@@ -29,6 +31,17 @@ def bind_modules(settings: Settings) -> list[BoundModule]:
         contracts[module.name] = module.build_service(database, settings, contracts)
         bound.append(BoundModule(module, database, contracts[module.name]))
     return bound
+
+
+@asynccontextmanager
+async def open_contracts(settings: Settings) -> AsyncIterator[dict[str, Any]]:
+    """Every enabled module's contract, for commands that work without the HTTP server."""
+    bound = bind_modules(settings)
+    try:
+        yield {b.module.name: b.service for b in bound}
+    finally:
+        for b in bound:
+            await b.database.dispose()
 
 
 def create_app(settings: Settings | None = None) -> Litestar:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import subprocess
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -27,13 +28,18 @@ from app.kernel.auth import create_token
 from app.kernel.database import open_module_database
 from app.kernel.settings import Settings
 from app.main import REGISTRY, create_app
+from tests.pgvector_server import PgvectorServer
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "BULKHEAD_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 T = TypeVar("T")
+FAST_MODEL = "hashing-256"  # tests that need meaning ask for the default model themselves
 JWT_SECRET = "test-secret-" + "x" * 40
 MODULES = sorted(REGISTRY.names)
+EXTENSIONS = {m.name: m.postgres_extensions for m in REGISTRY}
+VECTOR_MODULES = [m for m in MODULES if "vector" in EXTENSIONS[m]]
+PLAIN_MODULES = [m for m in MODULES if m not in VECTOR_MODULES]
 
 
 def run_in_own_loop(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -59,20 +65,42 @@ async def upgrade_all(settings: Settings) -> None:
 
 
 @pytest.fixture(scope="session")
-def postgres_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """One provisioned database + role per module for this test run."""
+def pgvector_admin_url() -> Iterator[str]:
+    """A private PostgreSQL 16 with pgvector for modules that need it (Debian's 15 has none)."""
+    try:
+        server = PgvectorServer().start()
+    except (OSError, subprocess.SubprocessError) as exc:
+        pytest.skip(f"could not start the bundled PostgreSQL with pgvector: {exc}")
+    try:
+        yield server.admin_url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_urls(
+    tmp_path_factory: pytest.TempPathFactory, pgvector_admin_url: str
+) -> Iterator[dict[str, str]]:
+    """One provisioned database + role per module for this test run: modules that need an
+    extension (rag: pgvector) on the pgvector server, the others on the machine's server."""
     if reason := postgres_unavailable_reason():
         pytest.skip(reason)
     prefix = f"bhtest_{secrets.token_hex(4)}"
     output = tmp_path_factory.mktemp("pg") / "database-urls.json"
-    urls = run_in_own_loop(
-        provision.provision(POSTGRES_ADMIN_URL, MODULES, prefix=prefix, output=output)
-    )
+    servers = {POSTGRES_ADMIN_URL: PLAIN_MODULES, pgvector_admin_url: VECTOR_MODULES}
     try:
-        run_in_own_loop(upgrade_all(Settings(database_urls=urls)))
-        yield urls
+        for admin_url, modules in servers.items():
+            done = run_in_own_loop(
+                provision.provision(
+                    admin_url, modules, prefix=prefix, output=output, extensions=EXTENSIONS
+                )
+            )
+            assert not done.warnings, done.warnings
+        run_in_own_loop(upgrade_all(Settings(database_urls=done.urls)))
+        yield done.urls
     finally:
-        run_in_own_loop(provision.drop(POSTGRES_ADMIN_URL, MODULES, prefix=prefix))
+        for admin_url, modules in servers.items():
+            run_in_own_loop(provision.drop(admin_url, modules, prefix=prefix))
 
 
 async def empty_postgres_tables(urls: dict[str, str]) -> None:
@@ -89,7 +117,7 @@ async def empty_postgres_tables(urls: dict[str, str]) -> None:
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     """Migrated databases for every module, on the backend named by the param."""
-    base = Settings(data_dir=tmp_path / "var", jwt_secret=JWT_SECRET)
+    base = Settings(data_dir=tmp_path / "var", jwt_secret=JWT_SECRET, embedding_model=FAST_MODEL)
     if request.param == "sqlite":
         await upgrade_all(base)
         return base
@@ -101,7 +129,7 @@ async def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
 @pytest.fixture
 def sqlite_settings(tmp_path: Path) -> Settings:
     """Settings on the embedded default, not yet migrated."""
-    return Settings(data_dir=tmp_path / "var", jwt_secret=JWT_SECRET)
+    return Settings(data_dir=tmp_path / "var", jwt_secret=JWT_SECRET, embedding_model=FAST_MODEL)
 
 
 @pytest.fixture

@@ -136,6 +136,7 @@ async def database_table_problems(modules: list[Module], settings: Settings) -> 
         problems.extend(
             f"{module.name}'s database holds table {name!r}, which is not one of its tables"
             for name in sorted(present - allowed)
+            if not module.owns_unmodelled(name)
         )
     return problems
 

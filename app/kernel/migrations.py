@@ -103,6 +103,8 @@ async def schema_differences(module: Module, database: ModuleDatabase) -> list[A
 
 def _not_version_table(module: Module) -> Any:
     def include_name(name: str | None, type_: str, _: Any) -> bool:
+        if name is not None and module.owns_unmodelled(name):
+            return False
         return not (type_ == "table" and name == module.version_table)
 
     return include_name
@@ -119,3 +121,7 @@ async def create_revision(module: Module, database: ModuleDatabase, message: str
                 version_path=str(module.migrations),
             )
         )
+
+
+class MigrationRefused(RuntimeError):
+    """A migration cannot run on this database; the message says what to do about it."""

@@ -27,6 +27,14 @@ class Module:
     routes: Sequence[type[Controller]]
     migrations: Path  # this module's own Alembic history
     depends_on: Sequence[str] = field(default=())
+    # Extensions `db provision` creates in its PostgreSQL database, as the admin.
+    postgres_extensions: Sequence[str] = field(default=())
+    # Name prefixes of tables and indexes its migrations keep outside `metadata`
+    # (virtual tables, expression indexes); the boundary check counts them as its own.
+    unmodelled: Sequence[str] = field(default=())
+
+    def owns_unmodelled(self, name: str) -> bool:
+        return name.startswith(tuple(self.unmodelled))
 
     @property
     def version_table(self) -> str:

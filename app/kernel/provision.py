@@ -11,11 +11,12 @@ import json
 import os
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 from .settings import normalise_database_url
 
@@ -29,20 +30,26 @@ def module_identifier(prefix: str, module: str) -> str:
     return name
 
 
+@dataclass(frozen=True)
+class Provisioned:
+    urls: dict[str, str]  # module -> its own URL, as written to the output file
+    warnings: list[str]  # what a module will lack (an extension this server does not have)
+
+
 async def provision(
-    admin_url: str, modules: Iterable[str], *, prefix: str, output: Path
-) -> dict[str, str]:
+    admin_url: str,
+    modules: Iterable[str],
+    *,
+    prefix: str,
+    output: Path,
+    extensions: Mapping[str, Sequence[str]] | None = None,
+) -> Provisioned:
     """Create what is missing, write every module's URL to `output` (mode 0600)."""
     admin = make_url(normalise_database_url("--admin-url", admin_url))
     existing = _read_urls(output)
     urls: dict[str, str] = dict(existing)
-    conn = await asyncpg.connect(
-        host=admin.host,
-        port=admin.port or 5432,
-        user=admin.username,
-        password=admin.password,
-        database=admin.database or "postgres",
-    )
+    warnings: list[str] = []
+    conn = await _connect(admin)
     try:
         for module in modules:
             name = module_identifier(prefix, module)
@@ -54,22 +61,19 @@ async def provision(
                     hide_password=False
                 )
             )
+            for extension in (extensions or {}).get(module, ()):
+                if problem := await _ensure_extension(admin, name, extension):
+                    warnings.append(f"{module}: {problem}")
     finally:
         await conn.close()
     _write_urls(output, urls)
-    return urls
+    return Provisioned(urls=urls, warnings=warnings)
 
 
 async def drop(admin_url: str, modules: Iterable[str], *, prefix: str) -> None:
     """Remove the databases and roles `provision` made (tests use it to clean up)."""
     admin = make_url(normalise_database_url("--admin-url", admin_url))
-    conn = await asyncpg.connect(
-        host=admin.host,
-        port=admin.port or 5432,
-        user=admin.username,
-        password=admin.password,
-        database=admin.database or "postgres",
-    )
+    conn = await _connect(admin)
     try:
         for module in modules:
             name = module_identifier(prefix, module)
@@ -77,6 +81,28 @@ async def drop(admin_url: str, modules: Iterable[str], *, prefix: str) -> None:
             await conn.execute(f'DROP ROLE IF EXISTS "{name}"')
     finally:
         await conn.close()
+
+
+async def _connect(admin: URL, database: str | None = None) -> asyncpg.Connection:
+    return await asyncpg.connect(
+        host=admin.host,
+        port=admin.port or 5432,
+        user=admin.username,
+        password=admin.password,
+        database=database or admin.database or "postgres",
+    )
+
+
+async def _ensure_extension(admin: URL, database: str, extension: str) -> str | None:
+    """Create the extension as the admin (module roles are not superusers)."""
+    conn = await _connect(admin, database)
+    try:
+        await conn.execute(f'CREATE EXTENSION IF NOT EXISTS "{extension}"')
+    except asyncpg.PostgresError as exc:
+        return f"extension {extension!r} is not available on this server ({exc})"
+    finally:
+        await conn.close()
+    return None
 
 
 async def _ensure_role(conn: asyncpg.Connection, name: str, password: str) -> None:

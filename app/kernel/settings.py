@@ -40,6 +40,11 @@ class Settings:
     log_level: str = "INFO"
     default_max_active_sessions: int = 20
     default_max_sessions_per_day: int = 200
+    embedding_model: str = "all-minilm-l6-v2-int8"
+    embeddings_url: str | None = None
+    embeddings_api_key: str | None = None
+    rag_chunk_size: int = 800
+    rag_chunk_overlap: int = 120
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -74,6 +79,13 @@ class Settings:
             default_max_sessions_per_day=_parse_int(
                 env, f"{PREFIX}DEFAULT_MAX_SESSIONS_PER_DAY", 200, minimum=0
             ),
+            embedding_model=_parse_embedding_model(
+                env.get(f"{PREFIX}EMBEDDING_MODEL", "all-minilm-l6-v2-int8")
+            ),
+            embeddings_url=_parse_http_url(env.get(f"{PREFIX}EMBEDDINGS_URL")),
+            embeddings_api_key=env.get(f"{PREFIX}EMBEDDINGS_API_KEY") or None,
+            rag_chunk_size=_parse_int(env, f"{PREFIX}RAG_CHUNK_SIZE", 800, minimum=100),
+            rag_chunk_overlap=_parse_chunk_overlap(env),
         )
 
     def database_url(self, module: str) -> str:
@@ -149,6 +161,33 @@ def _parse_redis_url(raw: str | None) -> str | None:
     if not raw.startswith(("redis://", "rediss://", "unix://")):
         raise SettingsError(f"{PREFIX}REDIS_URL", f"{raw!r} is not a redis://, rediss:// URL")
     return raw
+
+
+def _parse_embedding_model(raw: str) -> str:
+    if not re.fullmatch(r"all-minilm-l6-v2-int8|hashing-\d{1,5}|openai:[\w./:-]{1,200}", raw):
+        raise SettingsError(
+            f"{PREFIX}EMBEDDING_MODEL",
+            f"{raw!r}; use all-minilm-l6-v2-int8, openai:<model> or hashing-<dims>",
+        )
+    return raw
+
+
+def _parse_http_url(raw: str | None) -> str | None:
+    if not raw:
+        return None
+    if not raw.startswith(("http://", "https://")):
+        raise SettingsError(f"{PREFIX}EMBEDDINGS_URL", f"{raw!r} is not an http(s):// URL")
+    return raw
+
+
+def _parse_chunk_overlap(env: Mapping[str, str]) -> int:
+    size = _parse_int(env, f"{PREFIX}RAG_CHUNK_SIZE", 800, minimum=100)
+    overlap = _parse_int(env, f"{PREFIX}RAG_CHUNK_OVERLAP", 120, minimum=0)
+    if overlap >= size // 2:
+        raise SettingsError(
+            f"{PREFIX}RAG_CHUNK_OVERLAP", f"must be below half the chunk size ({size})"
+        )
+    return overlap
 
 
 def _parse_log_level(raw: str) -> str:

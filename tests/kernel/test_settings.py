@@ -73,4 +73,4 @@ def test_urls_file_that_is_not_json_fails_naming_the_variable(tmp_path: Path) ->
 def test_modules_setting_selects_a_subset_in_dependency_order() -> None:
     settings = Settings.from_env({"BULKHEAD_MODULES": "billing"})
     assert [m.name for m in REGISTRY.select(settings.modules)] == ["billing"]
-    assert {m.name for m in REGISTRY.select(None)} == {"conversation", "billing"}
+    assert {m.name for m in REGISTRY.select(None)} == {"conversation", "billing", "rag"}

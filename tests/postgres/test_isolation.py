@@ -15,7 +15,7 @@ from app.kernel.boundary_check import run_checks
 from app.kernel.database import open_module_database
 from app.kernel.settings import Settings
 from app.main import REGISTRY
-from tests.conftest import MODULES, POSTGRES_ADMIN_URL
+from tests.conftest import PLAIN_MODULES, POSTGRES_ADMIN_URL
 
 pytestmark = pytest.mark.postgres
 
@@ -42,7 +42,7 @@ async def test_module_role_cannot_connect_to_another_modules_database(
 
 
 async def test_module_role_connects_to_its_own_database(postgres_urls: dict[str, str]) -> None:
-    for module in MODULES:
+    for module in postgres_urls:
         conn = await connect_as(postgres_urls, module, module)
         assert (
             await conn.fetchval("SELECT current_user") == make_url(postgres_urls[module]).username
@@ -75,10 +75,12 @@ async def test_provision_twice_is_harmless(postgres_urls: dict[str, str], tmp_pa
     output = tmp_path / "urls.json"
     output.write_text(json.dumps(postgres_urls))
     prefix = make_url(postgres_urls["billing"]).database.rsplit("_billing", 1)[0]
-    again = await provision.provision(POSTGRES_ADMIN_URL, MODULES, prefix=prefix, output=output)
-    assert again == postgres_urls
+    again = await provision.provision(
+        POSTGRES_ADMIN_URL, PLAIN_MODULES, prefix=prefix, output=output
+    )
+    assert again.urls == postgres_urls and again.warnings == []
     assert stat.S_IMODE(output.stat().st_mode) == 0o600
-    conn = await connect_as(again, "billing", "billing")
+    conn = await connect_as(again.urls, "billing", "billing")
     assert await conn.fetchval("SELECT count(*) FROM quotas") >= 0
     await conn.close()
 

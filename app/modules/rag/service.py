@@ -1,0 +1,397 @@
+"""RagService: implements `contracts.rag.RagAPI`."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import msgspec
+import numpy as np
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.kernel.columns import utcnow
+from app.kernel.database import ModuleDatabase
+from app.kernel.embedding import Embedder, create_embedder
+from app.kernel.settings import Settings
+from app.kernel.validation import validated
+from contracts.errors import InvalidInput, Unavailable
+from contracts.rag import (
+    Document,
+    DocumentCreate,
+    DocumentNotFound,
+    IngestResult,
+    RagStats,
+    ReindexProgress,
+    SearchHit,
+    SearchRequest,
+    SearchResult,
+)
+
+from . import lexical_index, vector_index
+from .chunking import split_into_chunks
+from .fusion import reciprocal_rank_fusion
+from .index_state import IndexState, load_index_state, save_index_state
+from .models import DocumentRow, EmbeddingRow, RetrievalLogRow
+
+MAX_METADATA_BYTES = 16_384
+CANDIDATES_PER_RANKING = 50  # hybrid fuses this many from each ranking (at least 4k)
+
+
+class RagService:
+    def __init__(self, database: ModuleDatabase, settings: Settings) -> None:
+        self._db = database.claim("rag")
+        self._settings = settings
+        self._embedders: dict[str, Embedder] = {}
+
+    def _embedder(self, model_name: str) -> Embedder:
+        if model_name not in self._embedders:
+            self._embedders[model_name] = create_embedder(model_name, self._settings)
+        return self._embedders[model_name]
+
+    async def _state(self) -> IndexState:
+        async with self._db.read() as tx:
+            return await load_index_state(tx, self._settings.embedding_model)
+
+    async def ingest(self, *, documents: list[DocumentCreate]) -> list[IngestResult]:
+        documents = [validated(d) for d in documents]
+        sources = [d.source for d in documents]
+        if len(set(sources)) != len(sources):
+            raise InvalidInput("a batch names the same source twice", field="documents")
+        for document in documents:
+            if len(msgspec.json.encode(document.metadata)) > MAX_METADATA_BYTES:
+                raise InvalidInput(f"metadata exceeds {MAX_METADATA_BYTES} bytes", field="metadata")
+        return [await self._ingest_one(document) for document in documents]
+
+    async def _ingest_one(self, document: DocumentCreate) -> IngestResult:
+        for _ in range(3):
+            result = await self._try_ingest(document)
+            if result is not None:
+                return result
+        raise Unavailable("the index kept changing models during ingest; try again")
+
+    async def _try_ingest(self, document: DocumentCreate) -> IngestResult | None:
+        """Ingest, or None if a re-index switched models meanwhile (then ingest again)."""
+        chunks = split_into_chunks(
+            document.text,
+            size=self._settings.rag_chunk_size,
+            overlap=self._settings.rag_chunk_overlap,
+        )
+        hashes = [hashlib.sha256(chunk.encode()).hexdigest() for chunk in chunks]
+        state = await self._state()
+        async with self._db.read() as tx:
+            current = await _source_chunks(tx, document.source)
+        if [row.content_hash for row in current] == hashes and all(
+            row.meta == document.metadata for row in current
+        ):
+            return IngestResult(
+                source=document.source,
+                status="unchanged",
+                chunks=len(current),
+                document_ids=[row.id for row in current],
+            )
+        vectors = {model: await self._vectors_for(model, chunks, hashes) for model in state.models}
+        now = utcnow()
+        rows = [
+            DocumentRow(
+                id=uuid.uuid4(),
+                source=document.source,
+                content=chunk,
+                chunk_index=index,
+                meta=document.metadata,
+                content_hash=hashes[index],
+                created_at=now,
+            )
+            for index, chunk in enumerate(chunks)
+        ]
+        async with self._db.transaction() as tx:
+            now_state = await load_index_state(tx, self._settings.embedding_model)
+            if now_state.models != state.models:
+                return None
+            if not now_state.saved:  # pin the model, so a changed setting cannot hide these
+                await save_index_state(tx, state.active_model, None)
+            replaced = await self._remove(
+                tx, [row.id for row in await _source_chunks(tx, document.source)]
+            )
+            tx.add_all(rows)
+            await tx.flush()
+            await lexical_index.add(tx, rows)
+            for model, matrix in vectors.items():
+                await self._store_vectors(tx, model, rows, matrix)
+        return IngestResult(
+            source=document.source,
+            status="replaced" if replaced else "created",
+            chunks=len(rows),
+            document_ids=[row.id for row in rows],
+        )
+
+    async def _vectors_for(
+        self, model: str, chunks: Sequence[str], hashes: Sequence[str]
+    ) -> np.ndarray:
+        """Vectors for these chunks, reusing stored ones of identical chunks."""
+        async with self._db.read() as tx:
+            known = {
+                content_hash: vector
+                for content_hash, vector in await tx.execute(
+                    select(DocumentRow.content_hash, EmbeddingRow.vector)
+                    .join(EmbeddingRow, EmbeddingRow.document_id == DocumentRow.id)
+                    .where(EmbeddingRow.model_name == model, DocumentRow.content_hash.in_(hashes))
+                )
+            }
+        missing = [i for i, h in enumerate(hashes) if h not in known]
+        fresh = await self._embedder(model).embed([chunks[i] for i in missing]) if missing else None
+        rows: list[Any] = [known.get(h) for h in hashes]
+        for position, index in enumerate(missing):
+            assert fresh is not None
+            rows[index] = fresh[position]
+        return np.vstack(rows).astype(np.float32)
+
+    async def _store_vectors(
+        self, tx: AsyncSession, model: str, documents: Sequence[DocumentRow], matrix: np.ndarray
+    ) -> None:
+        if not documents:
+            return
+        await vector_index.ensure(tx, model, matrix.shape[1])
+        embeddings = [
+            EmbeddingRow(document_id=doc.id, model_name=model, vector=matrix[i])
+            for i, doc in enumerate(documents)
+        ]
+        tx.add_all(embeddings)
+        await tx.flush()
+        await vector_index.add(tx, model, embeddings)
+
+    async def _remove(self, tx: AsyncSession, document_ids: Sequence[uuid.UUID]) -> int:
+        """Delete chunks with their vectors and index entries; return how many."""
+        if not document_ids:
+            return 0
+        by_model: dict[str, list[int]] = {}
+        for embedding_id, model in await tx.execute(
+            select(EmbeddingRow.id, EmbeddingRow.model_name).where(
+                EmbeddingRow.document_id.in_(document_ids)
+            )
+        ):
+            by_model.setdefault(model, []).append(embedding_id)
+        await vector_index.remove(tx, by_model)
+        await lexical_index.remove(tx, document_ids)
+        await tx.execute(delete(EmbeddingRow).where(EmbeddingRow.document_id.in_(document_ids)))
+        await tx.execute(delete(DocumentRow).where(DocumentRow.id.in_(document_ids)))
+        return len(document_ids)
+
+    async def get_document(self, *, document_id: uuid.UUID) -> Document:
+        async with self._db.read() as tx:
+            row = await tx.get(DocumentRow, document_id)
+        if row is None:
+            raise DocumentNotFound(f"no document {document_id}", field="document_id")
+        return Document(
+            id=row.id,
+            source=row.source,
+            chunk_index=row.chunk_index,
+            content=row.content,
+            metadata=row.meta,
+            created_at=row.created_at,
+        )
+
+    async def delete_document(self, *, document_id: uuid.UUID) -> None:
+        async with self._db.transaction() as tx:
+            if await tx.get(DocumentRow, document_id) is None:
+                raise DocumentNotFound(f"no document {document_id}", field="document_id")
+            await self._remove(tx, [document_id])
+
+    async def delete_source(self, *, source: str) -> int:
+        async with self._db.transaction() as tx:
+            return await self._remove(tx, [row.id for row in await _source_chunks(tx, source)])
+
+    async def search(self, *, request: SearchRequest) -> SearchResult:
+        request = validated(request)
+        started = time.perf_counter()
+        model = (await self._state()).active_model
+        want = max(CANDIDATES_PER_RANKING, 4 * request.k) if request.mode == "hybrid" else request.k
+        query_vector = (
+            (await self._embedder(model).embed([request.query]))[0]
+            if request.mode != "lexical"
+            else None
+        )
+        async with self._db.read() as tx:
+            by_vector = (
+                await vector_index.search(tx, model, query_vector, want, request.filters)
+                if query_vector is not None
+                else []
+            )
+            by_words = (
+                await lexical_index.search(tx, request.query, want, request.filters)
+                if request.mode != "vector"
+                else []
+            )
+            ranked = _rank(request.mode, by_vector, by_words)[: request.k]
+            rows = {
+                row.id: row
+                for row in await tx.scalars(
+                    select(DocumentRow).where(DocumentRow.id.in_([i for i, _ in ranked]))
+                )
+            }
+        vector_seen = {doc: (rank, score) for rank, (doc, score) in enumerate(by_vector, 1)}
+        lexical_seen = {doc: (rank, score) for rank, (doc, score) in enumerate(by_words, 1)}
+        hits = [
+            _hit(rows[doc], score, vector_seen.get(doc), lexical_seen.get(doc))
+            for doc, score in ranked
+            if doc in rows
+        ]
+        latency_ms = (time.perf_counter() - started) * 1000
+        async with self._db.transaction() as tx:
+            tx.add(
+                RetrievalLogRow(
+                    id=uuid.uuid4(),
+                    query_hash=hashlib.sha256(request.query.encode()).hexdigest(),
+                    results=[str(hit.document_id) for hit in hits],
+                    latency_ms=latency_ms,
+                    mode=request.mode,
+                    k=request.k,
+                    model_name=model,
+                    created_at=utcnow(),
+                )
+            )
+        return SearchResult(mode=request.mode, model_name=model, hits=hits, latency_ms=latency_ms)
+
+    async def reindex_step(self, *, model_name: str, batch_size: int = 64) -> ReindexProgress:
+        if not 1 <= batch_size <= 1000:
+            raise InvalidInput("batch_size must be between 1 and 1000", field="batch_size")
+        embedder = self._embedder(model_name)  # unknown names fail here, before any write
+        async with self._db.transaction() as tx:
+            state = await load_index_state(tx, self._settings.embedding_model)
+            if state.active_model != model_name and state.target_model != model_name:
+                await save_index_state(tx, state.active_model, model_name)
+        async with self._db.read() as tx:
+            pending = list(
+                (
+                    await tx.execute(
+                        select(DocumentRow.id, DocumentRow.content)
+                        .outerjoin(
+                            EmbeddingRow,
+                            (EmbeddingRow.document_id == DocumentRow.id)
+                            & (EmbeddingRow.model_name == model_name),
+                        )
+                        .where(EmbeddingRow.id.is_(None))
+                        .order_by(DocumentRow.id)
+                        .limit(batch_size)
+                    )
+                ).all()
+            )
+        if pending:
+            matrix = await embedder.embed([content for _, content in pending])
+            async with self._db.transaction() as tx:
+                # Chunks deleted or re-embedded meanwhile are skipped, not duplicated.
+                live = set(
+                    await tx.scalars(
+                        select(DocumentRow.id)
+                        .outerjoin(
+                            EmbeddingRow,
+                            (EmbeddingRow.document_id == DocumentRow.id)
+                            & (EmbeddingRow.model_name == model_name),
+                        )
+                        .where(
+                            DocumentRow.id.in_([i for i, _ in pending]), EmbeddingRow.id.is_(None)
+                        )
+                    )
+                )
+                keep = [i for i, (doc_id, _) in enumerate(pending) if doc_id in live]
+                docs = [await tx.get(DocumentRow, pending[i][0]) for i in keep]
+                await self._store_vectors(tx, model_name, [d for d in docs if d], matrix[keep])
+        async with self._db.transaction() as tx:
+            total = await tx.scalar(select(func.count()).select_from(DocumentRow)) or 0
+            embedded = (
+                await tx.scalar(select(func.count()).where(EmbeddingRow.model_name == model_name))
+                or 0
+            )
+            state = await load_index_state(tx, self._settings.embedding_model)
+            if embedded >= total and state.active_model != model_name:
+                await save_index_state(tx, model_name, None)
+                state = IndexState(active_model=model_name, target_model=None)
+        return ReindexProgress(
+            model_name=model_name,
+            embedded=embedded,
+            total=total,
+            active=state.active_model == model_name,
+        )
+
+    async def stats(self, *, since: datetime, until: datetime) -> RagStats:
+        async with self._db.read() as tx:
+            logs = (
+                await tx.execute(
+                    select(RetrievalLogRow.latency_ms, RetrievalLogRow.results).where(
+                        RetrievalLogRow.created_at >= since, RetrievalLogRow.created_at < until
+                    )
+                )
+            ).all()
+            sources = await tx.scalar(select(func.count(func.distinct(DocumentRow.source))))
+            chunks = await tx.scalar(select(func.count()).select_from(DocumentRow))
+            by_model = dict(
+                (
+                    await tx.execute(
+                        select(EmbeddingRow.model_name, func.count()).group_by(
+                            EmbeddingRow.model_name
+                        )
+                    )
+                ).all()
+            )
+            state = await load_index_state(tx, self._settings.embedding_model)
+        latencies = [row[0] for row in logs]
+        empty = sum(1 for row in logs if not row[1])
+        return RagStats(
+            since=since,
+            until=until,
+            searches=len(logs),
+            p50_latency_ms=float(np.percentile(latencies, 50)) if latencies else None,
+            p95_latency_ms=float(np.percentile(latencies, 95)) if latencies else None,
+            zero_result_rate=empty / len(logs) if logs else None,
+            sources=sources or 0,
+            chunks=chunks or 0,
+            vectors_by_model=by_model,
+            active_model=state.active_model,
+            reindexing_to=state.target_model,
+        )
+
+
+def _rank(
+    mode: str,
+    by_vector: list[tuple[uuid.UUID, float]],
+    by_words: list[tuple[uuid.UUID, float]],
+) -> list[tuple[uuid.UUID, float]]:
+    if mode == "vector":
+        return by_vector
+    if mode == "lexical":
+        return by_words
+    return reciprocal_rank_fusion([d for d, _ in by_vector], [d for d, _ in by_words])
+
+
+def _hit(
+    row: DocumentRow,
+    score: float,
+    vector: tuple[int, float] | None,
+    lexical: tuple[int, float] | None,
+) -> SearchHit:
+    return SearchHit(
+        document_id=row.id,
+        source=row.source,
+        chunk_index=row.chunk_index,
+        content=row.content,
+        metadata=row.meta,
+        score=score,
+        vector_rank=vector[0] if vector else None,
+        vector_score=vector[1] if vector else None,
+        lexical_rank=lexical[0] if lexical else None,
+        lexical_score=lexical[1] if lexical else None,
+    )
+
+
+async def _source_chunks(tx: AsyncSession, source: str) -> list[DocumentRow]:
+    return list(
+        await tx.scalars(
+            select(DocumentRow)
+            .where(DocumentRow.source == source)
+            .order_by(DocumentRow.chunk_index)
+        )
+    )

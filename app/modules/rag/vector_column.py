@@ -1,0 +1,37 @@
+"""A vector column: float32 bytes on SQLite (sqlite-vec's format), pgvector on PostgreSQL.
+
+No dimension is fixed in the column, so vectors of several models live side by side;
+each model's index fixes its own (see `vector_index.py`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from pgvector.sqlalchemy import VECTOR
+from sqlalchemy import Dialect, LargeBinary
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+
+class VectorColumn(TypeDecorator[Any]):
+    impl = LargeBinary
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(VECTOR())
+        return dialect.type_descriptor(LargeBinary())
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        vector = np.asarray(value, dtype=np.float32)
+        return vector if dialect.name == "postgresql" else vector.tobytes()
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if dialect.name == "postgresql":
+            return np.asarray(value, dtype=np.float32)
+        return np.frombuffer(value, dtype=np.float32)
