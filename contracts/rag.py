@@ -8,7 +8,7 @@ from uuid import UUID
 
 import msgspec
 
-from .errors import InvalidInput, NotFound
+from .errors import NotFound
 
 MAX_TEXT_CHARS = 1_000_000
 MAX_QUERY_CHARS = 2_000
@@ -106,10 +106,6 @@ class RagStats(msgspec.Struct, frozen=True, kw_only=True):
 
 class DocumentNotFound(NotFound):
     """No chunk with that id."""
-
-
-class UnknownModel(InvalidInput):
-    """No embedder serves a model of that name."""
 
 
 @runtime_checkable  # Litestar checks injected dependencies against their annotation

@@ -20,7 +20,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from contracts.errors import InvalidInput
+from contracts.embedding import UnknownEmbeddingModel
 
 from .settings import Settings
 
@@ -41,7 +41,7 @@ class Embedder(Protocol):
 
 
 def create_embedder(model_name: str, settings: Settings) -> Embedder:
-    """The embedder for a model name; `InvalidInput` for a name no embedder serves."""
+    """The embedder for a model name; `UnknownEmbeddingModel` for a name none serves."""
     if model_name == DEFAULT_MODEL:
         from .onnx_embedder import MiniLMEmbedder
 
@@ -54,7 +54,7 @@ def create_embedder(model_name: str, settings: Settings) -> Embedder:
         from .http_embedder import OpenAICompatibleEmbedder
 
         return OpenAICompatibleEmbedder(model_name, settings)
-    raise InvalidInput(
+    raise UnknownEmbeddingModel(
         f"unknown embedding model {model_name!r}; use {DEFAULT_MODEL}, openai:<model> "
         "or hashing-<dims>",
         field="model",

@@ -1,0 +1,19 @@
+from collections.abc import AsyncIterator
+
+import pytest
+
+from app.kernel.database import open_module_database
+from app.kernel.settings import Settings
+from app.main import REGISTRY
+from contracts.rag import RagAPI
+
+
+@pytest.fixture
+async def rag(settings: Settings) -> AsyncIterator[RagAPI]:
+    """The RAG service with the fast hashing embedder, small chunks (300, overlap 60)."""
+    from dataclasses import replace
+
+    small = replace(settings, rag_chunk_size=300, rag_chunk_overlap=60)
+    database = open_module_database("rag", small)
+    yield REGISTRY["rag"].build_service(database, small, {})
+    await database.dispose()
