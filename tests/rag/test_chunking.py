@@ -1,5 +1,6 @@
 """Chunks: bounded size, whole words, whole sentences where they fit, overlapping."""
 
+import itertools
 import re
 
 import pytest
@@ -29,7 +30,7 @@ def test_chunks_end_on_sentence_boundaries_and_cover_every_sentence() -> None:
 
 def test_next_chunk_starts_with_the_tail_of_the_previous() -> None:
     chunks = split_into_chunks(TEXT, size=200, overlap=80)
-    for previous, following in zip(chunks, chunks[1:], strict=False):
+    for previous, following in itertools.pairwise(chunks):
         first_sentence = re.match(r"Sentence \d+\.\d+ [^.]*\.", following)
         assert first_sentence and first_sentence.group(0) in previous
 
