@@ -23,8 +23,20 @@ _WORD = re.compile(r"\w+")
 _TSVECTOR = func.to_tsvector(literal_column("'english'"), DocumentRow.content)
 
 
+# Words too common to say anything about a chunk. PostgreSQL's `english` configuration
+# drops the same kind; without this, FTS5 ranks by how often a chunk says "the", and that
+# noise, fused into hybrid rankings, cost more than the words were worth (bench/README.md).
+STOPWORDS = frozenset(
+    "a an and are as at be but by can do does for from how i if in into is it its me my "
+    "no not of on or so such than that the their then there these they this to was we "
+    "what when where which while who why will with you your".split()
+)
+
+
 def query_words(query: str) -> list[str]:
-    return list(dict.fromkeys(w.lower() for w in _WORD.findall(query)))[:64]
+    words = dict.fromkeys(w.lower() for w in _WORD.findall(query))
+    meaningful = [w for w in words if w not in STOPWORDS]
+    return (meaningful or list(words))[:64]
 
 
 async def add(tx: AsyncSession, documents: Sequence[DocumentRow]) -> None:

@@ -39,7 +39,9 @@ from .index_state import IndexState, load_index_state, save_index_state
 from .models import DocumentRow, EmbeddingRow, RetrievalLogRow
 
 MAX_METADATA_BYTES = 16_384
-CANDIDATES_PER_RANKING = 50  # hybrid fuses this many from each ranking (at least 4k)
+# Hybrid fuses the top max(10, k) of each ranking. Deeper lists let chunks that are
+# mediocre in both outrank one that is first in one (measured: bench/retrieval_quality.py).
+CANDIDATES_PER_RANKING = 10
 
 
 class RagService:
@@ -209,7 +211,7 @@ class RagService:
         request = validated(request)
         started = time.perf_counter()
         model = (await self._state()).active_model
-        want = max(CANDIDATES_PER_RANKING, 4 * request.k) if request.mode == "hybrid" else request.k
+        want = max(CANDIDATES_PER_RANKING, request.k) if request.mode == "hybrid" else request.k
         query_vector = (
             (await self._embedder(model).embed([request.query]))[0]
             if request.mode != "lexical"
