@@ -1,5 +1,8 @@
+"""`make bench`: every benchmark, each printing its table with ratios from the same run."""
+
 import asyncio
 
-from bench import append_message
+from bench import append_message, rag_search
 
 asyncio.run(append_message.main())
+asyncio.run(rag_search.main())

@@ -20,12 +20,13 @@ from .filters import filter_condition
 from .models import DocumentRow
 
 _WORD = re.compile(r"\w+")
-_TSVECTOR = func.to_tsvector(literal_column("'english'"), DocumentRow.content)
+_TSVECTOR = literal_column("documents.content_tsv")  # generated, PostgreSQL only
 
 
 # Words too common to say anything about a chunk. PostgreSQL's `english` configuration
 # drops the same kind; without this, FTS5 ranks by how often a chunk says "the", and that
-# noise, fused into hybrid rankings, cost more than the words were worth (bench/README.md).
+# noise, fused into hybrid rankings, cost more than the words were worth
+# (measured with bench/retrieval_quality.py).
 STOPWORDS = frozenset(
     "a an and are as at be but by can do does for from how i if in into is it its me my "
     "no not of on or so such than that the their then there these they this to was we "

@@ -32,7 +32,13 @@ from .vector_column import VectorColumn
 metadata = MetaData()
 
 # Index structures kept outside the ORM, by name prefix (see the module docstring).
-UNMODELLED = ("documents_fts", "vec_", "ix_documents_content_tsv", "ix_embeddings_hnsw_")
+UNMODELLED = (
+    "documents_fts",
+    "vec_",
+    "content_tsv",
+    "ix_documents_content_tsv",
+    "ix_embeddings_hnsw_",
+)
 
 
 class Base(DeclarativeBase):

@@ -5,13 +5,11 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
-from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 import msgspec
 import numpy as np
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.kernel.columns import utcnow
@@ -33,9 +31,9 @@ from contracts.rag import (
 )
 
 from . import lexical_index, vector_index
-from .chunking import split_into_chunks
 from .fusion import reciprocal_rank_fusion
 from .index_state import IndexState, load_index_state, save_index_state
+from .ingestion import ingest_batch, plan, remove_documents, store_vectors
 from .models import DocumentRow, EmbeddingRow, RetrievalLogRow
 
 MAX_METADATA_BYTES = 16_384
@@ -67,121 +65,17 @@ class RagService:
         for document in documents:
             if len(msgspec.json.encode(document.metadata)) > MAX_METADATA_BYTES:
                 raise InvalidInput(f"metadata exceeds {MAX_METADATA_BYTES} bytes", field="metadata")
-        return [await self._ingest_one(document) for document in documents]
-
-    async def _ingest_one(self, document: DocumentCreate) -> IngestResult:
+        plans = [
+            plan(d, size=self._settings.rag_chunk_size, overlap=self._settings.rag_chunk_overlap)
+            for d in documents
+        ]
         for _ in range(3):
-            result = await self._try_ingest(document)
-            if result is not None:
-                return result
+            results = await ingest_batch(
+                self._db, plans, await self._state(), self._embedder, self._settings.embedding_model
+            )
+            if results is not None:
+                return results
         raise Unavailable("the index kept changing models during ingest; try again")
-
-    async def _try_ingest(self, document: DocumentCreate) -> IngestResult | None:
-        """Ingest, or None if a re-index switched models meanwhile (then ingest again)."""
-        chunks = split_into_chunks(
-            document.text,
-            size=self._settings.rag_chunk_size,
-            overlap=self._settings.rag_chunk_overlap,
-        )
-        hashes = [hashlib.sha256(chunk.encode()).hexdigest() for chunk in chunks]
-        state = await self._state()
-        async with self._db.read() as tx:
-            current = await _source_chunks(tx, document.source)
-        if [row.content_hash for row in current] == hashes and all(
-            row.meta == document.metadata for row in current
-        ):
-            return IngestResult(
-                source=document.source,
-                status="unchanged",
-                chunks=len(current),
-                document_ids=[row.id for row in current],
-            )
-        vectors = {model: await self._vectors_for(model, chunks, hashes) for model in state.models}
-        now = utcnow()
-        rows = [
-            DocumentRow(
-                id=uuid.uuid4(),
-                source=document.source,
-                content=chunk,
-                chunk_index=index,
-                meta=document.metadata,
-                content_hash=hashes[index],
-                created_at=now,
-            )
-            for index, chunk in enumerate(chunks)
-        ]
-        async with self._db.transaction() as tx:
-            now_state = await load_index_state(tx, self._settings.embedding_model)
-            if now_state.models != state.models:
-                return None
-            if not now_state.saved:  # pin the model, so a changed setting cannot hide these
-                await save_index_state(tx, state.active_model, None)
-            replaced = await self._remove(
-                tx, [row.id for row in await _source_chunks(tx, document.source)]
-            )
-            tx.add_all(rows)
-            await tx.flush()
-            await lexical_index.add(tx, rows)
-            for model, matrix in vectors.items():
-                await self._store_vectors(tx, model, rows, matrix)
-        return IngestResult(
-            source=document.source,
-            status="replaced" if replaced else "created",
-            chunks=len(rows),
-            document_ids=[row.id for row in rows],
-        )
-
-    async def _vectors_for(
-        self, model: str, chunks: Sequence[str], hashes: Sequence[str]
-    ) -> np.ndarray:
-        """Vectors for these chunks, reusing stored ones of identical chunks."""
-        async with self._db.read() as tx:
-            known = {
-                content_hash: vector
-                for content_hash, vector in await tx.execute(
-                    select(DocumentRow.content_hash, EmbeddingRow.vector)
-                    .join(EmbeddingRow, EmbeddingRow.document_id == DocumentRow.id)
-                    .where(EmbeddingRow.model_name == model, DocumentRow.content_hash.in_(hashes))
-                )
-            }
-        missing = [i for i, h in enumerate(hashes) if h not in known]
-        fresh = await self._embedder(model).embed([chunks[i] for i in missing]) if missing else None
-        rows: list[Any] = [known.get(h) for h in hashes]
-        for position, index in enumerate(missing):
-            assert fresh is not None
-            rows[index] = fresh[position]
-        return np.vstack(rows).astype(np.float32)
-
-    async def _store_vectors(
-        self, tx: AsyncSession, model: str, documents: Sequence[DocumentRow], matrix: np.ndarray
-    ) -> None:
-        if not documents:
-            return
-        await vector_index.ensure(tx, model, matrix.shape[1])
-        embeddings = [
-            EmbeddingRow(document_id=doc.id, model_name=model, vector=matrix[i])
-            for i, doc in enumerate(documents)
-        ]
-        tx.add_all(embeddings)
-        await tx.flush()
-        await vector_index.add(tx, model, embeddings)
-
-    async def _remove(self, tx: AsyncSession, document_ids: Sequence[uuid.UUID]) -> int:
-        """Delete chunks with their vectors and index entries; return how many."""
-        if not document_ids:
-            return 0
-        by_model: dict[str, list[int]] = {}
-        for embedding_id, model in await tx.execute(
-            select(EmbeddingRow.id, EmbeddingRow.model_name).where(
-                EmbeddingRow.document_id.in_(document_ids)
-            )
-        ):
-            by_model.setdefault(model, []).append(embedding_id)
-        await vector_index.remove(tx, by_model)
-        await lexical_index.remove(tx, document_ids)
-        await tx.execute(delete(EmbeddingRow).where(EmbeddingRow.document_id.in_(document_ids)))
-        await tx.execute(delete(DocumentRow).where(DocumentRow.id.in_(document_ids)))
-        return len(document_ids)
 
     async def get_document(self, *, document_id: uuid.UUID) -> Document:
         async with self._db.read() as tx:
@@ -201,11 +95,11 @@ class RagService:
         async with self._db.transaction() as tx:
             if await tx.get(DocumentRow, document_id) is None:
                 raise DocumentNotFound(f"no document {document_id}", field="document_id")
-            await self._remove(tx, [document_id])
+            await remove_documents(tx, [document_id])
 
     async def delete_source(self, *, source: str) -> int:
         async with self._db.transaction() as tx:
-            return await self._remove(tx, [row.id for row in await _source_chunks(tx, source)])
+            return await remove_documents(tx, [row.id for row in await _source_chunks(tx, source)])
 
     async def search(self, *, request: SearchRequest) -> SearchResult:
         request = validated(request)
@@ -301,7 +195,7 @@ class RagService:
                 )
                 keep = [i for i, (doc_id, _) in enumerate(pending) if doc_id in live]
                 docs = [await tx.get(DocumentRow, pending[i][0]) for i in keep]
-                await self._store_vectors(tx, model_name, [d for d in docs if d], matrix[keep])
+                await store_vectors(tx, model_name, [d for d in docs if d], matrix[keep])
         async with self._db.transaction() as tx:
             total = await tx.scalar(select(func.count()).select_from(DocumentRow)) or 0
             embedded = (

@@ -81,10 +81,12 @@ def upgrade() -> None:
     # like PostgreSQL's english configuration). Vector indexes are made per model at run
     # time (vector_index.ensure), since each model fixes its own dimension.
     if postgres:
+        # Stored, so ranking reads the tsvector instead of re-parsing every matched chunk.
         op.execute(
-            "CREATE INDEX ix_documents_content_tsv ON documents "
-            "USING gin (to_tsvector('english', content))"
+            "ALTER TABLE documents ADD COLUMN content_tsv tsvector "
+            "GENERATED ALWAYS AS (to_tsvector('english', content)) STORED"
         )
+        op.execute("CREATE INDEX ix_documents_content_tsv ON documents USING gin (content_tsv)")
     else:
         op.execute(
             "CREATE VIRTUAL TABLE documents_fts USING fts5("
@@ -95,6 +97,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP INDEX IF EXISTS ix_documents_content_tsv")
+        op.execute("ALTER TABLE documents DROP COLUMN IF EXISTS content_tsv")
     else:
         op.execute("DROP TABLE IF EXISTS documents_fts")
     with op.batch_alter_table('embeddings', schema=None) as batch_op:
