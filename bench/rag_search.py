@@ -50,13 +50,33 @@ class Row:
     recall_at_10: float
 
 
+TOPICS = 300
+TOPIC_SHARE = 0.8  # of a document's words, drawn from its topic's own vocabulary
+
+
+def topic_vocabularies(vocabulary: list[str]) -> list[list[str]]:
+    rng = random.Random(1)
+    return [rng.sample(vocabulary, 60) for _ in range(TOPICS)]
+
+
+def synthetic_text(rng: random.Random, topic: list[str], vocabulary: list[str], words: int) -> str:
+    """Words mostly from one topic: documents (and their vectors) cluster by topic, as
+    real text and real embeddings do; uniform random words would make every vector
+    nearly orthogonal to every other, which no embedding model produces."""
+    return " ".join(
+        rng.choice(topic) if rng.random() < TOPIC_SHARE else rng.choice(vocabulary)
+        for _ in range(words)
+    )
+
+
 def synthetic_documents(count: int, vocabulary: list[str], seed: int) -> list[DocumentCreate]:
-    """One-chunk documents of 40-60 words drawn from real English documentation words."""
+    """One-chunk documents of 40-60 real documentation words, each about one topic."""
     rng = random.Random(seed)
+    topics = topic_vocabularies(vocabulary)
     return [
         DocumentCreate(
             source=f"synthetic/{i}",
-            text=" ".join(rng.choices(vocabulary, k=rng.randint(40, 60))) + ".",
+            text=synthetic_text(rng, topics[i % TOPICS], vocabulary, rng.randint(40, 60)) + ".",
             metadata={"shard": i % 10},
         )
         for i in range(count)
@@ -88,7 +108,8 @@ async def measure(backend: str, settings: Settings, size: int, words: list[str])
             await rag.ingest(documents=documents[start : start + 100])
         ingest_rate = size / (time.perf_counter() - started)
         rng = random.Random(7)
-        queries = [" ".join(rng.choices(words, k=6)) for _ in range(QUERIES)]
+        topics = topic_vocabularies(words)
+        queries = [synthetic_text(rng, rng.choice(topics), words, 6) for _ in range(QUERIES)]
         p50, p95 = {}, {}
         for mode in ("lexical", "vector", "hybrid"):
             latencies = []
