@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from litestar.params import QueryParameter
 
 from contracts.errors import MalformedRequest
+
+# The `?range=24h` parameter every stats route takes.
+StatsRange = Annotated[
+    str, QueryParameter(name="range", description="how far back: 30m, 24h, 7d, 2w")
+]
 
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _MAX = timedelta(days=366)

@@ -10,7 +10,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 
 from app.kernel.auth import Principal, requires_admin
-from app.kernel.time_range import parse_range
+from app.kernel.time_range import StatsRange, parse_range
 from contracts.conversation import (
     ConversationAPI,
     ConversationStats,
@@ -162,9 +162,7 @@ class ConversationStatsController(Controller):
     async def stats(
         self,
         conversation: NamedDependency[ConversationAPI],
-        range_: Annotated[
-            str, QueryParameter(name="range", description="e.g. 30m, 24h, 7d")
-        ] = "24h",
+        range_: StatsRange = "24h",
     ) -> ConversationStats:
         since, until = parse_range(range_)
         return await conversation.stats(since=since, until=until)

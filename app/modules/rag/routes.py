@@ -10,7 +10,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from app.kernel.auth import requires_admin
-from app.kernel.time_range import parse_range
+from app.kernel.time_range import StatsRange, parse_range
 from contracts.rag import (
     Document,
     DocumentBatch,
@@ -78,7 +78,7 @@ class RagStatsController(Controller):
     async def stats(
         self,
         rag: Rag,
-        range_: Annotated[str, QueryParameter(name="range", description="e.g. 24h, 7d")] = "24h",
+        range_: StatsRange = "24h",
     ) -> RagStats:
         since, until = parse_range(range_)
         return await rag.stats(since=since, until=until)
