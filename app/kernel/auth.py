@@ -78,8 +78,14 @@ async def principal_from_token(
 
 
 def requires_admin(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """Route guard: 403 unless the token carries the admin claim."""
-    user = connection.user
+    """Route guard: 403 unless the token carries the admin claim.
+
+    OPTIONS requests carry no token (JWTAuth skips them, as CORS preflights need) and
+    only list the allowed methods, so they pass.
+    """
+    if connection.scope.get("method") == "OPTIONS":
+        return
+    user = connection.scope.get("user")
     if not (isinstance(user, Principal) and user.is_admin):
         raise PermissionDeniedException("this route needs a token with the admin claim")
 

@@ -31,7 +31,8 @@ class HashingEmbedder:
     def embed_now(self, texts: Sequence[str]) -> Vectors:
         vectors = np.zeros((len(texts), self.dimensions), dtype=np.float32)
         for row, text in enumerate(texts):
-            words = _WORD.findall(text.lower())
+            # Text with no words ("!!!") still gets a feature: a zero vector has no direction.
+            words = _WORD.findall(text.lower()) or [text]
             for feature in words + [f"{a} {b}" for a, b in itertools.pairwise(words)]:
                 digest = hashlib.blake2b(feature.encode(), digest_size=8).digest()
                 bucket = int.from_bytes(digest[:4], "little") % self.dimensions

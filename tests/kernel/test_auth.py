@@ -70,3 +70,9 @@ async def test_expired_token_is_401(client: AsyncTestClient) -> None:
     token = jwt.encode(claims, JWT_SECRET, algorithm="HS256")
     response = await client.get("/v1/sessions", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 401
+
+
+async def test_options_on_an_admin_route_answers_without_a_token(client: AsyncTestClient) -> None:
+    response = await client.options("/v1/conversation/stats")
+    assert response.status_code == 204
+    assert "GET" in response.headers["allow"]

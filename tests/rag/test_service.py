@@ -192,3 +192,10 @@ async def test_reindex_to_an_unknown_model_is_refused(rag: RagAPI) -> None:
 async def test_get_document_of_unknown_id_is_not_found(rag: RagAPI) -> None:
     with pytest.raises(DocumentNotFound):
         await rag.get_document(document_id=uuid.uuid4())
+
+
+async def test_a_text_without_words_is_stored_and_searching_it_does_not_fail(rag: RagAPI) -> None:
+    await rag.ingest(documents=[DocumentCreate(source="bang", text="!!! ??? ...")])
+    for mode in ("hybrid", "vector", "lexical"):
+        found = await rag.search(request=SearchRequest(query="Lis9H", mode=mode, k=42))
+        assert found.mode == mode

@@ -9,8 +9,9 @@ during the walk; if it still yields fewer than `k`, an exact scan answers instea
 from __future__ import annotations
 
 import hashlib
+import math
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 from pgvector.sqlalchemy import VECTOR
@@ -95,7 +96,7 @@ async def search(
         ),
         {"q": query.astype(np.float32).tobytes(), "k": limit},
     )
-    return [(uuid.UUID(str(row[0])), 1.0 - float(row[1])) for row in rows]
+    return _similarities((uuid.UUID(str(row[0])), row[1]) for row in rows)
 
 
 async def exact_search(
@@ -120,7 +121,7 @@ async def exact_search(
         .order_by(distance)
         .limit(limit)
     )
-    return [(row[0], 1.0 - float(row[1])) for row in rows]
+    return _similarities((row[0], row[1]) for row in rows)
 
 
 async def _search_postgres(
@@ -148,7 +149,7 @@ async def _search_postgres(
         )
     ).all()
     # relaxed_order may hand rows back slightly out of order.
-    hits = sorted(((row[0], 1.0 - float(row[1])) for row in rows), key=lambda h: -h[1])
+    hits = sorted(_similarities((row[0], row[1]) for row in rows), key=lambda h: -h[1])
     if filtered and len(hits) < limit:
         return await exact_search(tx, model_name, query, limit, filters)
     return hits
@@ -160,3 +161,13 @@ async def _sqlite_table_exists(tx: AsyncSession, model_name: str) -> bool:
         {"name": f"vec_{_slug(model_name)}"},
     )
     return found is not None
+
+
+def _similarities(rows: Iterable[tuple[uuid.UUID, float | None]]) -> list[tuple[uuid.UUID, float]]:
+    """Cosine distance to similarity. A distance is NULL or NaN only against a vector
+    with no direction (all zeros), which matches nothing."""
+    return [
+        (doc, 1.0 - distance)
+        for doc, distance in rows
+        if distance is not None and not math.isnan(distance)
+    ]
