@@ -9,7 +9,7 @@ from datetime import datetime
 
 import msgspec
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.kernel.columns import utcnow
@@ -162,40 +162,25 @@ class RagService:
                 await save_index_state(tx, state.active_model, model_name)
         async with self._db.read() as tx:
             pending = list(
-                (
-                    await tx.execute(
-                        select(DocumentRow.id, DocumentRow.content)
-                        .outerjoin(
-                            EmbeddingRow,
-                            (EmbeddingRow.document_id == DocumentRow.id)
-                            & (EmbeddingRow.model_name == model_name),
-                        )
-                        .where(EmbeddingRow.id.is_(None))
-                        .order_by(DocumentRow.id)
-                        .limit(batch_size)
-                    )
-                ).all()
+                await tx.scalars(
+                    _without_vector(model_name).order_by(DocumentRow.id).limit(batch_size)
+                )
             )
         if pending:
-            matrix = await embedder.embed([content for _, content in pending])
+            matrix = await embedder.embed([doc.content for doc in pending])
             async with self._db.transaction() as tx:
-                # Chunks deleted or re-embedded meanwhile are skipped, not duplicated.
-                live = set(
-                    await tx.scalars(
-                        select(DocumentRow.id)
-                        .outerjoin(
-                            EmbeddingRow,
-                            (EmbeddingRow.document_id == DocumentRow.id)
-                            & (EmbeddingRow.model_name == model_name),
-                        )
-                        .where(
-                            DocumentRow.id.in_([i for i, _ in pending]), EmbeddingRow.id.is_(None)
+                # Chunks deleted or embedded by someone else meanwhile are skipped.
+                live = {
+                    doc.id: doc
+                    for doc in await tx.scalars(
+                        _without_vector(model_name).where(
+                            DocumentRow.id.in_([doc.id for doc in pending])
                         )
                     )
-                )
-                keep = [i for i, (doc_id, _) in enumerate(pending) if doc_id in live]
-                docs = [await tx.get(DocumentRow, pending[i][0]) for i in keep]
-                await store_vectors(tx, model_name, [d for d in docs if d], matrix[keep])
+                }
+                keep = [i for i, doc in enumerate(pending) if doc.id in live]
+                docs = [live[pending[i].id] for i in keep]
+                await store_vectors(tx, model_name, docs, matrix[keep])
         async with self._db.transaction() as tx:
             total = await tx.scalar(select(func.count()).select_from(DocumentRow)) or 0
             embedded = (
@@ -280,6 +265,18 @@ def _hit(
         vector_score=vector[1] if vector else None,
         lexical_rank=lexical[0] if lexical else None,
         lexical_score=lexical[1] if lexical else None,
+    )
+
+
+def _without_vector(model_name: str) -> Select[tuple[DocumentRow]]:
+    """Chunks that have no vector of this model yet."""
+    return (
+        select(DocumentRow)
+        .outerjoin(
+            EmbeddingRow,
+            (EmbeddingRow.document_id == DocumentRow.id) & (EmbeddingRow.model_name == model_name),
+        )
+        .where(EmbeddingRow.id.is_(None))
     )
 
 
