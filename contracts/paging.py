@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-import msgspec
-
 from .errors import MalformedRequest
 
-PageLimit = Annotated[int, msgspec.Meta(ge=1, le=200)]
 DEFAULT_PAGE_LIMIT = 50
 
 

@@ -22,9 +22,9 @@ import numpy.typing as npt
 
 from contracts.embedding import UnknownEmbeddingModel
 
-from .settings import Settings
+from .settings import DEFAULT_EMBEDDING_MODEL, Settings
 
-DEFAULT_MODEL = "all-minilm-l6-v2-int8"
+DEFAULT_MODEL = DEFAULT_EMBEDDING_MODEL
 _HASHING = re.compile(r"hashing-(\d{1,5})")
 
 Vectors = npt.NDArray[np.float32]

@@ -14,9 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from .embedding import Vectors, normalise
+from .embedding import DEFAULT_MODEL, Vectors, normalise
 
-MODEL_NAME = "all-minilm-l6-v2-int8"
 MAX_TOKENS = 256  # the sequence length the model was trained with
 BATCH = 32
 
@@ -27,7 +26,7 @@ class MiniLMEmbedder:
 
     @property
     def model_name(self) -> str:
-        return MODEL_NAME
+        return DEFAULT_MODEL
 
     async def embed(self, texts: Sequence[str]) -> Vectors:
         return await asyncio.to_thread(self.embed_now, list(texts))

@@ -17,6 +17,7 @@ PREFIX = "BULKHEAD_"
 DATABASE_URL_PREFIX = f"{PREFIX}DATABASE_URL_"
 _SQLITE_SCHEME = "sqlite+aiosqlite"
 _POSTGRES_SCHEMES = ("postgresql+asyncpg", "postgresql", "postgres")
+DEFAULT_EMBEDDING_MODEL = "all-minilm-l6-v2-int8"  # served by app/kernel/onnx_embedder.py
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
@@ -33,14 +34,13 @@ class Settings:
     data_dir: Path = Path("var")
     modules: tuple[str, ...] | None = None  # None: every registered module
     database_urls: Mapping[str, str] = field(default_factory=dict)  # explicit, per module
-    database_urls_file: Path | None = None
     jwt_secret: str | None = None
     redis_url: str | None = None
     db_pool_size: int = 5
     log_level: str = "INFO"
     default_max_active_sessions: int = 20
     default_max_sessions_per_day: int = 200
-    embedding_model: str = "all-minilm-l6-v2-int8"
+    embedding_model: str = DEFAULT_EMBEDDING_MODEL
     embeddings_url: str | None = None
     embeddings_api_key: str | None = None
     rag_chunk_size: int = 800
@@ -64,11 +64,11 @@ class Settings:
         for module, url in urls.items():
             urls[module] = normalise_database_url(f"{DATABASE_URL_PREFIX}{module.upper()}", url)
 
+        chunk_size = _parse_int(env, f"{PREFIX}RAG_CHUNK_SIZE", 800, minimum=100)
         return cls(
             data_dir=data_dir,
             modules=_parse_modules(env.get(f"{PREFIX}MODULES")),
             database_urls=urls,
-            database_urls_file=urls_file,
             jwt_secret=_parse_jwt_secret(env.get(f"{PREFIX}JWT_SECRET")),
             redis_url=_parse_redis_url(env.get(f"{PREFIX}REDIS_URL")),
             db_pool_size=_parse_int(env, f"{PREFIX}DB_POOL_SIZE", 5, minimum=1),
@@ -80,12 +80,12 @@ class Settings:
                 env, f"{PREFIX}DEFAULT_MAX_SESSIONS_PER_DAY", 200, minimum=0
             ),
             embedding_model=_parse_embedding_model(
-                env.get(f"{PREFIX}EMBEDDING_MODEL", "all-minilm-l6-v2-int8")
+                env.get(f"{PREFIX}EMBEDDING_MODEL", DEFAULT_EMBEDDING_MODEL)
             ),
             embeddings_url=_parse_http_url(env.get(f"{PREFIX}EMBEDDINGS_URL")),
             embeddings_api_key=env.get(f"{PREFIX}EMBEDDINGS_API_KEY") or None,
-            rag_chunk_size=_parse_int(env, f"{PREFIX}RAG_CHUNK_SIZE", 800, minimum=100),
-            rag_chunk_overlap=_parse_chunk_overlap(env),
+            rag_chunk_size=chunk_size,
+            rag_chunk_overlap=_parse_chunk_overlap(env, chunk_size),
         )
 
     def database_url(self, module: str) -> str:
@@ -180,8 +180,7 @@ def _parse_http_url(raw: str | None) -> str | None:
     return raw
 
 
-def _parse_chunk_overlap(env: Mapping[str, str]) -> int:
-    size = _parse_int(env, f"{PREFIX}RAG_CHUNK_SIZE", 800, minimum=100)
+def _parse_chunk_overlap(env: Mapping[str, str], size: int) -> int:
     overlap = _parse_int(env, f"{PREFIX}RAG_CHUNK_OVERLAP", 120, minimum=0)
     if overlap >= size // 2:
         raise SettingsError(

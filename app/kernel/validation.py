@@ -23,3 +23,12 @@ def validated(value: T) -> T:
         message = str(exc)
         field = message.rsplit("at `$.", 1)[1].rstrip("`") if "at `$." in message else None
         raise InvalidInput(message, field=field) from exc
+
+
+MAX_METADATA_BYTES = 16_384
+
+
+def check_metadata_size(metadata: object, *, field: str = "metadata") -> None:
+    """Free-form metadata stays small: `InvalidInput` past MAX_METADATA_BYTES of JSON."""
+    if len(msgspec.json.encode(metadata)) > MAX_METADATA_BYTES:
+        raise InvalidInput(f"{field} exceeds {MAX_METADATA_BYTES} bytes of JSON", field=field)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-import msgspec
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,7 +13,7 @@ from app.kernel.columns import utcnow
 from app.kernel.cursor import decode_cursor, encode_cursor
 from app.kernel.database import ModuleDatabase
 from app.kernel.settings import Settings
-from app.kernel.validation import validated
+from app.kernel.validation import check_metadata_size, validated
 from contracts.conversation import (
     ConversationStats,
     Message,
@@ -36,7 +35,6 @@ from contracts.paging import DEFAULT_PAGE_LIMIT
 from .models import MessageRow, RoutingDecisionRow, SessionRow
 from .tokens import TOKEN_ENCODING, count_tokens
 
-MAX_METADATA_BYTES = 16_384
 MAX_PAGE = 200
 
 
@@ -49,8 +47,7 @@ class ConversationService:
         self, *, user_id: str, session: SessionCreate, idempotency_key: str | None = None
     ) -> Session:
         session = validated(session)
-        if len(msgspec.json.encode(session.metadata)) > MAX_METADATA_BYTES:
-            raise InvalidInput(f"metadata exceeds {MAX_METADATA_BYTES} bytes", field="metadata")
+        check_metadata_size(session.metadata)
         if idempotency_key is not None and (found := await self._by_key(user_id, idempotency_key)):
             return found
         now = utcnow()

@@ -7,7 +7,6 @@ import time
 import uuid
 from datetime import datetime
 
-import msgspec
 import numpy as np
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,7 +15,7 @@ from app.kernel.columns import utcnow
 from app.kernel.database import ModuleDatabase
 from app.kernel.embedding import Embedder, create_embedder
 from app.kernel.settings import Settings
-from app.kernel.validation import validated
+from app.kernel.validation import check_metadata_size, validated
 from contracts.errors import InvalidInput, Unavailable
 from contracts.rag import (
     Document,
@@ -36,7 +35,6 @@ from .index_state import IndexState, load_index_state, save_index_state
 from .ingestion import ingest_batch, plan, remove_documents, store_vectors
 from .models import DocumentRow, EmbeddingRow, RetrievalLogRow
 
-MAX_METADATA_BYTES = 16_384
 # Hybrid fuses the top max(10, k) of each ranking. Deeper lists let chunks that are
 # mediocre in both outrank one that is first in one (measured: bench/retrieval_quality.py).
 CANDIDATES_PER_RANKING = 10
@@ -63,8 +61,7 @@ class RagService:
         if len(set(sources)) != len(sources):
             raise InvalidInput("a batch names the same source twice", field="documents")
         for document in documents:
-            if len(msgspec.json.encode(document.metadata)) > MAX_METADATA_BYTES:
-                raise InvalidInput(f"metadata exceeds {MAX_METADATA_BYTES} bytes", field="metadata")
+            check_metadata_size(document.metadata)
         plans = [
             plan(d, size=self._settings.rag_chunk_size, overlap=self._settings.rag_chunk_overlap)
             for d in documents
