@@ -138,7 +138,8 @@ def token() -> None:
 @click.option("--user", "user_id", required=True)
 @click.option("--admin", is_flag=True, help="add the admin claim")
 @click.option("--ttl", default="7d", show_default=True, help="lifetime: 30m, 12h, 7d")
-def create_token_command(user_id: str, admin: bool, ttl: str) -> None:
+@click.option("--client", "client_id", help="the agent or app acting for the user (tool policy)")
+def create_token_command(user_id: str, admin: bool, ttl: str, client_id: str | None) -> None:
     """Print a signed token, alone on stdout."""
     match = _TTL.fullmatch(ttl)
     if not match:
@@ -146,10 +147,16 @@ def create_token_command(user_id: str, admin: bool, ttl: str) -> None:
     lifetime = timedelta(**{_TTL_UNITS[match.group(2)]: int(match.group(1))})
     try:
         click.echo(
-            create_token(resolve_jwt_secret(_settings()), user_id, admin=admin, ttl=lifetime)
+            create_token(
+                resolve_jwt_secret(_settings()),
+                user_id,
+                admin=admin,
+                ttl=lifetime,
+                client_id=client_id,
+            )
         )
     except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--user") from exc
+        raise click.BadParameter(str(exc), param_hint="--user/--client") from exc
 
 
 @main.group()

@@ -16,9 +16,9 @@ from app.kernel.app_factory import BoundModule, build_app
 from app.kernel.database import open_module_database
 from app.kernel.registry import ModuleRegistry
 from app.kernel.settings import Settings
-from app.modules import billing, conversation, rag
+from app.modules import billing, conversation, rag, tools
 
-REGISTRY = ModuleRegistry([conversation.module, billing.module, rag.module])
+REGISTRY = ModuleRegistry([conversation.module, billing.module, rag.module, tools.module])
 
 
 def bind_modules(settings: Settings) -> list[BoundModule]:

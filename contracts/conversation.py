@@ -8,7 +8,7 @@ from uuid import UUID
 
 import msgspec
 
-from .errors import Conflict, NotFound
+from .errors import Conflict, InvalidInput, NotFound
 from .paging import DEFAULT_PAGE_LIMIT
 
 SessionStatus = Literal["open", "closed"]
@@ -68,7 +68,8 @@ class RoutingDecision(msgspec.Struct, frozen=True, kw_only=True):
     message_id: UUID
     intent: str
     confidence: float
-    tool_name: str | None
+    tool_name: str | None  # as recorded: the tool may have been deleted since
+    tool_version: int | None
     created_at: datetime
 
 
@@ -76,6 +77,7 @@ class RoutingDecisionCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_un
     intent: Intent
     confidence: Confidence
     tool_name: ToolName | None = None
+    tool_version: Annotated[int, msgspec.Meta(ge=1)] | None = None  # needs tool_name
 
 
 class ConversationStats(msgspec.Struct, frozen=True, kw_only=True):
@@ -93,6 +95,14 @@ class SessionNotFound(NotFound):
 
 class MessageNotFound(NotFound):
     """No message with that id is in a session of the caller."""
+
+
+class RoutingDecisionNotFound(NotFound):
+    """The message has no routing decision (or is not the caller's)."""
+
+
+class UnknownTool(InvalidInput):
+    """A routing decision names a tool (or version) the tools module does not have."""
 
 
 class SessionClosed(Conflict):
@@ -150,7 +160,12 @@ class ConversationAPI(Protocol):
     async def record_routing_decision(
         self, *, message_id: UUID, user_id: str, decision: RoutingDecisionCreate
     ) -> RoutingDecision:
-        """One decision per message; a second raises `RoutingDecisionExists`."""
+        """One decision per message; a second raises `RoutingDecisionExists`. A named
+        tool must exist in the tools module when stored (`UnknownTool` otherwise)."""
+        ...
+
+    async def get_routing_decision(self, *, message_id: UUID, user_id: str) -> RoutingDecision:
+        """The message's decision; raises `RoutingDecisionNotFound`."""
         ...
 
     async def stats(self, *, since: datetime, until: datetime) -> ConversationStats:

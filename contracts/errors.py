@@ -11,10 +11,19 @@ from __future__ import annotations
 class ContractError(Exception):
     """Base of every error a contract method may raise."""
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        details: dict[str, str | int | float] | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.field = field  # the input that is wrong, where one is
+        self.details = details or {}  # structured facts a client can act on
+        self.retry_after_s = retry_after_s  # when trying again may succeed
 
     @property
     def code(self) -> str:

@@ -19,7 +19,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 
 from .auth import jwt_auth, resolve_jwt_secret
 from .database import ModuleDatabase
-from .health import HealthController
+from .health import HealthController, ReportsComponents
 from .http_errors import EXCEPTION_HANDLERS
 from .module import Module
 from .settings import Settings
@@ -61,7 +61,16 @@ def build_app(settings: Settings, bound: Sequence[BoundModule]) -> Litestar:
         on_app_init=[auth.on_app_init],
         on_shutdown=[dispose_databases],
         exception_handlers=EXCEPTION_HANDLERS,
-        state=State({"databases": databases}),
+        state=State(
+            {
+                "databases": databases,
+                "component_reporters": {
+                    b.module.name: b.service
+                    for b in bound
+                    if isinstance(b.service, ReportsComponents)
+                },
+            }
+        ),
         openapi_config=OpenAPIConfig(
             title="Bulkhead",
             version="0.1.0",

@@ -27,11 +27,16 @@ SECRET_FILE = "jwt-secret"
 USER_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,127}")
 
 
+DEFAULT_CLIENT = "default"
+
+
 class Principal(msgspec.Struct, frozen=True):
-    """Who is calling: the token's subject, and whether it carries the admin claim."""
+    """Who is calling: the token's subject, whether it carries the admin claim, and the
+    client (the agent or app acting for the user; its `client` claim) it came through."""
 
     user_id: str
     is_admin: bool = False
+    client_id: str = DEFAULT_CLIENT
 
 
 def resolve_jwt_secret(settings: Settings) -> str:
@@ -55,26 +60,37 @@ def _read_secret(path: Path) -> str:
     return secret
 
 
-def create_token(secret: str, user_id: str, *, admin: bool = False, ttl: timedelta) -> str:
-    if not USER_ID_PATTERN.fullmatch(user_id):
-        raise ValueError(
-            f"user id {user_id!r} must be 1-128 characters of letters, digits, '.', '_', '@', '-'"
-        )
-    token = Token(
-        sub=user_id,
-        exp=datetime.now(UTC) + ttl,
-        iss=ISSUER,
-        extras={"admin": True} if admin else {},
-    )
+def create_token(
+    secret: str,
+    user_id: str,
+    *,
+    admin: bool = False,
+    ttl: timedelta,
+    client_id: str | None = None,
+) -> str:
+    for what, value in (("user id", user_id), ("client id", client_id or DEFAULT_CLIENT)):
+        if not USER_ID_PATTERN.fullmatch(value):
+            raise ValueError(
+                f"{what} {value!r} must be 1-128 characters of letters, digits, '.', '_', '@', '-'"
+            )
+    extras: dict[str, Any] = {"admin": True} if admin else {}
+    if client_id is not None:
+        extras["client"] = client_id
+    token = Token(sub=user_id, exp=datetime.now(UTC) + ttl, iss=ISSUER, extras=extras)
     return token.encode(secret, ALGORITHM)
 
 
 async def principal_from_token(
     token: Token, _: ASGIConnection[Any, Any, Any, Any]
 ) -> Principal | None:
-    if not USER_ID_PATTERN.fullmatch(token.sub):
+    client = token.extras.get("client", DEFAULT_CLIENT)
+    if not USER_ID_PATTERN.fullmatch(token.sub) or not (
+        isinstance(client, str) and USER_ID_PATTERN.fullmatch(client)
+    ):
         return None  # Litestar answers 401
-    return Principal(user_id=token.sub, is_admin=token.extras.get("admin") is True)
+    return Principal(
+        user_id=token.sub, is_admin=token.extras.get("admin") is True, client_id=client
+    )
 
 
 def requires_admin(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Protocol, runtime_checkable
 
 import msgspec
 from litestar import Controller, Response, get
@@ -19,9 +20,27 @@ class ModuleHealth(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True
     error: str | None = None
 
 
+class ComponentHealth(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Something a module needs besides its database (the tools sandbox, Redis)."""
+
+    ok: bool
+    error: str | None = None
+    detail: str | None = None  # e.g. the version found
+
+
+@runtime_checkable
+class ReportsComponents(Protocol):
+    """A module service with components of its own to report in `/health`."""
+
+    async def component_health(self) -> dict[str, ComponentHealth]: ...
+
+
 class Health(msgspec.Struct, frozen=True, kw_only=True):
-    status: str  # "ok" or "unavailable"
+    # "ok"; "degraded" (200) when a component is down, which only the features needing it
+    # feel; "unavailable" (503) when a module's database is down.
+    status: str
     modules: dict[str, ModuleHealth]
+    components: dict[str, ComponentHealth]
 
 
 async def check_database(database: ModuleDatabase) -> ModuleHealth:
@@ -34,15 +53,39 @@ async def check_database(database: ModuleDatabase) -> ModuleHealth:
     return ModuleHealth(ok=True, latency_ms=round(latency, 2))
 
 
+async def check_components(reporter: ReportsComponents) -> dict[str, ComponentHealth]:
+    try:
+        return await asyncio.wait_for(reporter.component_health(), PING_TIMEOUT_S * 5)
+    except TimeoutError:
+        return {"components": ComponentHealth(ok=False, error="no answer within 10s")}
+
+
 class HealthController(Controller):
     path = "/health"
     tags = ["health"]
 
-    @get(operation_id="health", summary="Each module's database: reachable, with latency")
+    @get(
+        operation_id="health",
+        summary="Each module's database (reachable, latency) and other components",
+    )
     async def health(self, state: State) -> Response[Health]:
         databases: dict[str, ModuleDatabase] = state.databases
-        results = await asyncio.gather(*(check_database(db) for db in databases.values()))
+        reporters: dict[str, ReportsComponents] = state.component_reporters
+        results, reports = await asyncio.gather(
+            asyncio.gather(*(check_database(db) for db in databases.values())),
+            asyncio.gather(*(check_components(r) for r in reporters.values())),
+        )
         modules = dict(zip(databases, results, strict=True))
-        ok = all(r.ok for r in results)
-        body = Health(status="ok" if ok else "unavailable", modules=modules)
-        return Response(body, status_code=200 if ok else 503)
+        components = {
+            f"{module}.{name}": health
+            for module, report in zip(reporters, reports, strict=True)
+            for name, health in report.items()
+        }
+        if not all(r.ok for r in results):
+            status = "unavailable"
+        elif not all(c.ok for c in components.values()):
+            status = "degraded"
+        else:
+            status = "ok"
+        body = Health(status=status, modules=modules, components=components)
+        return Response(body, status_code=503 if status == "unavailable" else 200)

@@ -7,6 +7,7 @@ and the same id is logged with the traceback.
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 from typing import Any
 
@@ -53,7 +54,12 @@ def contract_error_to_response(_: Request[Any, Any, Any], exc: Exception) -> Res
     }
     if exc.field is not None:
         body["field"] = exc.field
-    return Response(body, status_code=status_for(exc), media_type=MediaType.JSON)
+    if exc.details:
+        body["details"] = exc.details
+    headers = {}
+    if exc.retry_after_s is not None:
+        headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
+    return Response(body, status_code=status_for(exc), headers=headers, media_type=MediaType.JSON)
 
 
 def unexpected_error_to_response(

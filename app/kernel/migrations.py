@@ -62,16 +62,23 @@ async def upgrade(module: Module, database: ModuleDatabase, revision: str = "hea
 
 
 async def upgrade_modules(modules: Iterable[Module], settings: Settings) -> dict[str, str | None]:
-    """Bring each module's own database to its head; return where each one stands."""
+    """Bring each module's own database to its head and write the data it ships;
+    return where each one stands."""
     revisions: dict[str, str | None] = {}
     for module in modules:
         database = open_module_database(module.name, settings)
         try:
             await upgrade(module, database)
+            await seed(module, database, settings)
             revisions[module.name] = await current_revision(module, database)
         finally:
             await database.dispose()
     return revisions
+
+
+async def seed(module: Module, database: ModuleDatabase, settings: Settings) -> None:
+    if module.seed is not None:
+        await module.seed(database.claim(module.name), settings)
 
 
 async def current_revision(module: Module, database: ModuleDatabase) -> str | None:

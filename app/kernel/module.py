@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,9 @@ from .settings import Settings
 # Built with the module's own database, the settings, and (as keyword arguments named
 # after the modules in `depends_on`) the contracts of the modules it calls.
 ServiceFactory = Callable[..., Any]
+# Data a module ships (built-in tools), written by `db upgrade` after its migrations.
+# Idempotent: run on every upgrade.
+Seed = Callable[[ModuleDatabase, Settings], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,7 @@ class Module:
     # Name prefixes of tables and indexes its migrations keep outside `metadata`
     # (virtual tables, expression indexes); the boundary check counts them as its own.
     unmodelled: Sequence[str] = field(default=())
+    seed: Seed | None = None
 
     def owns_unmodelled(self, name: str) -> bool:
         return name.startswith(tuple(self.unmodelled))

@@ -45,6 +45,14 @@ class Settings:
     embeddings_api_key: str | None = None
     rag_chunk_size: int = 800
     rag_chunk_overlap: int = 120
+    # Client id -> tool names or patterns it may run; "*" is every client without its own.
+    tools_allowlist: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: {"*": ("*",)})
+    tools_rate_limit: tuple[int, int] = (60, 60)  # calls per window (seconds)
+    tools_max_concurrent: int = 8
+    tools_max_output_bytes: int = 1_048_576
+    sandbox_bwrap: str = "bwrap"
+    sandbox_python: str = "/usr/bin/python3"
+    sandbox_uid: int = 64_999  # who sandboxes run as when the server runs as root
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -86,6 +94,15 @@ class Settings:
             embeddings_api_key=env.get(f"{PREFIX}EMBEDDINGS_API_KEY") or None,
             rag_chunk_size=chunk_size,
             rag_chunk_overlap=_parse_chunk_overlap(env, chunk_size),
+            tools_allowlist=_parse_allowlist(env.get(f"{PREFIX}TOOLS_ALLOWLIST")),
+            tools_rate_limit=_parse_rate_limit(env.get(f"{PREFIX}TOOLS_RATE_LIMIT")),
+            tools_max_concurrent=_parse_int(env, f"{PREFIX}TOOLS_MAX_CONCURRENT", 8, minimum=1),
+            tools_max_output_bytes=_parse_int(
+                env, f"{PREFIX}TOOLS_MAX_OUTPUT_BYTES", 1_048_576, minimum=1024
+            ),
+            sandbox_bwrap=env.get(f"{PREFIX}SANDBOX_BWRAP") or "bwrap",
+            sandbox_python=env.get(f"{PREFIX}SANDBOX_PYTHON") or "/usr/bin/python3",
+            sandbox_uid=_parse_int(env, f"{PREFIX}SANDBOX_UID", 64_999, minimum=1),
         )
 
     def database_url(self, module: str) -> str:
@@ -187,6 +204,46 @@ def _parse_chunk_overlap(env: Mapping[str, str], size: int) -> int:
             f"{PREFIX}RAG_CHUNK_OVERLAP", f"must be below half the chunk size ({size})"
         )
     return overlap
+
+
+_TOOL_PATTERN = re.compile(r"\*|[a-z0-9_.]+\*?")
+_CLIENT_PATTERN = re.compile(r"\*|[A-Za-z0-9][A-Za-z0-9._@-]{0,127}")
+
+
+def _parse_allowlist(raw: str | None) -> dict[str, tuple[str, ...]]:
+    """`{"agent-a": ["math.*", "text.stats"], "*": []}`: unset lets every client run all."""
+    variable = f"{PREFIX}TOOLS_ALLOWLIST"
+    if not raw:
+        return {"*": ("*",)}
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise SettingsError(variable, f"not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise SettingsError(variable, "must be a JSON object of client id -> list of tools")
+    allowlist: dict[str, tuple[str, ...]] = {"*": ()}  # listed: unlisted clients get nothing
+    for client, tools in data.items():
+        if not _CLIENT_PATTERN.fullmatch(client):
+            raise SettingsError(variable, f"{client!r} is not a client id")
+        if not isinstance(tools, list) or not all(
+            isinstance(t, str) and _TOOL_PATTERN.fullmatch(t) for t in tools
+        ):
+            raise SettingsError(
+                variable, f"{client}: expected a list of tool names, 'prefix.*' or '*'"
+            )
+        allowlist[client] = tuple(tools)
+    return allowlist
+
+
+def _parse_rate_limit(raw: str | None) -> tuple[int, int]:
+    """`60/1m`: calls per window; units s, m, h."""
+    if not raw:
+        return (60, 60)
+    match = re.fullmatch(r"(\d{1,7})/(\d{0,5})([smh])", raw.strip())
+    if not match or int(match.group(1)) < 1 or match.group(2) == "0":
+        raise SettingsError(f"{PREFIX}TOOLS_RATE_LIMIT", f"{raw!r}; use calls/window like 60/1m")
+    window = int(match.group(2) or 1) * {"s": 1, "m": 60, "h": 3600}[match.group(3)]
+    return (int(match.group(1)), window)
 
 
 def _parse_log_level(raw: str) -> str:

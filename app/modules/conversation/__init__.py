@@ -16,6 +16,7 @@ module = Module(
     service=ConversationService,
     routes=[SessionController, MessageController, ConversationStatsController],
     migrations=Path(__file__).parent / "migrations",
+    depends_on=["tools"],  # routing decisions name tools
 )
 
 __all__ = ["module"]

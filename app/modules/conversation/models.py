@@ -76,4 +76,5 @@ class RoutingDecisionRow(Base):
     confidence: Mapped[float] = mapped_column(Float)
     # A name in the tools module: checked when stored, never a foreign key across modules.
     tool_name: Mapped[str | None] = mapped_column(String(200))
+    tool_version: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -152,6 +152,21 @@ class MessageController(Controller):
             message_id=message_id, user_id=request.user.user_id, decision=data
         )
 
+    @get(
+        "/{message_id:uuid}/routing-decision",
+        operation_id="getRoutingDecision",
+        summary="How a message was routed",
+    )
+    async def get_routing_decision(
+        self,
+        request: AuthRequest,
+        conversation: NamedDependency[ConversationAPI],
+        message_id: FromPath[UUID],
+    ) -> RoutingDecision:
+        return await conversation.get_routing_decision(
+            message_id=message_id, user_id=request.user.user_id
+        )
+
 
 class ConversationStatsController(Controller):
     path = "/conversation/stats"

@@ -23,14 +23,17 @@ from contracts.conversation import (
     RoutingDecision,
     RoutingDecisionCreate,
     RoutingDecisionExists,
+    RoutingDecisionNotFound,
     Session,
     SessionClosed,
     SessionCreate,
     SessionNotFound,
     SessionPage,
+    UnknownTool,
 )
 from contracts.errors import InvalidInput
 from contracts.paging import DEFAULT_PAGE_LIMIT
+from contracts.tools import ToolsAPI
 
 from .models import MessageRow, RoutingDecisionRow, SessionRow
 from .tokens import TOKEN_ENCODING, count_tokens
@@ -39,8 +42,9 @@ MAX_PAGE = 200
 
 
 class ConversationService:
-    def __init__(self, database: ModuleDatabase, settings: Settings) -> None:
+    def __init__(self, database: ModuleDatabase, settings: Settings, *, tools: ToolsAPI) -> None:
         self._db = database.claim("conversation")
+        self._tools = tools
         count_tokens("warm up")  # load the tokenizer now, not in the first request
 
     async def create_session(
@@ -188,6 +192,7 @@ class ConversationService:
         self, *, message_id: uuid.UUID, user_id: str, decision: RoutingDecisionCreate
     ) -> RoutingDecision:
         decision = validated(decision)
+        await self._check_tool(decision)
         async with self._db.transaction() as tx:
             owner = await tx.scalar(
                 select(SessionRow.user_id)
@@ -207,10 +212,33 @@ class ConversationService:
                 intent=decision.intent,
                 confidence=decision.confidence,
                 tool_name=decision.tool_name,
+                tool_version=decision.tool_version,
                 created_at=utcnow(),
             )
             tx.add(row)
         return _decision(row)
+
+    async def get_routing_decision(self, *, message_id: uuid.UUID, user_id: str) -> RoutingDecision:
+        async with self._db.read() as tx:
+            row = await tx.scalar(
+                select(RoutingDecisionRow)
+                .join(MessageRow, MessageRow.id == RoutingDecisionRow.message_id)
+                .join(SessionRow, SessionRow.id == MessageRow.session_id)
+                .where(RoutingDecisionRow.message_id == message_id, SessionRow.user_id == user_id)
+            )
+        if row is None:
+            raise RoutingDecisionNotFound(f"no routing decision for message {message_id}")
+        return _decision(row)
+
+    async def _check_tool(self, decision: RoutingDecisionCreate) -> None:
+        """A reference into the tools module is checked through its contract when stored."""
+        if decision.tool_name is None:
+            if decision.tool_version is not None:
+                raise InvalidInput("tool_version needs a tool_name", field="tool_version")
+            return
+        if not await self._tools.exists(name=decision.tool_name, version=decision.tool_version):
+            which = f" version {decision.tool_version}" if decision.tool_version else ""
+            raise UnknownTool(f"no tool {decision.tool_name!r}{which}", field="tool_name")
 
     async def stats(self, *, since: datetime, until: datetime) -> ConversationStats:
         async with self._db.read() as tx:
@@ -302,5 +330,6 @@ def _decision(row: RoutingDecisionRow) -> RoutingDecision:
         intent=row.intent,
         confidence=row.confidence,
         tool_name=row.tool_name,
+        tool_version=row.tool_version,
         created_at=row.created_at,
     )

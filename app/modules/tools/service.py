@@ -1,0 +1,355 @@
+"""ToolsService: implements `contracts.tools.ToolsAPI`.
+
+A call goes: resolve the tool -> policy -> parameter schema -> sandbox available ->
+rate limit -> run in the sandbox -> judge the result. Whatever stops it, one audit row
+records it, and nothing is run unless every check before has passed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+from typing import Any, TypeVar
+
+import msgspec
+from sqlalchemy import and_, delete, or_, select, update
+
+from app.kernel.columns import utcnow
+from app.kernel.cursor import decode_cursor, encode_cursor
+from app.kernel.database import ModuleDatabase
+from app.kernel.health import ComponentHealth
+from app.kernel.settings import Settings
+from app.kernel.validation import validated
+from contracts.errors import ContractError, InvalidInput
+from contracts.paging import DEFAULT_PAGE_LIMIT
+from contracts.tools import (
+    Caller,
+    ClientPolicy,
+    ClientPolicyUpdate,
+    Execution,
+    ExecutionNotFound,
+    ExecutionPage,
+    ExecutionStatus,
+    InvalidParams,
+    RateLimit,
+    SandboxUnavailable,
+    Tool,
+    ToolCreate,
+    ToolDisabled,
+    ToolExists,
+    ToolNotAllowed,
+    ToolNotFound,
+    ToolPage,
+    ToolRateLimited,
+    ToolStats,
+    ToolVersionCreate,
+)
+
+from . import catalog
+from .audit import Call, refusal_row, run_row, to_execution
+from .builtin_tools import BUILTIN_TOOLS
+from .json_schemas import check_params
+from .models import ClientPolicyRow, ExecutionRow, ToolRow
+from .outcome import judge
+from .policy import EVERY_CLIENT, admin_policies, allow_list, allows
+from .rate_limiter import take_call
+from .sandbox import Sandbox, SandboxLimits
+from .usage_stats import tool_stats
+
+logger = logging.getLogger("bulkhead.tools")
+MAX_PAGE = 200
+CLIENT_ID = re.compile(r"\*|[A-Za-z0-9][A-Za-z0-9._@-]{0,127}")
+E = TypeVar("E", bound=ContractError)
+
+
+class ToolsService:
+    def __init__(
+        self,
+        database: ModuleDatabase,
+        settings: Settings,
+        *,
+        sandbox: Sandbox | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._db = database.claim("tools")
+        self._settings = settings
+        self._sandbox = sandbox or Sandbox(
+            bwrap=settings.sandbox_bwrap, python=settings.sandbox_python, uid=settings.sandbox_uid
+        )
+        self._clock = clock
+        self._slots = asyncio.Semaphore(settings.tools_max_concurrent)
+        calls, window_s = settings.tools_rate_limit
+        self._default_rate_limit = RateLimit(calls=calls, window_s=window_s)
+
+    # -- the registry ------------------------------------------------------------------
+
+    async def exists(self, *, name: str, version: int | None = None) -> bool:
+        async with self._db.read() as tx:
+            rows = await catalog.versions(tx, name)
+        return any(version in (None, r.version) for r in rows)
+
+    async def get(self, *, name: str, version: int | None = None) -> Tool:
+        async with self._db.read() as tx:
+            return catalog.to_tool(await catalog.pick(tx, name, version))
+
+    async def list_tools(self, *, include_disabled: bool = False) -> ToolPage:
+        async with self._db.read() as tx:
+            rows = await catalog.latest_of_each(tx, include_disabled=include_disabled)
+        return ToolPage(items=[catalog.to_tool(r) for r in rows])
+
+    async def list_versions(self, *, name: str) -> ToolPage:
+        async with self._db.read() as tx:
+            rows = await catalog.versions(tx, name)
+        if not rows:
+            raise ToolNotFound(f"no tool {name!r}", field="name")
+        return ToolPage(items=[catalog.to_tool(r) for r in rows])
+
+    async def register(self, *, tool: ToolCreate) -> Tool:
+        spec = validated(tool)
+        if spec.name in catalog.RESERVED_NAMES:
+            raise InvalidInput(f"{spec.name!r} is a reserved name", field="name")
+        catalog.check_definition(spec)
+        async with self._db.transaction() as tx:
+            if await catalog.versions(tx, spec.name):
+                raise ToolExists(
+                    f"tool {spec.name!r} exists; POST /v1/tools/{spec.name}/versions adds a version",
+                    field="name",
+                )
+            row = catalog.new_row(spec, await catalog.next_version(tx, spec.name), builtin=False)
+            tx.add(row)
+        return catalog.to_tool(row)
+
+    async def add_version(self, *, name: str, version: ToolVersionCreate) -> Tool:
+        version = validated(version)
+        async with self._db.transaction() as tx:
+            rows = await catalog.versions(tx, name)
+            if not rows:
+                raise ToolNotFound(f"no tool {name!r}", field="name")
+            spec = validated(catalog.updated_spec(rows[-1], version))
+            catalog.check_definition(spec)
+            row = catalog.new_row(spec, await catalog.next_version(tx, name), builtin=False)
+            tx.add(row)
+        return catalog.to_tool(row)
+
+    async def set_enabled(
+        self, *, name: str, enabled: bool, version: int | None = None
+    ) -> ToolPage:
+        async with self._db.transaction() as tx:
+            rows = await catalog.versions(tx, name)
+            chosen = [r for r in rows if version in (None, r.version)]
+            if not chosen:
+                which = f"version {version} of tool" if version is not None else "tool"
+                raise ToolNotFound(f"no {which} {name!r}", field="name")
+            for row in chosen:
+                row.enabled = enabled
+            return ToolPage(items=[catalog.to_tool(r) for r in rows])
+
+    async def delete(self, *, name: str) -> None:
+        async with self._db.transaction() as tx:
+            result = await tx.execute(
+                update(ToolRow)
+                .where(ToolRow.name == name, ToolRow.deleted_at.is_(None))
+                .values(deleted_at=utcnow(), enabled=False)
+            )
+        if result.rowcount == 0:  # type: ignore[attr-defined]
+            raise ToolNotFound(f"no tool {name!r}", field="name")
+
+    async def sync_builtin_tools(self) -> None:
+        """Register the shipped tools, or a new version where a release changed one."""
+        for spec in BUILTIN_TOOLS:
+            async with self._db.transaction() as tx:
+                rows = await catalog.versions(tx, spec.name)
+                if rows and not rows[-1].builtin:
+                    logger.warning(
+                        "tool %s is an admin's own; the built-in is not installed", spec.name
+                    )
+                    continue
+                if rows and catalog.as_spec(rows[-1]) == replace_enabled(spec, rows[-1].enabled):
+                    continue
+                version = await catalog.next_version(tx, spec.name)
+                tx.add(catalog.new_row(spec, version, builtin=True))
+            logger.info("installed built-in tool %s version %d", spec.name, version)
+
+    # -- execution ---------------------------------------------------------------------
+
+    async def execute(
+        self, *, name: str, params: dict[str, Any], caller: Caller, version: int | None = None
+    ) -> Execution:
+        call = Call(tool_name=name[:200], caller=caller, params=params, version=version)
+        async with self._db.read() as tx:
+            try:
+                tool = catalog.runnable(await catalog.pick(tx, name, version))
+            except (ToolNotFound, ToolDisabled) as exc:
+                raise await self._refuse(call, "refused", exc) from None
+            patterns = await allow_list(tx, self._settings.tools_allowlist, caller.client_id)
+        call = replace(call, tool=tool)
+        if not allows(patterns, name):
+            raise await self._refuse(
+                call,
+                "refused",
+                ToolNotAllowed(
+                    f"client {caller.client_id!r} may not run {name!r}",
+                    field="name",
+                    details={"client_id": caller.client_id, "tool": name, "rule": "allow_list"},
+                ),
+            )
+        try:
+            check_params(tool.schema, params)
+        except InvalidParams as exc:
+            raise await self._refuse(call, "invalid_params", exc) from None
+        status = await self._sandbox.status()
+        if not status.available:
+            raise await self._refuse(call, "unavailable", SandboxUnavailable(str(status.reason)))
+        limit = self._rate_limit(tool)
+        async with self._db.transaction() as tx:
+            wait = await take_call(
+                tx, tool_name=name, client_id=caller.client_id, limit=limit, now=self._clock()
+            )
+        if wait is not None:
+            raise await self._refuse(
+                call,
+                "rate_limited",
+                ToolRateLimited(
+                    f"{name!r} allows {limit.calls} calls per {limit.window_s}s per client",
+                    details={"limit": limit.calls, "window_s": limit.window_s},
+                    retry_after_s=wait,
+                ),
+            )
+        return await self._run(call, tool)
+
+    async def _run(self, call: Call, tool: ToolRow) -> Execution:
+        limits = SandboxLimits(
+            timeout_s=tool.timeout_s,
+            memory_mb=tool.memory_mb,
+            max_output_bytes=self._settings.tools_max_output_bytes,
+        )
+        async with self._slots:
+            try:
+                run = await self._sandbox.run(tool.source, msgspec.json.encode(call.params), limits)
+            except OSError as exc:
+                raise await self._refuse(
+                    call, "unavailable", SandboxUnavailable(f"cannot start the sandbox: {exc}")
+                ) from exc
+        status, reason, result = judge(tool, run, limits.max_output_bytes)
+        row = run_row(call, run, status, reason, result)
+        async with self._db.transaction() as tx:
+            tx.add(row)
+        return to_execution(row)
+
+    async def _refuse(self, call: Call, status: ExecutionStatus, error: E) -> E:
+        """Record a call that did not run, and hand back its error to raise."""
+        row = refusal_row(call, status, error.message)
+        async with self._db.transaction() as tx:
+            tx.add(row)
+        error.details["execution_id"] = str(row.id)
+        return error
+
+    def _rate_limit(self, tool: ToolRow) -> RateLimit:
+        if tool.rate_limit_calls is not None and tool.rate_limit_window_s is not None:
+            return RateLimit(calls=tool.rate_limit_calls, window_s=tool.rate_limit_window_s)
+        return self._default_rate_limit
+
+    async def component_health(self) -> dict[str, ComponentHealth]:
+        status = await self._sandbox.status()
+        return {
+            "sandbox": ComponentHealth(
+                ok=status.available, error=status.reason, detail=status.version
+            )
+        }
+
+    # -- the audit log -----------------------------------------------------------------
+
+    async def get_execution(
+        self, *, execution_id: uuid.UUID, user_id: str, is_admin: bool = False
+    ) -> Execution:
+        async with self._db.read() as tx:
+            row = await tx.get(ExecutionRow, execution_id)
+        if row is None or not (is_admin or row.user_id == user_id):
+            raise ExecutionNotFound(f"no execution {execution_id}", field="execution_id")
+        return to_execution(row)
+
+    async def list_executions(
+        self,
+        *,
+        tool_name: str | None = None,
+        status: str | None = None,
+        client_id: str | None = None,
+        cursor: str | None = None,
+        limit: int = DEFAULT_PAGE_LIMIT,
+    ) -> ExecutionPage:
+        if not 1 <= limit <= MAX_PAGE:
+            raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}", field="limit")
+        query = select(ExecutionRow).order_by(
+            ExecutionRow.created_at.desc(), ExecutionRow.id.desc()
+        )
+        for column, value in (
+            (ExecutionRow.tool_name, tool_name),
+            (ExecutionRow.status, status),
+            (ExecutionRow.client_id, client_id),
+        ):
+            if value is not None:
+                query = query.where(column == value)
+        if cursor is not None:
+            created_at, last_id = decode_cursor("executions", cursor, (datetime, uuid.UUID))
+            query = query.where(
+                or_(
+                    ExecutionRow.created_at < created_at,
+                    and_(ExecutionRow.created_at == created_at, ExecutionRow.id < last_id),
+                )
+            )
+        async with self._db.read() as tx:
+            rows = list((await tx.scalars(query.limit(limit + 1))).all())
+        page, more = rows[:limit], len(rows) > limit
+        next_cursor = (
+            encode_cursor("executions", page[-1].created_at, page[-1].id) if more else None
+        )
+        return ExecutionPage(items=[to_execution(r) for r in page], next_cursor=next_cursor)
+
+    async def stats(self, *, since: datetime, until: datetime) -> ToolStats:
+        async with self._db.read() as tx:
+            return await tool_stats(tx, since, until)
+
+    # -- policies ----------------------------------------------------------------------
+
+    async def list_policies(self) -> list[ClientPolicy]:
+        async with self._db.read() as tx:
+            stored = {row.client_id: row for row in await admin_policies(tx)}
+        policies = {
+            client: ClientPolicy(client_id=client, allowed_tools=list(tools), source="settings")
+            for client, tools in self._settings.tools_allowlist.items()
+        }
+        for client, row in stored.items():
+            policies[client] = ClientPolicy(
+                client_id=client, allowed_tools=list(row.allowed_tools), source="admin"
+            )
+        return [policies[c] for c in sorted(policies, key=lambda c: (c != EVERY_CLIENT, c))]
+
+    async def set_policy(self, *, client_id: str, policy: ClientPolicyUpdate) -> ClientPolicy:
+        policy = validated(policy)
+        if not CLIENT_ID.fullmatch(client_id):
+            raise InvalidInput(f"{client_id!r} is not a client id (or '*')", field="client_id")
+        async with self._db.transaction() as tx:
+            row = await tx.get(ClientPolicyRow, client_id)
+            if row is None:
+                row = ClientPolicyRow(client_id=client_id)
+                tx.add(row)
+            row.allowed_tools, row.updated_at = list(policy.allowed_tools), utcnow()
+        return ClientPolicy(client_id=client_id, allowed_tools=row.allowed_tools, source="admin")
+
+    async def delete_policy(self, *, client_id: str) -> None:
+        async with self._db.transaction() as tx:
+            await tx.execute(delete(ClientPolicyRow).where(ClientPolicyRow.client_id == client_id))
+
+
+async def seed_builtin_tools(database: ModuleDatabase, settings: Settings) -> None:
+    await ToolsService(database, settings).sync_builtin_tools()
+
+
+def replace_enabled(spec: ToolCreate, enabled: bool) -> ToolCreate:
+    # An admin may disable a built-in; that is not a change the upgrade should undo.
+    return msgspec.structs.replace(spec, enabled=enabled)
