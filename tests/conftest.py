@@ -104,12 +104,15 @@ def postgres_urls(
 
 
 async def empty_postgres_tables(urls: dict[str, str]) -> None:
+    """Every table emptied, then the data modules ship (built-in tools) written again."""
+    settings = Settings(database_urls=urls)
     for module in REGISTRY:
-        database = open_module_database(module.name, Settings(database_urls=urls))
+        database = open_module_database(module.name, settings)
         try:
             async with database.transaction() as tx:
                 tables = ", ".join(f'"{t}"' for t in module.metadata.tables)
                 await tx.execute(text(f"TRUNCATE {tables} CASCADE"))
+            await migrations.seed(module, database, settings)
         finally:
             await database.dispose()
 
@@ -140,10 +143,13 @@ async def client(settings: Settings) -> AsyncIterator[AsyncTestClient]:  # type:
 
 @pytest.fixture
 def auth() -> Callable[..., dict[str, str]]:
-    """`auth("alice")` / `auth("root", admin=True)`: headers with a valid bearer token."""
+    """`auth("alice")` / `auth("root", admin=True)` / `auth("alice", client="agent-a")`:
+    headers with a valid bearer token."""
 
-    def headers(user_id: str, *, admin: bool = False) -> dict[str, str]:
-        token = create_token(JWT_SECRET, user_id, admin=admin, ttl=timedelta(minutes=10))
+    def headers(user_id: str, *, admin: bool = False, client: str | None = None) -> dict[str, str]:
+        token = create_token(
+            JWT_SECRET, user_id, admin=admin, ttl=timedelta(minutes=10), client_id=client
+        )
         return {"Authorization": f"Bearer {token}"}
 
     return headers

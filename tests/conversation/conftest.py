@@ -6,10 +6,16 @@ from app.kernel.database import open_module_database
 from app.kernel.settings import Settings
 from app.main import REGISTRY
 from contracts.conversation import ConversationAPI
+from tests.fakes.tools import FakeTools
 
 
 @pytest.fixture
-async def conversation(settings: Settings) -> AsyncIterator[ConversationAPI]:
+def tools() -> FakeTools:
+    return FakeTools({"web.search": {1, 2}})
+
+
+@pytest.fixture
+async def conversation(settings: Settings, tools: FakeTools) -> AsyncIterator[ConversationAPI]:
     database = open_module_database("conversation", settings)
-    yield REGISTRY["conversation"].build_service(database, settings, {})
+    yield REGISTRY["conversation"].build_service(database, settings, {"tools": tools})
     await database.dispose()

@@ -28,7 +28,7 @@ async def test_conversation_round_trip(client: AsyncTestClient, auth: Auth) -> N
     message_id = response.json()["id"]
     decision = await client.post(
         f"/v1/messages/{message_id}/routing-decision",
-        json={"intent": "travel", "confidence": 0.82, "tool_name": "flights.search"},
+        json={"intent": "travel", "confidence": 0.82, "tool_name": "math.evaluate"},
         headers=alice,
     )
     assert decision.status_code == 201

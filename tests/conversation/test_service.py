@@ -11,12 +11,15 @@ from contracts.conversation import (
     MessageCreate,
     RoutingDecisionCreate,
     RoutingDecisionExists,
+    RoutingDecisionNotFound,
     SessionClosed,
     SessionCreate,
     SessionNotFound,
+    UnknownTool,
 )
 from contracts.errors import InvalidInput
 from contracts.paging import InvalidCursor
+from tests.fakes.tools import FakeTools
 
 
 async def test_create_session_with_same_idempotency_key_returns_the_first(
@@ -244,3 +247,50 @@ async def test_oversized_metadata_is_refused(conversation: ConversationAPI) -> N
             user_id="alice", session=SessionCreate(metadata={"blob": "x" * 20_000})
         )
     assert caught.value.field == "metadata"
+
+
+async def test_routing_decision_naming_an_unknown_tool_or_version_is_refused(
+    conversation: ConversationAPI, tools: FakeTools
+) -> None:
+    session = await conversation.create_session(user_id="alice", session=SessionCreate())
+    message = await conversation.append_message(
+        session_id=session.id, user_id="alice", message=MessageCreate(role="user", content="x")
+    )
+    for name, version in (("web.fetch", None), ("web.search", 3)):
+        with pytest.raises(UnknownTool) as refused:
+            await conversation.record_routing_decision(
+                message_id=message.id,
+                user_id="alice",
+                decision=RoutingDecisionCreate(
+                    intent="search", confidence=0.5, tool_name=name, tool_version=version
+                ),
+            )
+        assert refused.value.field == "tool_name"
+    assert tools.asked == [("web.fetch", None), ("web.search", 3)]
+    stored = await conversation.record_routing_decision(
+        message_id=message.id,
+        user_id="alice",
+        decision=RoutingDecisionCreate(
+            intent="search", confidence=0.5, tool_name="web.search", tool_version=2
+        ),
+    )
+    assert (stored.tool_name, stored.tool_version) == ("web.search", 2)
+
+
+async def test_routing_decision_still_reads_after_its_tool_is_gone(
+    conversation: ConversationAPI, tools: FakeTools
+) -> None:
+    session = await conversation.create_session(user_id="alice", session=SessionCreate())
+    message = await conversation.append_message(
+        session_id=session.id, user_id="alice", message=MessageCreate(role="user", content="x")
+    )
+    await conversation.record_routing_decision(
+        message_id=message.id,
+        user_id="alice",
+        decision=RoutingDecisionCreate(intent="search", confidence=0.5, tool_name="web.search"),
+    )
+    tools.tools.clear()
+    read = await conversation.get_routing_decision(message_id=message.id, user_id="alice")
+    assert read.tool_name == "web.search"
+    with pytest.raises(RoutingDecisionNotFound):
+        await conversation.get_routing_decision(message_id=message.id, user_id="bob")

@@ -11,6 +11,7 @@ from app.kernel.settings import Settings
 from app.main import REGISTRY
 from app.modules.billing import module as billing_module
 from app.modules.conversation import module as conversation_module
+from tests.fakes.tools import FakeTools
 
 
 async def test_each_module_gets_its_own_sqlite_file(sqlite_settings: Settings) -> None:
@@ -89,9 +90,9 @@ async def test_service_refuses_another_modules_database(sqlite_settings: Setting
     billing_db = open_module_database("billing", sqlite_settings)
     try:
         with pytest.raises(BoundaryViolation, match="conversation module was handed the billing"):
-            conversation_module.build_service(billing_db, sqlite_settings, {})
+            conversation_module.build_service(billing_db, sqlite_settings, {"tools": FakeTools()})
         with pytest.raises(BoundaryViolation):
-            conversation_module.service(billing_db, sqlite_settings)
+            conversation_module.service(billing_db, sqlite_settings, tools=FakeTools())
     finally:
         await billing_db.dispose()
 

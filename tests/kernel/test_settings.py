@@ -73,4 +73,12 @@ def test_urls_file_that_is_not_json_fails_naming_the_variable(tmp_path: Path) ->
 def test_modules_setting_selects_a_subset_in_dependency_order() -> None:
     settings = Settings.from_env({"BULKHEAD_MODULES": "billing"})
     assert [m.name for m in REGISTRY.select(settings.modules)] == ["billing"]
-    assert {m.name for m in REGISTRY.select(None)} == {"conversation", "billing", "rag"}
+    assert {m.name for m in REGISTRY.select(None)} == {"conversation", "billing", "rag", "tools"}
+    # Conversation calls the tools contract: tools is built first.
+    assert [m.name for m in REGISTRY.select(("conversation", "tools"))] == ["tools", "conversation"]
+
+
+def test_modules_setting_without_a_dependency_fails_naming_it() -> None:
+    settings = Settings.from_env({"BULKHEAD_MODULES": "conversation"})
+    with pytest.raises(SettingsError, match="conversation calls tools"):
+        REGISTRY.select(settings.modules)
