@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint check bench clean
+.PHONY: install sandbox run test lint check bench clean
 
 .tools/bin/uv:
 	python3 -m venv .tools
@@ -19,7 +19,19 @@ $(BIN)/bulkhead: pyproject.toml uv.lock | $(UV)
 
 install: $(BIN)/bulkhead
 
-run: install
+# The tools module runs code in bubblewrap; without it, tool executions answer 503.
+sandbox:
+	@if ! command -v bwrap >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing bubblewrap for the tool sandbox"; \
+	    apt-get install -y -qq bubblewrap >/dev/null 2>&1 || \
+	      { apt-get update -qq >/dev/null && apt-get install -y -qq bubblewrap >/dev/null; }; \
+	  else \
+	    echo "bubblewrap (bwrap) is missing: tool executions answer 503 until it is installed"; \
+	  fi; \
+	fi
+
+run: install sandbox
 	$(BIN)/bulkhead db upgrade
 	@echo "Development token (user 'dev', admin, 7 days):"
 	@$(BIN)/bulkhead token create --user dev --admin --ttl 7d
@@ -32,11 +44,11 @@ lint: install
 	$(BIN)/lint-imports importlinter.ini
 	$(BIN)/mypy --strict contracts app/kernel
 
-test: lint
+test: lint sandbox
 	BULKHEAD_DATA_DIR=$$(mktemp -d) bash -c '$(BIN)/bulkhead db upgrade >/dev/null && $(BIN)/bulkhead check'
 	$(BIN)/pytest
 
-bench: install
+bench: install sandbox
 	$(BIN)/python -m bench
 
 clean:

@@ -1,5 +1,6 @@
 """The real server process (`bulkhead serve`), driven over HTTP."""
 
+import asyncio
 import json
 import os
 import signal
@@ -114,3 +115,30 @@ def test_server_refuses_to_start_on_a_bad_setting(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "BULKHEAD_JWT_SECRET: must be at least 32 characters" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+async def test_health_answers_while_four_sandboxes_run(
+    server: tuple[str, dict[str, str]],
+) -> None:
+    base, env = server
+    admin = bulkhead(env, "token", "create", "--user", "ops", "--admin").strip()
+    sleeper = {
+        "name": "demo.sleep",
+        "source": "import json, time\ntime.sleep(2)\nprint(json.dumps('slept'))",
+        "schema": {"type": "object"},
+    }
+    headers = {"Authorization": f"Bearer {admin}"}
+    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as client:
+        if not (await client.get("/health")).json()["components"]["tools.sandbox"]["ok"]:
+            pytest.skip("the tool sandbox cannot run on this machine")
+        assert (await client.post("/v1/tools", json=sleeper)).status_code == 201
+        runs = [
+            asyncio.create_task(client.post("/v1/tools/demo.sleep/executions", json={"params": {}}))
+            for _ in range(4)
+        ]
+        await asyncio.sleep(0.5)  # all four are in their sandboxes now
+        health = await client.get("/health")
+        assert health.status_code == 200
+        assert not any(run.done() for run in runs)  # it answered while all four ran
+        answers = await asyncio.gather(*runs)
+    assert [a.json()["result"] for a in answers] == ["slept"] * 4

@@ -84,7 +84,9 @@ class Sandbox:
         self._bwrap_name = bwrap
         self._python = python
         # As root, RLIMIT_NPROC does not apply, so sandboxes run as an unprivileged uid.
+        # `setpriv` switches to it: uvloop's subprocesses take no user/group arguments.
         self._uid = uid if os.geteuid() == 0 else None
+        self._setpriv = shutil.which("setpriv")
         self._status: tuple[float, SandboxStatus] | None = None
 
     async def status(self) -> SandboxStatus:
@@ -95,8 +97,8 @@ class Sandbox:
         return self._status[1]
 
     async def run(self, source: str, stdin: bytes, limits: SandboxLimits) -> SandboxRun:
-        if self._bwrap is None:
-            raise FileNotFoundError(self._bwrap_name)
+        if self._bwrap is None or (self._uid is not None and self._setpriv is None):
+            raise FileNotFoundError(self._bwrap_name if self._bwrap is None else "setpriv")
         report_read, report_write = os.pipe()
         started = time.perf_counter()
         try:
@@ -107,7 +109,6 @@ class Sandbox:
                 stderr=asyncio.subprocess.PIPE,
                 pass_fds=(report_write,),
                 start_new_session=True,  # one process group to kill
-                **self._identity(),
             )
         finally:
             os.close(report_write)
@@ -159,6 +160,7 @@ class Sandbox:
     def _command(self, source: str, limits: SandboxLimits, report_fd: int) -> list[str]:
         assert self._bwrap is not None
         return [
+            *self._identity(),
             self._bwrap,
             "--ro-bind", "/usr", "/usr",
             "--symlink", "usr/bin", "/bin",
@@ -180,16 +182,24 @@ class Sandbox:
             json.dumps(limits.rlimits()), str(report_fd), source,
         ]  # fmt: skip
 
-    def _identity(self) -> dict[str, Any]:
+    def _identity(self) -> list[str]:
         if self._uid is None:
-            return {}
-        return {"user": self._uid, "group": self._uid, "extra_groups": []}
+            return []
+        assert self._setpriv is not None
+        uid = str(self._uid)
+        return [self._setpriv, "--reuid", uid, "--regid", uid, "--clear-groups", "--"]
 
     async def _probe(self) -> SandboxStatus:
         if self._bwrap is None:
             return SandboxStatus(
                 available=False,
                 reason=f"{self._bwrap_name!r} not found: install bubblewrap (apt-get install bubblewrap)",
+            )
+        if self._uid is not None and self._setpriv is None:
+            return SandboxStatus(
+                available=False,
+                reason="the server runs as root and needs setpriv (util-linux) to run sandboxes "
+                "as BULKHEAD_SANDBOX_UID",
             )
         if not os.access(self._python, os.X_OK):
             return SandboxStatus(
