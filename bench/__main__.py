@@ -2,7 +2,8 @@
 
 import asyncio
 
-from bench import append_message, rag_search
+from bench import append_message, rag_search, tools_sandbox
 
 asyncio.run(append_message.main())
 asyncio.run(rag_search.main())
+asyncio.run(tools_sandbox.main())

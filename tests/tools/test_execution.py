@@ -250,3 +250,13 @@ async def test_stats_count_outcomes_and_durations(sandboxed: ToolsAPI) -> None:
     assert stats.p50_duration_ms is not None and stats.p95_duration_ms is not None
     assert stats.p50_duration_ms <= stats.p95_duration_ms
     assert [t.tool_name for t in stats.per_tool] == ["math.evaluate"]
+
+
+async def test_nul_bytes_in_output_are_recorded_on_every_backend(sandboxed: ToolsAPI) -> None:
+    source = "import sys\nsys.stdout.write('\\x00out')\nsys.exit('bad\\x00line')"
+    await sandboxed.register(tool=raw_tool("echo.nul", source))
+    run = await sandboxed.execute(name="echo.nul", params={"x": "\x00"}, caller=ALICE)
+    assert run.status == "failed" and run.reason == "exit code 1: bad\ufffdline"
+    assert run.stdout is not None and run.stdout.text == "\ufffdout" and run.stdout.size == 4
+    logged = await sandboxed.get_execution(execution_id=run.id, user_id="alice")
+    assert logged.params == {"x": "\x00"}

@@ -36,6 +36,11 @@ def refusal_row(call: Call, status: ExecutionStatus, reason: str) -> ExecutionRo
     return _row(call, status=status, reason=reason)
 
 
+def _text(value: str) -> str:
+    # PostgreSQL's text refuses NUL, and a tool may print anything.
+    return value.replace("\x00", "\ufffd")
+
+
 def run_row(
     call: Call, run: SandboxRun, status: ExecutionStatus, reason: str | None, result: Any
 ) -> ExecutionRow:
@@ -53,12 +58,12 @@ def _row(call: Call, *, status: ExecutionStatus, reason: str | None) -> Executio
     return ExecutionRow(
         id=uuid.uuid4(),
         tool_id=call.tool.id if call.tool else None,
-        tool_name=call.tool_name,
+        tool_name=_text(call.tool_name[:200]),
         tool_version=call.tool.version if call.tool else call.version,
         user_id=call.caller.user_id,
         client_id=call.caller.client_id,
         status=status,
-        reason=reason,
+        reason=_text(reason) if reason is not None else None,
         params=call.params,
         result=None,
         created_at=utcnow(),
@@ -67,7 +72,7 @@ def _row(call: Call, *, status: ExecutionStatus, reason: str | None) -> Executio
 
 def _stored(captured: Captured) -> tuple[str, int, str, bool]:
     head = captured.head[:STORED_OUTPUT_BYTES]
-    text = head.decode("utf-8", errors="replace")
+    text = _text(head.decode("utf-8", errors="replace"))
     return text, captured.size, captured.sha256, captured.size > len(head)
 
 

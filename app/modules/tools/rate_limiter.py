@@ -20,7 +20,13 @@ from .models import RateLimitRow
 
 
 async def take_call(
-    tx: AsyncSession, *, tool_name: str, client_id: str, limit: RateLimit, now: datetime
+    tx: AsyncSession,
+    *,
+    dialect: str,
+    tool_name: str,
+    client_id: str,
+    limit: RateLimit,
+    now: datetime,
 ) -> float | None:
     """Count one call, or return the seconds until one would fit (and count nothing).
 
@@ -30,7 +36,7 @@ async def take_call(
     window = timedelta(seconds=limit.window_s)
     start = _window_start(now, limit.window_s)
     key = (RateLimitRow.tool_name == tool_name, RateLimitRow.client_id == client_id)
-    insert = pg_insert if tx.bind.dialect.name == "postgresql" else sqlite_insert
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
     await tx.execute(
         insert(RateLimitRow)
         .values(tool_name=tool_name, client_id=client_id, window_start=start, count=0)

@@ -180,7 +180,7 @@ class ToolsService:
     async def execute(
         self, *, name: str, params: dict[str, Any], caller: Caller, version: int | None = None
     ) -> Execution:
-        call = Call(tool_name=name[:200], caller=caller, params=params, version=version)
+        call = Call(tool_name=name, caller=caller, params=params, version=version)
         async with self._db.read() as tx:
             try:
                 tool = catalog.runnable(await catalog.pick(tx, name, version))
@@ -208,7 +208,12 @@ class ToolsService:
         limit = self._rate_limit(tool)
         async with self._db.transaction() as tx:
             wait = await take_call(
-                tx, tool_name=name, client_id=caller.client_id, limit=limit, now=self._clock()
+                tx,
+                dialect=self._db.dialect,
+                tool_name=name,
+                client_id=caller.client_id,
+                limit=limit,
+                now=self._clock(),
             )
         if wait is not None:
             raise await self._refuse(
