@@ -45,8 +45,28 @@ def test_token_create_prints_the_token_alone(tmp_path: Path) -> None:
     assert 7100 < claims["exp"] - claims["iat"] <= 7200
 
 
+def test_token_create_with_a_client_carries_the_client_claim(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main,
+        ["token", "create", "--user", "alice", "--client", "agent-a"],
+        env={"BULKHEAD_DATA_DIR": str(tmp_path), "BULKHEAD_JWT_SECRET": ""},
+    )
+    assert result.exit_code == 0, result.output
+    claims = jwt.decode(
+        result.stdout.strip(),
+        resolve_jwt_secret(Settings(data_dir=tmp_path)),
+        algorithms=["HS256"],
+    )
+    assert claims["extras"] == {"client": "agent-a"}
+
+
 @pytest.mark.parametrize(
-    ("args", "hint"), [(["--ttl", "forever"], "--ttl"), (["--ttl", "1d"], "--user")]
+    ("args", "hint"),
+    [
+        (["--ttl", "forever"], "--ttl"),
+        (["--ttl", "1d"], "--user"),
+        (["--client", "no spaces"], "--client"),
+    ],
 )
 def test_token_create_refuses_bad_input(tmp_path: Path, args: list[str], hint: str) -> None:
     user = ["--user", "bad user!"] if hint == "--user" else ["--user", "alice"]
@@ -55,6 +75,20 @@ def test_token_create_refuses_bad_input(tmp_path: Path, args: list[str], hint: s
     )
     assert result.exit_code == 2
     assert hint in result.output
+
+
+async def test_token_with_a_malformed_client_claim_is_401(client: AsyncTestClient) -> None:
+    from tests.conftest import JWT_SECRET
+
+    claims = {
+        "sub": "alice",
+        "iss": "bulkhead",
+        "exp": datetime.now(UTC) + timedelta(hours=1),
+        "extras": {"client": "agent a; drop"},
+    }
+    token = jwt.encode(claims, JWT_SECRET, algorithm="HS256")
+    response = await client.get("/v1/sessions", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401
 
 
 async def test_expired_token_is_401(client: AsyncTestClient) -> None:

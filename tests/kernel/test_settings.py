@@ -45,6 +45,15 @@ def test_urls_file_written_by_provision_is_read(tmp_path: Path) -> None:
         ({"BULKHEAD_LOG_LEVEL": "loud"}, "BULKHEAD_LOG_LEVEL"),
         ({"BULKHEAD_MODULES": "conversation;billing"}, "BULKHEAD_MODULES"),
         ({"BULKHEAD_DATABASE_URLS_FILE": "/nonexistent/urls.json"}, "BULKHEAD_DATABASE_URLS_FILE"),
+        ({"BULKHEAD_TOOLS_ALLOWLIST": "math.*"}, "BULKHEAD_TOOLS_ALLOWLIST"),
+        ({"BULKHEAD_TOOLS_ALLOWLIST": '["math.*"]'}, "BULKHEAD_TOOLS_ALLOWLIST"),
+        ({"BULKHEAD_TOOLS_ALLOWLIST": '{"agent a": ["*"]}'}, "BULKHEAD_TOOLS_ALLOWLIST"),
+        ({"BULKHEAD_TOOLS_ALLOWLIST": '{"agent-a": "math.*"}'}, "BULKHEAD_TOOLS_ALLOWLIST"),
+        ({"BULKHEAD_TOOLS_RATE_LIMIT": "60"}, "BULKHEAD_TOOLS_RATE_LIMIT"),
+        ({"BULKHEAD_TOOLS_RATE_LIMIT": "0/1m"}, "BULKHEAD_TOOLS_RATE_LIMIT"),
+        ({"BULKHEAD_TOOLS_RATE_LIMIT": "10/0s"}, "BULKHEAD_TOOLS_RATE_LIMIT"),
+        ({"BULKHEAD_TOOLS_MAX_CONCURRENT": "0"}, "BULKHEAD_TOOLS_MAX_CONCURRENT"),
+        ({"BULKHEAD_SANDBOX_UID": "0"}, "BULKHEAD_SANDBOX_UID"),
     ],
 )
 def test_bad_value_fails_naming_the_variable(environ: dict[str, str], variable: str) -> None:
@@ -52,6 +61,21 @@ def test_bad_value_fails_naming_the_variable(environ: dict[str, str], variable: 
         Settings.from_env(environ)
     assert caught.value.variable == variable
     assert str(caught.value).startswith(f"{variable}: ")
+
+
+def test_tool_settings_parse_allow_list_and_rate_limit() -> None:
+    default = Settings.from_env({})
+    assert default.tools_allowlist == {"*": ("*",)} and default.tools_rate_limit == (60, 60)
+    settings = Settings.from_env(
+        {
+            "BULKHEAD_TOOLS_ALLOWLIST": '{"agent-a": ["math.*", "text.stats"]}',
+            "BULKHEAD_TOOLS_RATE_LIMIT": "100/2h",
+        }
+    )
+    # Listing clients means the others get nothing unless "*" is listed too.
+    assert settings.tools_allowlist == {"*": (), "agent-a": ("math.*", "text.stats")}
+    assert settings.tools_rate_limit == (100, 7200)
+    assert Settings.from_env({"BULKHEAD_TOOLS_RATE_LIMIT": "5/s"}).tools_rate_limit == (5, 1)
 
 
 def test_unknown_module_names_fail_naming_the_variable() -> None:
