@@ -215,3 +215,16 @@ async def test_four_sandboxes_run_at_once(sandboxed: ToolsAPI) -> None:
         *(sandboxed.execute(name=name, params={}, caller=ALICE) for _ in range(4))
     )
     assert [r.status for r in runs] == ["succeeded"] * 4
+
+
+async def test_a_cancelled_call_leaves_no_sandbox_running(sandboxed: ToolsAPI) -> None:
+    marker = f"cancelled-{uuid.uuid4().hex}"
+    name = "attack.cancelled"
+    await sandboxed.register(tool=raw_tool(name, f"import time  # {marker}\ntime.sleep(600)"))
+    call = asyncio.create_task(sandboxed.execute(name=name, params={}, caller=ALICE))
+    while not processes_with(marker):
+        await asyncio.sleep(0.02)
+    call.cancel()  # as when the client goes away
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    assert await wait_until_gone(marker) == []

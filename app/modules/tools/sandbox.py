@@ -114,6 +114,9 @@ class Sandbox:
             os.close(report_write)
         try:
             return await self._supervise(process, stdin, limits, started, report_read)
+        except BaseException:
+            _kill_tree(process)  # cancelled (the caller went away) or broken: leave nothing
+            raise
         finally:
             os.close(report_read)
 
