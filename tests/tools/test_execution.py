@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -33,12 +34,6 @@ async def audit(tools: ToolsAPI, error: ContractError) -> tuple[str, str | None]
     row = await tools.list_executions()
     assert str(row.items[0].id) == error.details["execution_id"]
     return row.items[0].status, row.items[0].reason
-
-
-async def test_builtin_tools_are_registered_by_the_upgrade(tools: ToolsAPI) -> None:
-    listed = await tools.list_tools()
-    assert {t.name for t in listed.items} == {"python.exec", "math.evaluate", "text.stats"}
-    assert all(t.builtin and t.version == 1 for t in listed.items)
 
 
 async def test_math_evaluate_and_text_stats_answer(sandboxed: ToolsAPI) -> None:
@@ -159,6 +154,19 @@ async def test_rate_limit_refuses_with_retry_after_then_the_window_slides(
     assert (await sandboxed.execute(name="echo.limited", params={}, caller=ALICE)).status == (
         "succeeded"
     )
+
+
+async def test_concurrent_calls_past_the_limit_are_refused_exactly(sandboxed: ToolsAPI) -> None:
+    await sandboxed.register(
+        tool=raw_tool("echo.burst", "print(1)", rate_limit=RateLimit(calls=3, window_s=3600))
+    )
+    outcomes = await asyncio.gather(
+        *(sandboxed.execute(name="echo.burst", params={}, caller=ALICE) for _ in range(8)),
+        return_exceptions=True,
+    )
+    ran = [o for o in outcomes if not isinstance(o, BaseException)]
+    limited = [o for o in outcomes if isinstance(o, ToolRateLimited)]
+    assert (len(ran), len(limited)) == (3, 5)
 
 
 async def test_version_pinning_runs_the_pinned_version(sandboxed: ToolsAPI) -> None:
