@@ -129,7 +129,10 @@ async def test_fork_bomb_is_contained_and_leaves_nothing(sandboxed: ToolsAPI) ->
     marker = f"forkbomb-{uuid.uuid4().hex}"
     run = await attack(sandboxed, f"import os  # {marker}\nwhile True:\n    os.fork()", timeout_s=5)
     assert run.status in ("failed", "timed_out")
-    assert run.status == "timed_out" or "Resource temporarily unavailable" in (run.reason or "")
+    # Many processes write their tracebacks at once, so the whole stderr tells, not its
+    # last line.
+    said = run.stderr.text if run.stderr else ""
+    assert run.status == "timed_out" or "Resource temporarily unavailable" in said
     assert await wait_until_gone(marker) == []
 
 
