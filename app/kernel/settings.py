@@ -53,6 +53,11 @@ class Settings:
     sandbox_bwrap: str = "bwrap"
     sandbox_python: str = "/usr/bin/python3"
     sandbox_uid: int = 64_999  # who sandboxes run as when the server runs as root
+    redis_key_prefix: str = "bulkhead"  # every key a module writes starts with it
+    memory_working_ttl_s: int = 3_600
+    memory_working_max_items: int = 50
+    memory_seed_count: int = 5
+    memory_half_life_s: int = 30 * 86_400
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -103,6 +108,15 @@ class Settings:
             sandbox_bwrap=env.get(f"{PREFIX}SANDBOX_BWRAP") or "bwrap",
             sandbox_python=env.get(f"{PREFIX}SANDBOX_PYTHON") or "/usr/bin/python3",
             sandbox_uid=_parse_int(env, f"{PREFIX}SANDBOX_UID", 64_999, minimum=1),
+            redis_key_prefix=_parse_key_prefix(env.get(f"{PREFIX}REDIS_KEY_PREFIX")),
+            memory_working_ttl_s=_parse_duration(env, f"{PREFIX}MEMORY_WORKING_TTL", 3_600),
+            memory_working_max_items=_parse_int(
+                env, f"{PREFIX}MEMORY_WORKING_MAX_ITEMS", 50, minimum=1
+            ),
+            memory_seed_count=_parse_int(env, f"{PREFIX}MEMORY_SEED_COUNT", 5, minimum=0),
+            memory_half_life_s=_parse_duration(
+                env, f"{PREFIX}MEMORY_HALF_LIFE", 30 * 86_400
+            ),
         )
 
     def database_url(self, module: str) -> str:
@@ -244,6 +258,28 @@ def _parse_rate_limit(raw: str | None) -> tuple[int, int]:
         raise SettingsError(f"{PREFIX}TOOLS_RATE_LIMIT", f"{raw!r}; use calls/window like 60/1m")
     window = int(match.group(2) or 1) * {"s": 1, "m": 60, "h": 3600}[match.group(3)]
     return (int(match.group(1)), window)
+
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3_600, "d": 86_400, "w": 604_800}
+
+
+def _parse_duration(env: Mapping[str, str], variable: str, default: int) -> int:
+    """`90s`, `30m`, `1h`, `30d`, `2w` -> seconds."""
+    raw = env.get(variable)
+    if not raw:
+        return default
+    match = re.fullmatch(r"(\d{1,7})([smhdw])", raw.strip())
+    if not match or int(match.group(1)) == 0:
+        raise SettingsError(variable, f"{raw!r}; use a positive duration like 90s, 1h, 30d")
+    return int(match.group(1)) * _DURATION_UNITS[match.group(2)]
+
+
+def _parse_key_prefix(raw: str | None) -> str:
+    if not raw:
+        return "bulkhead"
+    if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", raw):
+        raise SettingsError(f"{PREFIX}REDIS_KEY_PREFIX", f"{raw!r}; use letters, digits, _.:-")
+    return raw
 
 
 def _parse_log_level(raw: str) -> str:

@@ -7,37 +7,19 @@ how well they match; no query syntax from users reaches the engine.
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Sequence
 
 from sqlalchemy import bindparam, func, literal_column, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.kernel.query_words import query_words
 from contracts.rag import SearchFilters
 
 from .filters import filter_condition
 from .models import DocumentRow
 
-_WORD = re.compile(r"\w+")
 _TSVECTOR = literal_column("documents.content_tsv")  # generated, PostgreSQL only
-
-
-# Words too common to say anything about a chunk. PostgreSQL's `english` configuration
-# drops the same kind; without this, FTS5 ranks by how often a chunk says "the", and that
-# noise, fused into hybrid rankings, cost more than the words were worth
-# (measured with bench/retrieval_quality.py).
-STOPWORDS = frozenset(
-    "a an and are as at be but by can do does for from how i if in into is it its me my "
-    "no not of on or so such than that the their then there these they this to was we "
-    "what when where which while who why will with you your".split()
-)
-
-
-def query_words(query: str) -> list[str]:
-    words = dict.fromkeys(w.lower() for w in _WORD.findall(query))
-    meaningful = [w for w in words if w not in STOPWORDS]
-    return (meaningful or list(words))[:64]
 
 
 async def add(tx: AsyncSession, documents: Sequence[DocumentRow]) -> None:

@@ -26,8 +26,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from app.kernel.columns import UTCDateTime
-
-from .vector_column import VectorColumn
+from app.kernel.vector_column import VectorColumn
 
 metadata = MetaData()
 

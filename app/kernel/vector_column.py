@@ -1,7 +1,7 @@
 """A vector column: float32 bytes on SQLite (sqlite-vec's format), pgvector on PostgreSQL.
 
 No dimension is fixed in the column, so vectors of several models live side by side;
-each model's index fixes its own (see `vector_index.py`).
+each model's index (in the module that owns the table) fixes its own.
 """
 
 from __future__ import annotations
