@@ -12,13 +12,15 @@ from typing import Any
 
 from litestar import Litestar
 
-from app.kernel.app_factory import BoundModule, build_app
+from app.kernel.app_factory import BoundModule, HoldsConnections, build_app
 from app.kernel.database import open_module_database
 from app.kernel.registry import ModuleRegistry
 from app.kernel.settings import Settings
-from app.modules import billing, conversation, rag, tools
+from app.modules import billing, conversation, memory, rag, tools
 
-REGISTRY = ModuleRegistry([conversation.module, billing.module, rag.module, tools.module])
+REGISTRY = ModuleRegistry(
+    [conversation.module, billing.module, rag.module, tools.module, memory.module]
+)
 
 
 def bind_modules(settings: Settings) -> list[BoundModule]:
@@ -41,6 +43,8 @@ async def open_contracts(settings: Settings) -> AsyncIterator[dict[str, Any]]:
         yield {b.module.name: b.service for b in bound}
     finally:
         for b in bound:
+            if isinstance(b.service, HoldsConnections):
+                await b.service.close()
             await b.database.dispose()
 
 

@@ -177,6 +177,10 @@ class MemorySuperseded(Conflict):
     """Only the current version of a memory can be updated."""
 
 
+class DuplicateMemory(Conflict):
+    """An update would make a memory say exactly what another current one says."""
+
+
 class InvalidRelationship(InvalidInput):
     """An edge from an entry to itself, or a cycle of `supersedes`."""
 
@@ -187,7 +191,9 @@ class WorkingMemoryUnavailable(Unavailable):
 
 @runtime_checkable  # Litestar checks injected dependencies against their annotation
 class MemoryAPI(Protocol):
-    async def initialize(self, *, session_id: UUID, user_id: str, idempotency_key: str) -> WorkingMemory:
+    async def initialize(
+        self, *, session_id: UUID, user_id: str, idempotency_key: str
+    ) -> WorkingMemory:
         """Create the session's working memory, seeded with the user's most important
         memories. Idempotent: a repeated key, or an existing working memory, changes nothing."""
         ...
@@ -227,7 +233,9 @@ class MemoryAPI(Protocol):
         """Newest first."""
         ...
 
-    async def update(self, *, memory_id: UUID, user_id: str, change: MemoryEntryUpdate) -> MemoryEntry:
+    async def update(
+        self, *, memory_id: UUID, user_id: str, change: MemoryEntryUpdate
+    ) -> MemoryEntry:
         """A new version superseding the current one. Raises `MemorySuperseded` for a past one."""
         ...
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from litestar import Litestar, Router
 from litestar.datastructures import State
@@ -35,6 +35,13 @@ class BoundModule:
     service: Any  # implements module.contract
 
 
+@runtime_checkable
+class HoldsConnections(Protocol):
+    """A service with connections of its own besides its database, closed on shutdown."""
+
+    async def close(self) -> None: ...
+
+
 def _provider(service: Any) -> Provide:
     async def provide_service() -> Any:
         return service
@@ -47,6 +54,9 @@ def build_app(settings: Settings, bound: Sequence[BoundModule]) -> Litestar:
     databases = {b.module.name: b.database for b in bound}
 
     async def dispose_databases() -> None:
+        for b in bound:
+            if isinstance(b.service, HoldsConnections):
+                await b.service.close()  # e.g. a Redis client
         for database in databases.values():
             await database.dispose()
 

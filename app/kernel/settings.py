@@ -114,9 +114,7 @@ class Settings:
                 env, f"{PREFIX}MEMORY_WORKING_MAX_ITEMS", 50, minimum=1
             ),
             memory_seed_count=_parse_int(env, f"{PREFIX}MEMORY_SEED_COUNT", 5, minimum=0),
-            memory_half_life_s=_parse_duration(
-                env, f"{PREFIX}MEMORY_HALF_LIFE", 30 * 86_400
-            ),
+            memory_half_life_s=_parse_duration(env, f"{PREFIX}MEMORY_HALF_LIFE", 30 * 86_400),
         )
 
     def database_url(self, module: str) -> str:

@@ -1,0 +1,24 @@
+"""Memory: working memory per session (Redis or in-process), long-term memories per user."""
+
+from pathlib import Path
+
+from app.kernel.module import Module
+from contracts.memory import MemoryAPI
+
+from .models import metadata
+from .routes import MemoryController, MemoryStatsController, WorkingMemoryController
+from .service import MemoryService
+
+module = Module(
+    name="memory",
+    metadata=metadata,
+    contract=MemoryAPI,
+    service=MemoryService,
+    routes=[MemoryStatsController, MemoryController, WorkingMemoryController],
+    migrations=Path(__file__).parent / "migrations",
+    depends_on=["conversation"],  # whose session a working memory belongs to
+    postgres_extensions=["vector"],
+    unmodelled=["memory_entries_fts", "ix_memory_entries_content_tsv"],
+)
+
+__all__ = ["module"]

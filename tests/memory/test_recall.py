@@ -1,0 +1,99 @@
+"""Recall: each factor of the score, decay against importance, filters."""
+
+from __future__ import annotations
+
+import pytest
+
+from contracts.memory import MemoryAPI, MemoryEntryCreate, RecallFilters, RecallQuery
+
+from .conftest import Clock
+
+HALF_LIFE_S = 30 * 86_400  # the default BULKHEAD_MEMORY_HALF_LIFE
+
+
+async def test_factors_add_up_to_the_score(memory: MemoryAPI) -> None:
+    await memory.add(
+        user_id="alice",
+        entry=MemoryEntryCreate(content="Allergic to peanuts and shellfish", importance=0.8),
+    )
+    result = await memory.recall(user_id="alice", query=RecallQuery(query="peanuts allergy"))
+    [hit] = result.items
+    f = hit.factors
+    assert f.lexical == 1.0  # the only word match is the best one
+    assert 0 < f.semantic <= 1 and f.importance == 0.8 and f.recency == 1.0
+    assert f.relevance == pytest.approx(0.7 * f.semantic + 0.3 * f.lexical, abs=1e-5)
+    assert f.score == pytest.approx(f.relevance + f.importance + f.recency, abs=1e-5)
+
+
+@pytest.mark.parametrize(("half_lives", "first"), [(1, "important"), (4, "trivial")])
+async def test_old_important_memory_against_new_trivial_one_of_equal_relevance(
+    memory: MemoryAPI, clock: Clock, half_lives: int, first: str
+) -> None:
+    # Same words but one each, same length: the same relevance to the query.
+    await memory.add(
+        user_id="alice", entry=MemoryEntryCreate(content="zebra alpha", importance=0.9)
+    )
+    clock.advance(half_lives * HALF_LIFE_S)
+    await memory.add(user_id="alice", entry=MemoryEntryCreate(content="zebra beta", importance=0.1))
+    result = await memory.recall(user_id="alice", query=RecallQuery(query="zebra"))
+    old, new = sorted(result.items, key=lambda r: r.entry.content)
+    assert old.factors.relevance == pytest.approx(new.factors.relevance, abs=1e-6)
+    assert old.factors.recency == pytest.approx(0.5**half_lives, abs=1e-6)
+    assert new.factors.recency == 1.0
+    # score: 0.9 + 0.5 beats 0.1 + 1 after one half-life; 0.9 + 0.0625 does not after four.
+    winner = "zebra alpha" if first == "important" else "zebra beta"
+    assert result.items[0].entry.content == winner
+
+
+async def test_recall_touches_what_it_returns(memory: MemoryAPI, clock: Clock) -> None:
+    added = await memory.add(user_id="alice", entry=MemoryEntryCreate(content="zebra alpha"))
+    clock.advance(HALF_LIFE_S)
+    first = await memory.recall(user_id="alice", query=RecallQuery(query="zebra"))
+    assert first.items[0].factors.recency == pytest.approx(0.5)
+    again = await memory.recall(user_id="alice", query=RecallQuery(query="zebra"))
+    assert again.items[0].factors.recency == 1.0
+    entry = await memory.get(memory_id=added.entry.id, user_id="alice")
+    assert entry.access_count == 2 and entry.last_accessed_at == clock()
+
+
+async def test_filters_by_category_and_time(memory: MemoryAPI, clock: Clock) -> None:
+    start = clock()
+    await memory.add(
+        user_id="alice", entry=MemoryEntryCreate(content="flight to Rome", category="event")
+    )
+    clock.advance(3600)
+    middle = clock()
+    await memory.add(
+        user_id="alice",
+        entry=MemoryEntryCreate(content="prefers flight aisle", category="preference"),
+    )
+    query = "flight"
+
+    async def contents(filters: RecallFilters) -> list[str]:
+        result = await memory.recall(
+            user_id="alice", query=RecallQuery(query=query, filters=filters)
+        )
+        return sorted(r.entry.content for r in result.items)
+
+    assert await contents(RecallFilters(categories=["event"])) == ["flight to Rome"]
+    assert await contents(RecallFilters(created_after=middle)) == ["prefers flight aisle"]
+    assert await contents(RecallFilters(created_before=middle, created_after=start)) == [
+        "flight to Rome"
+    ]
+    assert await contents(RecallFilters(categories=["goal"])) == []
+
+
+async def test_limit_caps_the_results_best_first(memory: MemoryAPI) -> None:
+    for i in range(6):
+        await memory.add(
+            user_id="alice",
+            entry=MemoryEntryCreate(content=f"zebra note {i}", importance=i / 10),
+        )
+    result = await memory.recall(user_id="alice", query=RecallQuery(query="zebra", limit=3))
+    scores = [r.factors.score for r in result.items]
+    assert len(scores) == 3 and scores == sorted(scores, reverse=True)
+    assert [r.entry.content for r in result.items] == [
+        "zebra note 5",
+        "zebra note 4",
+        "zebra note 3",
+    ]
