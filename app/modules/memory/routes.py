@@ -56,8 +56,12 @@ class MemoryController(Controller):
         self,
         request: AuthRequest,
         memory: NamedDependency[MemoryAPI],
-        category: MemoryCategory | None = None,
-        include_superseded: bool = False,
+        category: Annotated[
+            MemoryCategory | None, QueryParameter(description="only this one")
+        ] = None,
+        include_superseded: Annotated[
+            bool, QueryParameter(description="past versions and expired memories too")
+        ] = False,
         cursor: Cursor = None,
         limit: Limit = DEFAULT_PAGE_LIMIT,
     ) -> MemoryPage:
