@@ -13,6 +13,7 @@ from typing import Any
 
 from litestar import MediaType, Request, Response
 from litestar.types import ExceptionHandlersMap
+from sqlalchemy.exc import DBAPIError
 
 from contracts.errors import (
     Conflict,
@@ -62,6 +63,27 @@ def contract_error_to_response(_: Request[Any, Any, Any], exc: Exception) -> Res
     return Response(body, status_code=status_for(exc), headers=headers, media_type=MediaType.JSON)
 
 
+def unstorable_value_to_response(
+    request: Request[Any, Any, Any], exc: Exception
+) -> Response[object]:
+    """The database refused a value as data (SQLSTATE class 22: a character it cannot
+    store, a number out of range): the request's fault, so 422, not 500."""
+    sqlstate = str(getattr(getattr(exc, "orig", None), "sqlstate", "") or "")
+    if not sqlstate.startswith("22"):
+        return unexpected_error_to_response(request, exc)
+    logger.info("refused unstorable value %s %s: %s", request.method, request.url.path, exc)
+    return Response(
+        {
+            "status_code": 422,
+            "code": "UnstorableValue",
+            "detail": "a value in the request cannot be stored; remove control characters "
+            "such as NUL and keep numbers in range",
+        },
+        status_code=422,
+        media_type=MediaType.JSON,
+    )
+
+
 def unexpected_error_to_response(
     request: Request[Any, Any, Any], exc: Exception
 ) -> Response[object]:
@@ -83,6 +105,7 @@ def unexpected_error_to_response(
 
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     ContractError: contract_error_to_response,
+    DBAPIError: unstorable_value_to_response,
     # Keyed by status, Litestar uses it only for exceptions that are not HTTPExceptions,
     # so its own 401/404/405 answers stay as they are.
     500: unexpected_error_to_response,

@@ -209,3 +209,33 @@ async def test_openapi_document_names_every_operation(client: AsyncTestClient) -
         "setQuota",
         "health",
     } <= operations
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/v1/sessions", {"title": "a\u0000b"}, "title"),
+        ("/v1/sessions", {"metadata": {"k": ["ok", "a\u0000"]}}, "metadata.k[1]"),
+    ],
+)
+async def test_nul_characters_are_422_naming_the_field_on_every_backend(
+    client: AsyncTestClient,
+    auth: Auth,
+    path: str,
+    body: dict,
+    field: str,  # type: ignore[type-arg]
+) -> None:
+    response = await client.post(path, json=body, headers=auth("alice"))
+    assert (response.status_code, response.json()["field"]) == (422, field)
+
+
+async def test_nul_in_a_message_is_422(client: AsyncTestClient, auth: Auth) -> None:
+    session_id = await new_session(client, auth("alice"))
+    response = await client.post(
+        f"/v1/sessions/{session_id}/messages",
+        json={"role": "user", "content": "a\u0000b"},
+        headers=auth("alice"),
+    )
+    assert (response.status_code, response.json()["field"]) == (422, "content")
+    listed = await client.get(f"/v1/sessions/{session_id}/messages", headers=auth("alice"))
+    assert listed.json()["items"] == []

@@ -5,6 +5,7 @@ import logging
 import pytest
 from litestar import Litestar, get
 from litestar.testing import AsyncTestClient
+from sqlalchemy.exc import DBAPIError
 
 from app.kernel.http_errors import EXCEPTION_HANDLERS
 from contracts.billing import QuotaExceeded
@@ -12,6 +13,7 @@ from contracts.conversation import SessionClosed, SessionNotFound
 from contracts.errors import (
     ContractError,
     InvalidInput,
+    LimitExceeded,
     MalformedRequest,
     PermissionDenied,
     Unavailable,
@@ -75,3 +77,26 @@ async def test_http_errors_of_the_framework_keep_their_status() -> None:
     async with AsyncTestClient(app_raising(RuntimeError())) as client:
         assert (await client.get("/nowhere")).status_code == 404
         assert (await client.post("/boom")).status_code == 405
+
+
+class _DriverError(Exception):
+    def __init__(self, sqlstate: str) -> None:
+        super().__init__(f"driver said {sqlstate}")
+        self.sqlstate = sqlstate
+
+
+@pytest.mark.parametrize(("sqlstate", "status"), [("22021", 422), ("22003", 422), ("42601", 500)])
+async def test_database_data_errors_are_422_and_others_500(sqlstate: str, status: int) -> None:
+    error = DBAPIError("INSERT ...", {}, _DriverError(sqlstate))
+    async with AsyncTestClient(app_raising(error)) as client:
+        response = await client.get("/boom")
+    assert response.status_code == status
+    assert "INSERT" not in response.text and "driver said" not in response.text
+
+
+async def test_rate_limit_error_carries_retry_after_and_details() -> None:
+    error = LimitExceeded("slow down", details={"limit": 3}, retry_after_s=1.2)
+    async with AsyncTestClient(app_raising(error)) as client:
+        response = await client.get("/boom")
+    assert response.headers["Retry-After"] == "2"
+    assert response.json()["details"] == {"limit": 3}

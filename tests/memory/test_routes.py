@@ -59,6 +59,7 @@ async def test_memory_round_trip(client: AsyncTestClient, auth: Auth) -> None:
         ({"content": "x", "importance": 1.5}, "importance"),
         ({"content": ""}, "content"),
         ({"content": "x", "category": "gossip"}, "category"),
+        ({"content": "a\u0000b"}, "content"),  # PostgreSQL text cannot hold NUL
     ],
 )
 async def test_bad_memory_is_4xx_naming_the_field(
