@@ -54,6 +54,10 @@ def test_urls_file_written_by_provision_is_read(tmp_path: Path) -> None:
         ({"BULKHEAD_TOOLS_RATE_LIMIT": "10/0s"}, "BULKHEAD_TOOLS_RATE_LIMIT"),
         ({"BULKHEAD_TOOLS_MAX_CONCURRENT": "0"}, "BULKHEAD_TOOLS_MAX_CONCURRENT"),
         ({"BULKHEAD_SANDBOX_UID": "0"}, "BULKHEAD_SANDBOX_UID"),
+        ({"BULKHEAD_MEMORY_WORKING_TTL": "an hour"}, "BULKHEAD_MEMORY_WORKING_TTL"),
+        ({"BULKHEAD_MEMORY_HALF_LIFE": "0d"}, "BULKHEAD_MEMORY_HALF_LIFE"),
+        ({"BULKHEAD_MEMORY_WORKING_MAX_ITEMS": "0"}, "BULKHEAD_MEMORY_WORKING_MAX_ITEMS"),
+        ({"BULKHEAD_REDIS_KEY_PREFIX": "has space"}, "BULKHEAD_REDIS_KEY_PREFIX"),
     ],
 )
 def test_bad_value_fails_naming_the_variable(environ: dict[str, str], variable: str) -> None:
@@ -78,6 +82,13 @@ def test_tool_settings_parse_allow_list_and_rate_limit() -> None:
     assert Settings.from_env({"BULKHEAD_TOOLS_RATE_LIMIT": "5/s"}).tools_rate_limit == (5, 1)
 
 
+def test_memory_durations_parse_with_units() -> None:
+    settings = Settings.from_env(
+        {"BULKHEAD_MEMORY_WORKING_TTL": "90s", "BULKHEAD_MEMORY_HALF_LIFE": "2w"}
+    )
+    assert (settings.memory_working_ttl_s, settings.memory_half_life_s) == (90, 14 * 86_400)
+
+
 def test_unknown_module_names_fail_naming_the_variable() -> None:
     with pytest.raises(SettingsError, match="BULKHEAD_MODULES: unknown module"):
         Settings.from_env({"BULKHEAD_MODULES": "conversation,memroy"}).check_modules(REGISTRY.names)
@@ -97,7 +108,13 @@ def test_urls_file_that_is_not_json_fails_naming_the_variable(tmp_path: Path) ->
 def test_modules_setting_selects_a_subset_in_dependency_order() -> None:
     settings = Settings.from_env({"BULKHEAD_MODULES": "billing"})
     assert [m.name for m in REGISTRY.select(settings.modules)] == ["billing"]
-    assert {m.name for m in REGISTRY.select(None)} == {"conversation", "billing", "rag", "tools"}
+    assert {m.name for m in REGISTRY.select(None)} == {
+        "conversation",
+        "billing",
+        "rag",
+        "tools",
+        "memory",
+    }
     # Conversation calls the tools contract: tools is built first.
     assert [m.name for m in REGISTRY.select(("conversation", "tools"))] == ["tools", "conversation"]
 

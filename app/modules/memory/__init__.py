@@ -18,7 +18,7 @@ module = Module(
     migrations=Path(__file__).parent / "migrations",
     depends_on=["conversation"],  # whose session a working memory belongs to
     postgres_extensions=["vector"],
-    unmodelled=["memory_entries_fts", "ix_memory_entries_content_tsv"],
+    unmodelled=["memory_entries_fts", "content_tsv", "ix_memory_entries_content_tsv"],
 )
 
 __all__ = ["module"]

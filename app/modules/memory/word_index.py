@@ -2,7 +2,7 @@
 
 SQLite keeps a separate FTS5 table that the service writes beside each entry, with the
 owner as one indexed token, so a search matches only the caller's entries from the index.
-PostgreSQL indexes `to_tsvector('english', content)` of the table itself.
+PostgreSQL indexes a stored `to_tsvector('english', content)` column of the table itself.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ async def search(
     if not words:
         return []
     if tx.bind.dialect.name == "postgresql":
-        document = func.to_tsvector(literal_column("'english'"), MemoryEntryRow.content)
+        document = literal_column("memory_entries.content_tsv")  # generated, PostgreSQL only
         tsquery = func.to_tsquery(literal_column("'english'"), " | ".join(words))
         rank = func.ts_rank_cd(document, tsquery)
         rows = await tx.execute(

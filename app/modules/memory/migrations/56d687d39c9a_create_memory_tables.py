@@ -98,9 +98,13 @@ def upgrade() -> None:
     # Word index: a GIN index on the English tsvector, or an FTS5 table with the owner as
     # a token (word_index.py). Vectors are scanned exactly per user (recall.py): no index.
     if postgres:
+        # Stored, so ranking reads the tsvector instead of re-parsing every matched entry.
         op.execute(
-            "CREATE INDEX ix_memory_entries_content_tsv ON memory_entries "
-            "USING gin (to_tsvector('english', content))"
+            "ALTER TABLE memory_entries ADD COLUMN content_tsv tsvector "
+            "GENERATED ALWAYS AS (to_tsvector('english', content)) STORED"
+        )
+        op.execute(
+            "CREATE INDEX ix_memory_entries_content_tsv ON memory_entries USING gin (content_tsv)"
         )
     else:
         op.execute(
@@ -112,6 +116,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP INDEX IF EXISTS ix_memory_entries_content_tsv")
+        op.execute("ALTER TABLE memory_entries DROP COLUMN IF EXISTS content_tsv")
     else:
         op.execute("DROP TABLE IF EXISTS memory_entries_fts")
     with op.batch_alter_table('memory_relationships', schema=None) as batch_op:

@@ -1,0 +1,224 @@
+"""Memory at scale: recall latency, and working memory on Redis vs in the process.
+
+Recall: for each size N (BENCH_MEMORY_SIZES, default 10000,100000) one user holds N
+memories and 99 others hold N more between them; 100 recalls of that user's through
+MemoryAPI.recall (embed the query, exact vector scan and word match over the user's
+entries, score, touch, log), on SQLite and on PostgreSQL 16 with pgvector (the bundled
+server). Rows are written straight into the tables in bulk, with vectors from the
+hashing embedder (`hashing-384`): the default model would take hours for 200k texts, and
+the cost of finding and scoring candidates is what is measured.
+
+Working memory: p50 of 500 writes and 500 reads through MemoryAPI (ownership check in the
+module's database, then the store), in-process vs Redis at 127.0.0.1:6379; ratio to
+in-process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import secrets
+import statistics
+import tempfile
+import time
+import uuid
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import redis as redis_sync
+from sqlalchemy import insert
+
+from app.kernel import migrations, provision
+from app.kernel.database import open_module_database
+from app.kernel.hashing_embedder import HashingEmbedder
+from app.kernel.settings import Settings
+from app.main import REGISTRY
+from app.modules.memory import word_index  # bulk loading writes what the service writes
+from app.modules.memory.entries import content_hash
+from app.modules.memory.models import MemoryEntryRow
+from bench.rag_search import synthetic_text, topic_vocabularies, vocabulary
+from contracts.memory import MemoryAPI, RecallQuery, WorkingMemoryItemCreate
+from tests.fakes.conversation import FakeConversation
+from tests.pgvector_server import PgvectorServer
+
+SIZES = [int(n) for n in os.environ.get("BENCH_MEMORY_SIZES", "10000,100000").split(",")]
+MODEL = "hashing-384"
+RECALLS = 100
+WORKING_OPS = 500
+REDIS_URL = os.environ.get("BULKHEAD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+CATEGORIES = ["fact", "preference", "goal", "event", "instruction", "other"]
+
+
+def percentile(values: list[float], q: int) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+
+async def load(settings: Settings, size: int, words: list[str]) -> list[str]:
+    """N memories for `target`, N more spread over 99 others; returns query texts."""
+    rng = random.Random(size)
+    topics = topic_vocabularies(words)
+    embedder = HashingEmbedder(384)
+    database = open_module_database("memory", settings)
+    now = datetime.now(UTC)
+    try:
+        for owner_share in (("target",), tuple(f"user{i}" for i in range(99))):
+            for start in range(0, size, 5000):
+                texts = [
+                    synthetic_text(
+                        rng, topics[(start + i) % len(topics)], words, rng.randint(8, 20)
+                    )
+                    for i in range(min(5000, size - start))
+                ]
+                vectors = embedder.embed_now(texts)
+                rows = []
+                for i, (text, vector) in enumerate(zip(texts, vectors, strict=True)):
+                    row_id = uuid.uuid4()
+                    rows.append(
+                        MemoryEntryRow(
+                            id=row_id,
+                            root_id=row_id,
+                            user_id=owner_share[(start + i) % len(owner_share)],
+                            content=f"{text} #{start + i}",
+                            category=CATEGORIES[i % len(CATEGORIES)],
+                            importance=rng.random(),
+                            embedding=vector,
+                            model_name=MODEL,
+                            content_hash=content_hash(f"{text} #{start + i}"),
+                            source_session_id=None,
+                            access_count=0,
+                            last_accessed_at=now - timedelta(days=rng.randint(0, 365)),
+                            valid_from=now,
+                            valid_to=None,
+                            superseded_by=None,
+                            created_at=now,
+                        )
+                    )
+                async with database.transaction() as tx:
+                    await tx.execute(
+                        insert(MemoryEntryRow),
+                        [
+                            {
+                                c.key: getattr(r, c.key)
+                                for c in MemoryEntryRow.__mapper__.column_attrs
+                            }
+                            for r in rows
+                        ],
+                    )
+                    await word_index.add(tx, rows)
+    finally:
+        await database.dispose()
+    return [synthetic_text(rng, rng.choice(topics), words, 6) for _ in range(RECALLS)]
+
+
+async def recall_latencies(settings: Settings, queries: list[str]) -> list[float]:
+    database = open_module_database("memory", settings)
+    service = REGISTRY["memory"].service(database, settings, conversation=FakeConversation())
+    try:
+        await service.recall(user_id="target", query=RecallQuery(query=queries[0]))  # warm up
+        latencies = []
+        for query in queries:
+            started = time.perf_counter()
+            result = await service.recall(user_id="target", query=RecallQuery(query=query))
+            latencies.append((time.perf_counter() - started) * 1000)
+            assert result.items and all(r.entry.user_id == "target" for r in result.items)
+        return latencies
+    finally:
+        await service.close()
+        await database.dispose()
+
+
+async def recall_table(words: list[str]) -> None:
+    print(f"\nMemory recall: one user's N memories among 100 users, {RECALLS} recalls, k = 10")
+    print(f"{'backend':<9} {'N':>7} {'p50 ms':>8} {'p95 ms':>8}")
+    server = PgvectorServer().start()
+    try:
+        for size in SIZES:
+            with tempfile.TemporaryDirectory() as data_dir:
+                sqlite = Settings(data_dir=Path(data_dir), embedding_model=MODEL)
+                await migrations.upgrade_modules([REGISTRY["memory"]], sqlite)
+                queries = await load(sqlite, size, words)
+                _row("sqlite", size, await recall_latencies(sqlite, queries))
+                prefix = f"bhbench_{secrets.token_hex(4)}"
+                done = await provision.provision(
+                    server.admin_url,
+                    ["memory"],
+                    prefix=prefix,
+                    output=Path(data_dir) / "urls.json",
+                    extensions={"memory": ["vector"]},
+                )
+                try:
+                    pg = replace(sqlite, database_urls=done.urls)
+                    await migrations.upgrade_modules([REGISTRY["memory"]], pg)
+                    queries = await load(pg, size, words)
+                    _row("postgres", size, await recall_latencies(pg, queries))
+                finally:
+                    await provision.drop(server.admin_url, ["memory"], prefix=prefix)
+    finally:
+        server.stop()
+
+
+def _row(backend: str, size: int, latencies: list[float]) -> None:
+    print(
+        f"{backend:<9} {size:>7} {statistics.median(latencies):>8.2f} "
+        f"{percentile(latencies, 95):>8.2f}",
+        flush=True,
+    )
+
+
+async def working_memory_p50(settings: Settings) -> tuple[float, float]:
+    conversation = FakeConversation()
+    database = open_module_database("memory", settings)
+    service: MemoryAPI = REGISTRY["memory"].service(database, settings, conversation=conversation)
+    session = conversation.open_session("alice")
+    item = WorkingMemoryItemCreate(kind="turn", role="user", content="what's on today?")
+    try:
+        await service.remember_in_session(session_id=session, user_id="alice", item=item)
+        writes, reads = [], []
+        for _ in range(WORKING_OPS):
+            started = time.perf_counter()
+            await service.remember_in_session(session_id=session, user_id="alice", item=item)
+            writes.append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+            await service.working_memory(session_id=session, user_id="alice")
+            reads.append((time.perf_counter() - started) * 1000)
+        return statistics.median(writes), statistics.median(reads)
+    finally:
+        await service.close()  # type: ignore[attr-defined]
+        await database.dispose()
+
+
+async def working_memory_table() -> None:
+    with tempfile.TemporaryDirectory() as data_dir:
+        base = Settings(data_dir=Path(data_dir), embedding_model=MODEL)
+        await migrations.upgrade_modules([REGISTRY["memory"]], base)
+        rows = {"in-process": await working_memory_p50(base)}
+        prefix = f"bhbench-{secrets.token_hex(4)}"
+        try:
+            redis_sync.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+            redis = replace(base, redis_url=REDIS_URL, redis_key_prefix=prefix)
+            rows["redis"] = await working_memory_p50(redis)
+        except redis_sync.RedisError as exc:
+            print(f"working memory on Redis: skipped ({type(exc).__name__} at {REDIS_URL})")
+        finally:
+            client = redis_sync.Redis.from_url(REDIS_URL)
+            for key in client.scan_iter(f"{prefix}:*"):
+                client.delete(key)
+    base_write, base_read = rows["in-process"]
+    print(f"\nWorking memory through MemoryAPI (SQLite ownership check), {WORKING_OPS} ops each")
+    print(f"{'store':<11} {'write p50 ms':>13} {'read p50 ms':>12} {'write vs':>9} {'read vs':>8}")
+    for store, (write, read) in rows.items():
+        print(
+            f"{store:<11} {write:>13.3f} {read:>12.3f} {write / base_write:>8.2f}x "
+            f"{read / base_read:>7.2f}x"
+        )
+
+
+async def main() -> None:
+    await working_memory_table()
+    await recall_table(vocabulary())
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
