@@ -2,8 +2,9 @@
 
 import asyncio
 
-from bench import append_message, rag_search, tools_sandbox
+from bench import append_message, memory_recall, rag_search, tools_sandbox
 
 asyncio.run(append_message.main())
 asyncio.run(rag_search.main())
 asyncio.run(tools_sandbox.main())
+asyncio.run(memory_recall.main())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 
@@ -150,3 +151,15 @@ async def test_delete_removes_every_version(memory: MemoryAPI) -> None:
             await memory.get(memory_id=memory_id, user_id="alice")
     recalled = await memory.recall(user_id="alice", query=RecallQuery(query="new old"))
     assert recalled.items == []
+
+
+async def test_concurrent_adds_of_the_same_memory_make_one(memory: MemoryAPI) -> None:
+    results = await asyncio.gather(
+        *(
+            memory.add(user_id="alice", entry=MemoryEntryCreate(content="Speaks Portuguese"))
+            for _ in range(5)
+        )
+    )
+    assert len({r.entry.id for r in results}) == 1
+    assert sorted(r.merged for r in results) == [False, True, True, True, True]
+    assert len((await memory.list_memories(user_id="alice")).items) == 1
