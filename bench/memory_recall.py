@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import redis as redis_sync
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 
 from app.kernel import migrations, provision
 from app.kernel.database import open_module_database
@@ -107,6 +107,8 @@ async def load(settings: Settings, size: int, words: list[str]) -> list[str]:
                         ],
                     )
                     await word_index.add(tx, rows)
+        async with database.transaction() as tx:  # as autovacuum would after a bulk load
+            await tx.execute(text("ANALYZE"))
     finally:
         await database.dispose()
     return [synthetic_text(rng, rng.choice(topics), words, 6) for _ in range(RECALLS)]
