@@ -73,19 +73,19 @@ async def load(settings: Settings, size: int, words: list[str]) -> list[str]:
                 ]
                 vectors = embedder.embed_now(texts)
                 rows = []
-                for i, (text, vector) in enumerate(zip(texts, vectors, strict=True)):
+                for i, (body, vector) in enumerate(zip(texts, vectors, strict=True)):
                     row_id = uuid.uuid4()
                     rows.append(
                         MemoryEntryRow(
                             id=row_id,
                             root_id=row_id,
                             user_id=owner_share[(start + i) % len(owner_share)],
-                            content=f"{text} #{start + i}",
+                            content=f"{body} #{start + i}",
                             category=CATEGORIES[i % len(CATEGORIES)],
                             importance=rng.random(),
                             embedding=vector,
                             model_name=MODEL,
-                            content_hash=content_hash(f"{text} #{start + i}"),
+                            content_hash=content_hash(f"{body} #{start + i}"),
                             source_session_id=None,
                             access_count=0,
                             last_accessed_at=now - timedelta(days=rng.randint(0, 365)),
