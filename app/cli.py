@@ -20,7 +20,7 @@ from app.kernel.auth import create_token, resolve_jwt_secret
 from app.kernel.boundary_check import run_checks
 from app.kernel.database import open_module_database
 from app.kernel.settings import Settings, SettingsError
-from app.main import REGISTRY, open_contracts
+from app.main import DATABASES, REGISTRY, SAGA_STORE, open_contracts
 from contracts.errors import ContractError
 from contracts.rag import DocumentCreate, RagAPI
 
@@ -31,7 +31,7 @@ _TTL_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 def _settings() -> Settings:
     try:
         settings = Settings.from_env()
-        settings.check_modules(REGISTRY.names)
+        settings.check_modules(REGISTRY.names | {SAGA_STORE.name})
         REGISTRY.select(settings.modules)
     except SettingsError as exc:
         raise click.ClickException(f"configuration error: {exc}") from exc
@@ -68,11 +68,11 @@ def db() -> None:
 
 
 @db.command()
-@click.option("--module", "module_name", type=click.Choice(sorted(REGISTRY.names)))
+@click.option("--module", "module_name", type=click.Choice(sorted(d.name for d in DATABASES)))
 def upgrade(module_name: str | None) -> None:
     """Apply every module's migrations (or one module's) to its own database."""
     settings = _settings()
-    modules = [m for m in REGISTRY if module_name in (None, m.name)]
+    modules = [m for m in DATABASES if module_name in (None, m.name)]
     try:
         revisions = asyncio.run(migrations.upgrade_modules(modules, settings))
     except migrations.MigrationRefused as exc:
@@ -82,12 +82,14 @@ def upgrade(module_name: str | None) -> None:
 
 
 @db.command()
-@click.option("--module", "module_name", required=True, type=click.Choice(sorted(REGISTRY.names)))
+@click.option(
+    "--module", "module_name", required=True, type=click.Choice(sorted(d.name for d in DATABASES))
+)
 @click.option("-m", "--message", required=True, help="what the revision changes")
 def revision(module_name: str, message: str) -> None:
     """Autogenerate the next migration of one module from its models."""
     settings = _settings()
-    module = REGISTRY[module_name]
+    module = next(d for d in DATABASES if d.name == module_name)
 
     async def run() -> None:
         database = open_module_database(module.name, settings)
@@ -109,12 +111,12 @@ def provision_command(admin_url: str, prefix: str, output: Path | None) -> None:
     """Create a role and a database per module; write their URLs to a 0600 file."""
     settings = _settings()
     target = output or settings.data_dir / "database-urls.json"
-    extensions = {m.name: m.postgres_extensions for m in REGISTRY}
+    extensions = {m.name: m.postgres_extensions for m in DATABASES}
     try:
         done = asyncio.run(
             provision.provision(
                 admin_url,
-                sorted(REGISTRY.names),
+                sorted(d.name for d in DATABASES),
                 prefix=prefix,
                 output=target,
                 extensions=extensions,

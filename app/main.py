@@ -17,21 +17,28 @@ from app.kernel.database import open_module_database
 from app.kernel.registry import ModuleRegistry
 from app.kernel.settings import Settings
 from app.modules import billing, conversation, memory, rag, tools
+from app.sagas import store as saga_store
 
 REGISTRY = ModuleRegistry(
     [conversation.module, billing.module, rag.module, tools.module, memory.module]
 )
+SAGA_STORE = saga_store  # not a module, but a database of its own like one
+DATABASES = [*REGISTRY, SAGA_STORE]  # every database this server owns
 
 
 def bind_modules(settings: Settings) -> list[BoundModule]:
     """Open each enabled module's own database and build its service, dependencies first."""
-    settings.check_modules(REGISTRY.names)
+    settings.check_modules(REGISTRY.names | {SAGA_STORE.name})
     contracts: dict[str, Any] = {}
     bound: list[BoundModule] = []
     for module in REGISTRY.select(settings.modules):
         database = open_module_database(module.name, settings)
         contracts[module.name] = module.build_service(database, settings, contracts)
         bound.append(BoundModule(module, database, contracts[module.name]))
+    # The orchestrator gets the contracts that run here; a saga needing another answers 503.
+    database = open_module_database(SAGA_STORE.name, settings)
+    orchestrator = SAGA_STORE.service(database.claim(SAGA_STORE.name), settings, **contracts)
+    bound.append(BoundModule(SAGA_STORE, database, orchestrator))
     return bound
 
 

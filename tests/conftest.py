@@ -27,7 +27,7 @@ from app.kernel import migrations, provision
 from app.kernel.auth import create_token
 from app.kernel.database import open_module_database
 from app.kernel.settings import Settings
-from app.main import REGISTRY, create_app
+from app.main import DATABASES, create_app
 from tests.pgvector_server import PgvectorServer
 
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -36,8 +36,8 @@ POSTGRES_ADMIN_URL = os.environ.get(
 T = TypeVar("T")
 FAST_MODEL = "hashing-256"  # tests that need meaning ask for the default model themselves
 JWT_SECRET = "test-secret-" + "x" * 40
-MODULES = sorted(REGISTRY.names)
-EXTENSIONS = {m.name: m.postgres_extensions for m in REGISTRY}
+MODULES = sorted(d.name for d in DATABASES)  # the modules and the saga store
+EXTENSIONS = {m.name: m.postgres_extensions for m in DATABASES}
 VECTOR_MODULES = [m for m in MODULES if "vector" in EXTENSIONS[m]]
 PLAIN_MODULES = [m for m in MODULES if m not in VECTOR_MODULES]
 
@@ -61,7 +61,7 @@ def postgres_unavailable_reason() -> str | None:
 
 
 async def upgrade_all(settings: Settings) -> None:
-    await migrations.upgrade_modules(REGISTRY, settings)
+    await migrations.upgrade_modules(DATABASES, settings)
 
 
 @pytest.fixture(scope="session")
@@ -106,7 +106,7 @@ def postgres_urls(
 async def empty_postgres_tables(urls: dict[str, str]) -> None:
     """Every table emptied, then the data modules ship (built-in tools) written again."""
     settings = Settings(database_urls=urls)
-    for module in REGISTRY:
+    for module in DATABASES:
         database = open_module_database(module.name, settings)
         try:
             async with database.transaction() as tx:

@@ -42,6 +42,15 @@ class HoldsConnections(Protocol):
     async def close(self) -> None: ...
 
 
+@runtime_checkable
+class RunsInBackground(Protocol):
+    """A service with work of its own between requests (the saga orchestrator's sweep)."""
+
+    async def start_background(self) -> None: ...
+
+    async def stop_background(self) -> None: ...
+
+
 def _provider(service: Any) -> Provide:
     async def provide_service() -> Any:
         return service
@@ -53,7 +62,15 @@ def build_app(settings: Settings, bound: Sequence[BoundModule]) -> Litestar:
     auth = jwt_auth(resolve_jwt_secret(settings))
     databases = {b.module.name: b.database for b in bound}
 
+    background = [b.service for b in bound if isinstance(b.service, RunsInBackground)]
+
+    async def start_background() -> None:
+        for service in background:
+            await service.start_background()
+
     async def dispose_databases() -> None:
+        for service in background:
+            await service.stop_background()
         for b in bound:
             if isinstance(b.service, HoldsConnections):
                 await b.service.close()  # e.g. a Redis client
@@ -69,6 +86,7 @@ def build_app(settings: Settings, bound: Sequence[BoundModule]) -> Litestar:
     return Litestar(
         route_handlers=[HealthController, api],
         on_app_init=[auth.on_app_init],
+        on_startup=[start_background],
         on_shutdown=[dispose_databases],
         exception_handlers=EXCEPTION_HANDLERS,
         state=State(

@@ -58,6 +58,12 @@ class Settings:
     memory_working_max_items: int = 50
     memory_seed_count: int = 5
     memory_half_life_s: int = 30 * 86_400
+    saga_max_attempts: int = 5  # per step, actions and compensations alike
+    saga_backoff_s: float = 0.2  # first retry's delay; doubles, with jitter, up to 5 s
+    saga_step_timeout_s: float = 10.0
+    saga_request_deadline_s: float = 5.0  # past it, POST /v1/sessions answers 202
+    saga_lease_s: int = 15
+    saga_crash_at: str | None = None  # fault injection: a crash point's name (tests only)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

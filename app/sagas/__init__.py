@@ -1,4 +1,26 @@
 """Cross-module writes: durable sagas whose steps are contract calls with compensations.
 
-Imports `contracts` only, never `app.modules` (`importlinter.ini`).
+Imports `contracts` only, never `app.modules` (`importlinter.ini`). The saga store has its
+own database (never a module's), described like a module so the kernel migrates,
+provisions and health-checks it the same way.
 """
+
+from pathlib import Path
+
+from app.kernel.module import Module
+from contracts.sagas import SagaAdminAPI
+
+from .models import metadata
+from .orchestrator import SagaOrchestrator
+from .routes import SagaAdminController, SessionSagaController
+
+store = Module(
+    name="sagas",
+    metadata=metadata,
+    contract=SagaAdminAPI,
+    service=SagaOrchestrator,
+    routes=[SessionSagaController, SagaAdminController],
+    migrations=Path(__file__).parent / "migrations",
+)
+
+__all__ = ["SagaOrchestrator", "store"]

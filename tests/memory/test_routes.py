@@ -128,17 +128,16 @@ async def test_memory_stats_are_admin_only(client: AsyncTestClient, auth: Auth) 
 async def test_redis_down_answers_503_for_working_memory_only(
     settings: Settings, auth: Auth
 ) -> None:
-    settings = replace(settings, redis_url="redis://127.0.0.1:1/0")
+    settings = replace(settings, redis_url="redis://127.0.0.1:1/0", saga_backoff_s=0.01)
     async with AsyncTestClient(create_app(settings)) as client:
         health = await client.get("/health")
+        # A new session needs its working memory: the saga retries, then undoes it all.
         session = await client.post("/v1/sessions", json={}, headers=auth("alice"))
-        working = await client.post(
-            f"/v1/sessions/{session.json()['id']}/working-memory",
-            json={"kind": "fact", "content": "x"},
-            headers=auth("alice"),
-        )
+        left = await client.get("/v1/sessions", headers=auth("alice"))
         long_term = await client.post("/v1/memories", json={"content": "x"}, headers=auth("alice"))
     assert (health.status_code, health.json()["status"]) == (200, "degraded")
     assert "Redis at 127.0.0.1:1/0" in health.json()["components"]["memory.working_memory"]["error"]
-    assert (working.status_code, working.json()["code"]) == (503, "WorkingMemoryUnavailable")
+    assert (session.status_code, session.json()["code"]) == (503, "SessionNotCreated")
+    assert "WorkingMemoryUnavailable" in session.json()["detail"]
+    assert left.json()["items"] == []
     assert long_term.status_code == 201

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from litestar import Controller, Request, delete, get, post
+from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from app.kernel.auth import Principal, requires_admin
 from app.kernel.time_range import StatsRange, parse_range
@@ -20,7 +20,6 @@ from contracts.conversation import (
     RoutingDecision,
     RoutingDecisionCreate,
     Session,
-    SessionCreate,
     SessionPage,
 )
 from contracts.paging import DEFAULT_PAGE_LIMIT
@@ -28,27 +27,13 @@ from contracts.paging import DEFAULT_PAGE_LIMIT
 AuthRequest = Request[Principal, Any, Any]
 Limit = Annotated[int, QueryParameter(ge=1, le=200, description="page size")]
 Cursor = Annotated[str | None, QueryParameter(description="next_cursor of the previous page")]
-IdempotencyKeyHeader = Annotated[
-    str | None,
-    HeaderParameter(name="Idempotency-Key", max_length=200, description="retry-safe creation"),
-]
 
 
 class SessionController(Controller):
+    """Creating and deleting a session spans modules: those routes are the sagas' own."""
+
     path = "/sessions"
     tags = ["conversation"]
-
-    @post(operation_id="createSession", summary="Open a session")
-    async def create_session(
-        self,
-        request: AuthRequest,
-        conversation: NamedDependency[ConversationAPI],
-        data: JSONBody[SessionCreate],
-        idempotency_key: IdempotencyKeyHeader = None,
-    ) -> Session:
-        return await conversation.create_session(
-            user_id=request.user.user_id, session=data, idempotency_key=idempotency_key
-        )
 
     @get(operation_id="listSessions", summary="The caller's sessions, newest first")
     async def list_sessions(
@@ -70,19 +55,6 @@ class SessionController(Controller):
         session_id: FromPath[UUID],
     ) -> Session:
         return await conversation.get_session(session_id=session_id, user_id=request.user.user_id)
-
-    @delete(
-        "/{session_id:uuid}",
-        operation_id="deleteSession",
-        summary="Delete a session with its messages (idempotent)",
-    )
-    async def delete_session(
-        self,
-        request: AuthRequest,
-        conversation: NamedDependency[ConversationAPI],
-        session_id: FromPath[UUID],
-    ) -> None:
-        await conversation.delete_session(session_id=session_id, user_id=request.user.user_id)
 
     @post(
         "/{session_id:uuid}/close",

@@ -1,0 +1,117 @@
+"""HTTP face of the sagas: creating and deleting sessions, and the admin view."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from litestar import Controller, Request, Response, delete, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
+
+from app.kernel.auth import Principal, requires_admin
+from contracts.conversation import ConversationAPI, Session, SessionCreate, SessionNotFound
+from contracts.sagas import Saga, SagaPage, SagaState
+
+from .create_session import CREATE_SESSION
+from .delete_session import DELETE_SESSION
+from .orchestrator import SagaOrchestrator
+from .outcome import SagaPending, session_saga_outcome
+
+AuthRequest = Request[Principal, Any, Any]
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    HeaderParameter(name="Idempotency-Key", max_length=200, description="retry-safe creation"),
+]
+
+
+class SessionSagaController(Controller):
+    path = "/sessions"
+    tags = ["conversation"]
+
+    @post(
+        operation_id="createSession",
+        summary="Open a session in conversation, memory and billing (a saga)",
+        responses={202: SagaPending.response_spec()},
+    )
+    async def create_session(
+        self,
+        request: AuthRequest,
+        sagas: NamedDependency[SagaOrchestrator],
+        data: JSONBody[SessionCreate],
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> Response[Session | SagaPending]:
+        user_id = request.user.user_id
+        payload = {"user_id": user_id, "title": data.title, "metadata": data.metadata}
+        request_key = f"create:{user_id}:{idempotency_key}" if idempotency_key else None
+        saga_id = await sagas.start(CREATE_SESSION, payload, request_key)
+        saga = await sagas.wait(saga_id, sagas.request_deadline_s)
+        session_id = session_saga_outcome(saga, sagas.business_error(saga_id))
+        if isinstance(session_id, SagaPending):
+            return Response(session_id, status_code=202)
+        conversation: ConversationAPI = sagas.contract("conversation")
+        session = await conversation.get_session(session_id=session_id, user_id=user_id)
+        return Response(session, status_code=201)
+
+    @delete(
+        "/{session_id:uuid}",
+        operation_id="deleteSession",
+        summary="Delete a session everywhere: billing, memory, conversation (a saga); 204",
+        status_code=200,
+        responses={202: SagaPending.response_spec()},
+    )
+    async def delete_session(
+        self,
+        request: AuthRequest,
+        sagas: NamedDependency[SagaOrchestrator],
+        session_id: FromPath[UUID],
+    ) -> Response[SagaPending | None]:
+        user_id = request.user.user_id
+        conversation: ConversationAPI = sagas.contract("conversation")
+        try:
+            await conversation.get_session(session_id=session_id, user_id=user_id)
+        except SessionNotFound:
+            # Deleted already (idempotent: 204) or never the caller's (404): the
+            # conversation module knows which.
+            await conversation.delete_session(session_id=session_id, user_id=user_id)
+            return Response(None, status_code=204)
+        payload = {"user_id": user_id, "session_id": str(session_id)}
+        saga_id = await sagas.start(DELETE_SESSION, payload, f"delete:{session_id}")
+        saga = await sagas.wait(saga_id, sagas.request_deadline_s)
+        if saga.state == "succeeded":
+            return Response(None, status_code=204)
+        return Response(SagaPending(saga_id=saga.id, state=saga.state), status_code=202)
+
+
+class SagaAdminController(Controller):
+    path = "/admin/sagas"
+    tags = ["sagas"]
+    guards = [requires_admin]
+
+    @get(operation_id="listSagas", summary="Sagas, newest first, by state (admin)")
+    async def list_sagas(
+        self,
+        sagas: NamedDependency[SagaOrchestrator],
+        state_: Annotated[
+            SagaState | None, QueryParameter(name="state", description="only this state")
+        ] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
+    ) -> SagaPage:
+        return await sagas.list_sagas(state=state_, limit=limit)
+
+    @get("/{saga_id:uuid}", operation_id="getSaga", summary="A saga with its step history (admin)")
+    async def get_saga(
+        self, sagas: NamedDependency[SagaOrchestrator], saga_id: FromPath[UUID]
+    ) -> Saga:
+        return await sagas.get_saga(saga_id=saga_id)
+
+    @post(
+        "/{saga_id:uuid}/retry",
+        operation_id="retrySaga",
+        summary="Take up a saga that needs attention again (admin)",
+        status_code=200,
+    )
+    async def retry(
+        self, sagas: NamedDependency[SagaOrchestrator], saga_id: FromPath[UUID]
+    ) -> Saga:
+        return await sagas.retry(saga_id=saga_id)

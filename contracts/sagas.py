@@ -1,0 +1,67 @@
+"""The saga store's face: what the admin API shows of cross-module writes in flight."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal, Protocol, runtime_checkable
+from uuid import UUID
+
+import msgspec
+
+from .errors import Conflict, NotFound
+
+SagaState = Literal["running", "compensating", "succeeded", "compensated", "needs_attention"]
+Phase = Literal["action", "compensation"]
+
+
+class SagaStepRecord(msgspec.Struct, frozen=True, kw_only=True):
+    step: str
+    phase: Phase
+    attempt: int
+    outcome: Literal["succeeded", "failed"]
+    started_at: datetime
+    finished_at: datetime
+    result: Any
+    error: str | None
+
+
+class Saga(msgspec.Struct, frozen=True, kw_only=True):
+    id: UUID
+    saga_type: str
+    state: SagaState
+    payload: dict[str, Any]
+    results: dict[str, Any]  # each completed action's result, by step
+    current_step: str | None  # the step being done or undone; None when finished
+    attempts: int  # of the current step
+    last_error: str | None
+    error_code: str | None  # the business error that started compensation, if any
+    created_at: datetime
+    updated_at: datetime
+    history: list[SagaStepRecord] | None = None  # on the detail view
+
+
+class SagaPage(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[Saga]
+
+
+class SagaNotFound(NotFound):
+    """No saga with that id."""
+
+
+class SagaNotRetryable(Conflict):
+    """Only a saga that needs attention can be retried."""
+
+
+@runtime_checkable
+class SagaAdminAPI(Protocol):
+    async def list_sagas(self, *, state: SagaState | None = None, limit: int = 50) -> SagaPage:
+        """Newest first."""
+        ...
+
+    async def get_saga(self, *, saga_id: UUID) -> Saga:
+        """With the history of every step's action and compensation."""
+        ...
+
+    async def retry(self, *, saga_id: UUID) -> Saga:
+        """Take up a saga in `needs_attention` again where it stopped."""
+        ...
