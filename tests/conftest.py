@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 import pytest
+import redis as redis_sync
 from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 
@@ -30,6 +31,7 @@ from app.kernel.settings import Settings
 from app.main import DATABASES, create_app
 from tests.pgvector_server import PgvectorServer
 
+REDIS_URL = os.environ.get("BULKHEAD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 POSTGRES_ADMIN_URL = os.environ.get(
     "BULKHEAD_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
@@ -153,3 +155,23 @@ def auth() -> Callable[..., dict[str, str]]:
         return {"Authorization": f"Bearer {token}"}
 
     return headers
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    try:
+        redis_sync.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except redis_sync.RedisError as exc:
+        pytest.skip(f"Redis not reachable at {REDIS_URL} ({type(exc).__name__})")
+    return REDIS_URL
+
+
+@pytest.fixture
+def redis_prefix(redis_url: str) -> Iterator[str]:
+    """A key prefix of this test's own; every key under it is removed afterwards."""
+    prefix = f"bhtest-{secrets.token_hex(4)}"
+    yield prefix
+    client = redis_sync.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(f"{prefix}:*"))
+    if keys:
+        client.delete(*keys)

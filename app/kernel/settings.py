@@ -121,6 +121,12 @@ class Settings:
             ),
             memory_seed_count=_parse_int(env, f"{PREFIX}MEMORY_SEED_COUNT", 5, minimum=0),
             memory_half_life_s=_parse_duration(env, f"{PREFIX}MEMORY_HALF_LIFE", 30 * 86_400),
+            saga_max_attempts=_parse_int(env, f"{PREFIX}SAGA_MAX_ATTEMPTS", 5, minimum=1),
+            saga_backoff_s=_parse_int(env, f"{PREFIX}SAGA_BACKOFF_MS", 200, minimum=1) / 1000,
+            saga_step_timeout_s=_parse_duration(env, f"{PREFIX}SAGA_STEP_TIMEOUT", 10),
+            saga_request_deadline_s=_parse_duration(env, f"{PREFIX}SAGA_REQUEST_DEADLINE", 5),
+            saga_lease_s=_parse_duration(env, f"{PREFIX}SAGA_LEASE", 15),
+            saga_crash_at=env.get(f"{PREFIX}SAGA_CRASH_AT") or None,
         )
 
     def database_url(self, module: str) -> str:

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import redis as redis_sync
 
 from app.kernel.database import open_module_database
 from app.kernel.settings import Settings
 from app.main import REGISTRY
 from tests.fakes.conversation import FakeConversation
-
-REDIS_URL = os.environ.get("BULKHEAD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 class Clock:
@@ -35,26 +30,6 @@ class Clock:
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
-
-
-@pytest.fixture(scope="session")
-def redis_url() -> str:
-    try:
-        redis_sync.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-    except redis_sync.RedisError as exc:
-        pytest.skip(f"Redis not reachable at {REDIS_URL} ({type(exc).__name__})")
-    return REDIS_URL
-
-
-@pytest.fixture
-def redis_prefix(redis_url: str) -> Iterator[str]:
-    """A key prefix of this test's own; every key under it is removed afterwards."""
-    prefix = f"bhtest-{secrets.token_hex(4)}"
-    yield prefix
-    client = redis_sync.Redis.from_url(redis_url)
-    keys = list(client.scan_iter(f"{prefix}:*"))
-    if keys:
-        client.delete(*keys)
 
 
 @pytest.fixture
