@@ -229,5 +229,20 @@ async def test_a_cancelled_call_leaves_no_sandbox_running(sandboxed: ToolsAPI) -
         await asyncio.sleep(0.02)
     call.cancel()  # as when the client goes away
     with pytest.raises(asyncio.CancelledError):
-        await call
+        await asyncio.wait_for(call, 10)
+    assert await wait_until_gone(marker) == []
+
+
+async def test_a_call_cancelled_while_its_sandbox_starts_leaves_nothing(
+    sandboxed: ToolsAPI,
+) -> None:
+    marker = f"early-{uuid.uuid4().hex}"
+    name = "attack.cancelled.early"
+    await sandboxed.register(tool=raw_tool(name, f"import time  # {marker}\ntime.sleep(600)"))
+    for delay in (0, 0.001, 0.003, 0.006, 0.01):  # cancel at different moments of the start
+        call = asyncio.create_task(sandboxed.execute(name=name, params={}, caller=ALICE))
+        await asyncio.sleep(delay)
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(call, 10)
     assert await wait_until_gone(marker) == []

@@ -101,8 +101,8 @@ class Sandbox:
             raise FileNotFoundError(self._bwrap_name if self._bwrap is None else "setpriv")
         report_read, report_write = os.pipe()
         started = time.perf_counter()
-        try:
-            process = await asyncio.create_subprocess_exec(
+        spawning = asyncio.ensure_future(
+            asyncio.create_subprocess_exec(
                 *self._command(source, limits, report_write),
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
@@ -110,6 +110,15 @@ class Sandbox:
                 pass_fds=(report_write,),
                 start_new_session=True,  # one process group to kill
             )
+        )
+        try:
+            # Shielded: a call cancelled while the process starts must still kill it.
+            process = await asyncio.shield(spawning)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                _kill_tree(await spawning)
+            os.close(report_read)
+            raise
         finally:
             os.close(report_write)
         try:
