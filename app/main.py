@@ -12,6 +12,7 @@ from typing import Any
 
 from litestar import Litestar
 
+from app.composition.routes import DashboardController, SessionContextController
 from app.kernel.app_factory import BoundModule, HoldsConnections, build_app
 from app.kernel.database import open_module_database
 from app.kernel.registry import ModuleRegistry
@@ -57,4 +58,6 @@ async def open_contracts(settings: Settings) -> AsyncIterator[dict[str, Any]]:
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
-    return build_app(settings, bind_modules(settings))
+    return build_app(
+        settings, bind_modules(settings), [DashboardController, SessionContextController]
+    )

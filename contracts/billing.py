@@ -41,6 +41,15 @@ class UsageSummary(msgspec.Struct, frozen=True, kw_only=True):
     quota: Quota
 
 
+class BillingStats(msgspec.Struct, frozen=True, kw_only=True):
+    since: datetime
+    until: datetime
+    sessions_registered: int  # in the range
+    sessions_released: int  # in the range
+    active_sessions: int  # now, all users
+    users: int  # with a registration in the range
+
+
 class QuotaExceeded(LimitExceeded):
     """Registering one more session would pass the user's quota; nothing was recorded."""
 
@@ -67,4 +76,8 @@ class BillingAPI(Protocol):
 
     async def set_quota(self, *, user_id: str, update: QuotaUpdate) -> Quota:
         """Fields left unset keep their value; an admin operation."""
+        ...
+
+    async def stats(self, *, since: datetime, until: datetime) -> BillingStats:
+        """Registrations and releases in [since, until), across all users (an admin view)."""
         ...

@@ -157,6 +157,12 @@ class ConversationAPI(Protocol):
         """Oldest first, by `seq`."""
         ...
 
+    async def recent_messages(
+        self, *, session_id: UUID, user_id: str, limit: int = 20
+    ) -> list[Message]:
+        """The last `limit` messages (1-200), oldest first."""
+        ...
+
     async def record_routing_decision(
         self, *, message_id: UUID, user_id: str, decision: RoutingDecisionCreate
     ) -> RoutingDecision:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from litestar import Litestar, Router
+from litestar import Controller, Litestar, Router
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.logging import LoggingConfig
@@ -58,7 +58,12 @@ def _provider(service: Any) -> Provide:
     return Provide(provide_service, use_cache=True)
 
 
-def build_app(settings: Settings, bound: Sequence[BoundModule]) -> Litestar:
+def build_app(
+    settings: Settings,
+    bound: Sequence[BoundModule],
+    cross_module_routes: Sequence[type[Controller]] = (),
+) -> Litestar:
+    """`cross_module_routes` (composition) read `state.contracts`: the modules that run here."""
     auth = jwt_auth(resolve_jwt_secret(settings))
     databases = {b.module.name: b.database for b in bound}
 
@@ -79,7 +84,7 @@ def build_app(settings: Settings, bound: Sequence[BoundModule]) -> Litestar:
 
     api = Router(
         path=API_PREFIX,
-        route_handlers=[route for b in bound for route in b.module.routes],
+        route_handlers=[*(route for b in bound for route in b.module.routes), *cross_module_routes],
         # Each module's controllers ask for their service by the module's name.
         dependencies={b.module.name: _provider(b.service) for b in bound},
     )
@@ -92,6 +97,8 @@ def build_app(settings: Settings, bound: Sequence[BoundModule]) -> Litestar:
         state=State(
             {
                 "databases": databases,
+                "contracts": {b.module.name: b.service for b in bound},
+                "settings": settings,
                 "component_reporters": {
                     b.module.name: b.service
                     for b in bound

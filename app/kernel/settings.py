@@ -64,6 +64,7 @@ class Settings:
     saga_request_deadline_s: float = 5.0  # past it, POST /v1/sessions answers 202
     saga_lease_s: int = 15
     saga_crash_at: str | None = None  # fault injection: a crash point's name (tests only)
+    composition_timeout_s: float = 2.0  # each part of a composed read, separately
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -127,6 +128,10 @@ class Settings:
             saga_request_deadline_s=_parse_duration(env, f"{PREFIX}SAGA_REQUEST_DEADLINE", 5),
             saga_lease_s=_parse_duration(env, f"{PREFIX}SAGA_LEASE", 15),
             saga_crash_at=env.get(f"{PREFIX}SAGA_CRASH_AT") or None,
+            composition_timeout_s=_parse_int(
+                env, f"{PREFIX}COMPOSITION_TIMEOUT_MS", 2000, minimum=1
+            )
+            / 1000,
         )
 
     def database_url(self, module: str) -> str:

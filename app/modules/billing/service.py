@@ -15,7 +15,14 @@ from app.kernel.columns import utcnow
 from app.kernel.database import ModuleDatabase
 from app.kernel.settings import Settings
 from app.kernel.validation import validated
-from contracts.billing import Quota, QuotaExceeded, QuotaUpdate, SessionRegistration, UsageSummary
+from contracts.billing import (
+    BillingStats,
+    Quota,
+    QuotaExceeded,
+    QuotaUpdate,
+    SessionRegistration,
+    UsageSummary,
+)
 from contracts.errors import Conflict
 
 from .models import SESSION_REGISTERED, SESSION_RELEASED, QuotaRow, UsageRow
@@ -66,6 +73,35 @@ class BillingService:
                 )
                 await tx.flush()
             return await _registration(tx, session_id)
+
+    async def stats(self, *, since: datetime, until: datetime) -> BillingStats:
+        in_range = (UsageRow.created_at >= since, UsageRow.created_at < until)
+        async with self._db.read() as tx:
+            by_kind = dict(
+                (
+                    await tx.execute(
+                        select(UsageRow.kind, func.count()).where(*in_range).group_by(UsageRow.kind)
+                    )
+                ).all()
+            )
+            users = await tx.scalar(
+                select(func.count(func.distinct(UsageRow.user_id))).where(
+                    *in_range, UsageRow.kind == SESSION_REGISTERED
+                )
+            )
+            total = dict(
+                (
+                    await tx.execute(select(UsageRow.kind, func.count()).group_by(UsageRow.kind))
+                ).all()
+            )
+        return BillingStats(
+            since=since,
+            until=until,
+            sessions_registered=by_kind.get(SESSION_REGISTERED, 0),
+            sessions_released=by_kind.get(SESSION_RELEASED, 0),
+            active_sessions=total.get(SESSION_REGISTERED, 0) - total.get(SESSION_RELEASED, 0),
+            users=users or 0,
+        )
 
     async def usage_summary(self, *, user_id: str) -> UsageSummary:
         async with self._db.read() as tx:

@@ -188,6 +188,22 @@ class ConversationService:
         next_cursor = encode_cursor(f"messages:{session_id}", page[-1].seq) if more else None
         return MessagePage(items=[_message(r) for r in page], next_cursor=next_cursor)
 
+    async def recent_messages(
+        self, *, session_id: uuid.UUID, user_id: str, limit: int = 20
+    ) -> list[Message]:
+        limit = _page_limit(limit)
+        async with self._db.read() as tx:
+            await _owned_session(tx, session_id, user_id)
+            rows = (
+                await tx.scalars(
+                    select(MessageRow)
+                    .where(MessageRow.session_id == session_id)
+                    .order_by(MessageRow.seq.desc())
+                    .limit(limit)
+                )
+            ).all()
+        return [_message(r) for r in reversed(rows)]
+
     async def record_routing_decision(
         self, *, message_id: uuid.UUID, user_id: str, decision: RoutingDecisionCreate
     ) -> RoutingDecision:

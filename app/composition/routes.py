@@ -1,0 +1,58 @@
+"""HTTP face of the cross-module reads."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from litestar import Controller, Request, get
+from litestar.datastructures import State
+from litestar.params import FromPath, QueryParameter
+
+from app.kernel.auth import Principal, requires_admin
+from app.kernel.time_range import StatsRange, parse_range
+
+from .dashboard import Dashboard, dashboard
+from .session_context import SessionContext, session_context
+
+AuthRequest = Request[Principal, Any, Any]
+
+
+class DashboardController(Controller):
+    path = "/dashboard"
+    tags = ["composition"]
+    guards = [requires_admin]
+
+    @get(
+        operation_id="dashboard",
+        summary="Every module's stats in parallel; a failing part is an error entry (admin)",
+    )
+    async def dashboard(self, state: State, range_: StatsRange = "24h") -> Dashboard:
+        since, until = parse_range(range_)
+        return await dashboard(state.contracts, since, until, state.settings.composition_timeout_s)
+
+
+class SessionContextController(Controller):
+    path = "/sessions/{session_id:uuid}/context"
+    tags = ["composition"]
+
+    @get(
+        operation_id="sessionContext",
+        summary="A session, its last messages, working memory and relevant memories",
+    )
+    async def context(
+        self,
+        request: AuthRequest,
+        state: State,
+        session_id: FromPath[UUID],
+        messages: Annotated[int, QueryParameter(ge=1, le=200)] = 20,
+        memories: Annotated[int, QueryParameter(ge=1, le=100)] = 5,
+    ) -> SessionContext:
+        return await session_context(
+            state.contracts,
+            session_id,
+            request.user.user_id,
+            messages=messages,
+            memories=memories,
+            timeout_s=state.settings.composition_timeout_s,
+        )

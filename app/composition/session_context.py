@@ -1,0 +1,69 @@
+"""`GET /v1/sessions/{id}/context`: what an agent needs before it answers, in one call.
+
+The session itself must be the caller's (else 404); its last messages, its working memory
+and the user's most relevant memories are parts that may each fail on their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from uuid import UUID
+
+import msgspec
+
+from contracts.conversation import Message, Session
+from contracts.errors import Unavailable
+from contracts.memory import RecallQuery
+
+from .parts import Part, PartCall, gather_parts
+
+
+class SessionContext(msgspec.Struct, frozen=True, kw_only=True):
+    session: Session
+    parts: dict[str, Part]  # messages, working_memory, memories
+
+
+async def session_context(
+    contracts: Mapping[str, Any],
+    session_id: UUID,
+    user_id: str,
+    *,
+    messages: int,
+    memories: int,
+    timeout_s: float,
+) -> SessionContext:
+    conversation, memory = contracts.get("conversation"), contracts.get("memory")
+    if conversation is None:
+        raise Unavailable("the conversation module is not enabled here")
+    session: Session = await conversation.get_session(session_id=session_id, user_id=user_id)
+
+    async def recent() -> list[Message]:
+        found: list[Message] = await conversation.recent_messages(
+            session_id=session_id, user_id=user_id, limit=messages
+        )
+        return found
+
+    async def working() -> Any:
+        return await memory.working_memory(session_id=session_id, user_id=user_id)
+
+    first = await gather_parts(
+        {"messages": recent, "working_memory": working if memory else None}, timeout_s
+    )
+    query = _recall_query(session, first["messages"])
+
+    async def relevant() -> Any:
+        return await memory.recall(user_id=user_id, query=RecallQuery(query=query, limit=memories))
+
+    recall: dict[str, PartCall] = {"memories": relevant if memory and query else None}
+    second = await gather_parts(recall, timeout_s)
+    return SessionContext(session=session, parts={**first, **second})
+
+
+def _recall_query(session: Session, messages: Part) -> str | None:
+    """What the user said last, else the session's title."""
+    if messages.ok:
+        said = [m.content for m in messages.data if m.role == "user"]
+        if said:
+            return said[-1][:2000]
+    return session.title
