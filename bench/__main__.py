@@ -2,9 +2,10 @@
 
 import asyncio
 
-from bench import append_message, memory_recall, rag_search, tools_sandbox
+from bench import append_message, memory_recall, rag_search, sagas, tools_sandbox
 
 asyncio.run(append_message.main())
 asyncio.run(rag_search.main())
 asyncio.run(tools_sandbox.main())
 asyncio.run(memory_recall.main())
+asyncio.run(sagas.main())

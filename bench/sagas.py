@@ -1,0 +1,149 @@
+"""Cross-module work: the create-session saga, and the dashboard's parallel reads.
+
+For SQLite and PostgreSQL (modules on the machine's server, memory and RAG on the bundled
+pgvector one, the saga store on its own database), in one run:
+  direct     conversation.create_session -> memory.initialize -> billing.register_session
+             called one after another, no saga: the baseline
+  saga       the same three through the orchestrator: every step persisted in the saga
+             store before the next (p50 ratio to direct)
+  8 at once  sagas per second with 8 requests in flight
+  dashboard  every module's stats gathered in parallel vs the same calls one by one
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import statistics
+import tempfile
+import time
+import uuid
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from app.composition.dashboard import PARTS, dashboard
+from app.kernel import migrations, provision
+from app.kernel.settings import Settings
+from app.main import DATABASES, SAGA_STORE, bind_modules
+from app.sagas.create_session import CREATE_SESSION
+from contracts.conversation import SessionCreate
+from tests.pgvector_server import PgvectorServer
+
+RUNS = int(os.environ.get("BENCH_SAGA_RUNS", "100"))
+POSTGRES_ADMIN_URL = os.environ.get(
+    "BULKHEAD_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+VECTOR = {"memory", "rag"}
+
+
+async def measure(backend: str, settings: Settings) -> list[str]:
+    bound = bind_modules(settings)
+    contracts = {b.module.name: b.service for b in bound}
+    sagas = contracts[SAGA_STORE.name]
+    try:
+        direct, saga = [], []
+        for i in range(RUNS):
+            started = time.perf_counter()
+            await _direct(contracts, f"direct{i}")
+            direct.append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+            saga_id = await sagas.start(CREATE_SESSION, {"user_id": f"saga{i}", "title": None})
+            assert (await sagas.wait(saga_id, 30)).state == "succeeded"
+            saga.append((time.perf_counter() - started) * 1000)
+        per_second = await _concurrent(sagas, 8)
+        since, until = datetime.now(UTC) - timedelta(hours=1), datetime.now(UTC)
+        parallel, sequential = [], []
+        for _ in range(20):
+            started = time.perf_counter()
+            board = await dashboard(contracts, since, until, timeout_s=10)
+            parallel.append((time.perf_counter() - started) * 1000)
+            assert all(p.ok for p in board.parts.values()), board.parts
+            started = time.perf_counter()
+            for name in PARTS:
+                await contracts[name].stats(since=since, until=until)
+            sequential.append((time.perf_counter() - started) * 1000)
+    finally:
+        for b in bound:
+            if hasattr(b.service, "stop_background"):
+                await b.service.stop_background()
+            if hasattr(b.service, "close"):
+                await b.service.close()
+            await b.database.dispose()
+    d, s = statistics.median(direct), statistics.median(saga)
+    p, q = statistics.median(parallel), statistics.median(sequential)
+    return [
+        f"{backend:<9} {'direct 3 calls':<22} {d:>8.2f} {1:>8.2f}x",
+        f"{backend:<9} {'create-session saga':<22} {s:>8.2f} {s / d:>8.2f}x",
+        f"{backend:<9} {'sagas/s, 8 in flight':<22} {per_second:>8.1f}",
+        f"{backend:<9} {'stats one by one':<22} {q:>8.2f} {1:>8.2f}x",
+        f"{backend:<9} {'dashboard (parallel)':<22} {p:>8.2f} {p / q:>8.2f}x",
+    ]
+
+
+async def _direct(contracts: dict[str, Any], user_id: str) -> None:
+    session = await contracts["conversation"].create_session(
+        user_id=user_id, session=SessionCreate(), idempotency_key=f"{user_id}:1"
+    )
+    await contracts["memory"].initialize(
+        session_id=session.id, user_id=user_id, idempotency_key=f"{user_id}:2"
+    )
+    await contracts["billing"].register_session(
+        user_id=user_id, session_id=session.id, idempotency_key=f"{user_id}:3"
+    )
+
+
+async def _concurrent(sagas: Any, in_flight: int) -> float:
+    total = in_flight * 10
+
+    async def one(i: int) -> None:
+        saga_id = await sagas.start(CREATE_SESSION, {"user_id": f"c{i}-{uuid.uuid4().hex[:6]}"})
+        assert (await sagas.wait(saga_id, 60)).state == "succeeded"
+
+    started = time.perf_counter()
+    for batch in range(0, total, in_flight):
+        await asyncio.gather(*(one(i) for i in range(batch, batch + in_flight)))
+    return total / (time.perf_counter() - started)
+
+
+async def main() -> None:
+    lines = []
+    with tempfile.TemporaryDirectory() as data_dir:
+        base = Settings(data_dir=Path(data_dir), embedding_model="hashing-384")
+        await migrations.upgrade_modules(DATABASES, base)
+        lines += await measure("sqlite", base)
+        server = PgvectorServer().start()
+        prefix = f"bhbench_{secrets.token_hex(4)}"
+        names = [d.name for d in DATABASES]
+        urls: dict[str, str] = {}
+        extensions = {d.name: d.postgres_extensions for d in DATABASES}
+        servers = {
+            POSTGRES_ADMIN_URL: [n for n in names if n not in VECTOR],
+            server.admin_url: [n for n in names if n in VECTOR],
+        }
+        try:
+            for admin_url, modules in servers.items():
+                done = await provision.provision(
+                    admin_url,
+                    modules,
+                    prefix=prefix,
+                    output=Path(data_dir) / "urls.json",
+                    extensions=extensions,
+                )
+                urls.update(done.urls)
+            pg = replace(base, database_urls=urls)
+            await migrations.upgrade_modules(DATABASES, pg)
+            lines += await measure("postgres", pg)
+        finally:
+            for admin_url, modules in servers.items():
+                await provision.drop(admin_url, modules, prefix=prefix)
+            server.stop()
+    print(f"\nCreate-session saga and dashboard, {RUNS} sequential runs (p50 ms)")
+    print(f"{'backend':<9} {'path':<22} {'p50 ms':>8} {'ratio':>9}")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
