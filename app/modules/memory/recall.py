@@ -18,7 +18,7 @@ from datetime import datetime
 
 import numpy as np
 from pgvector.sqlalchemy import VECTOR
-from sqlalchemy import ColumnElement, Float, LargeBinary, bindparam, func, select
+from sqlalchemy import ColumnElement, Float, LargeBinary, bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.memory import RecallFilters, ScoreFactors
@@ -55,6 +55,10 @@ async def candidates(
     limit: int,
 ) -> tuple[list[MemoryEntryRow], dict[uuid.UUID, float]]:
     """The union of both ways' candidates, and each one's lexical score scaled to [0, 1]."""
+    if tx.bind.dialect.name == "postgresql":
+        # asyncpg prepares statements; a generic plan ignores which user and which words,
+        # and scans every user's memories (measured: 47 ms instead of 7 ms at 10k).
+        await tx.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
     k = max(CANDIDATES_PER_WAY, limit)
     by_meaning = await _nearest(tx, query_vector, model_name, where, k)
     by_words = await word_index.search(tx, user_id, query, where, k)
