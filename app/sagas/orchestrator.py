@@ -308,6 +308,8 @@ class SagaOrchestrator:
             )
         if business:
             self._errors[row.id] = exc  # type: ignore[assignment]
+            while len(self._errors) > 1000:  # callers that never asked (a 202) leave theirs
+                self._errors.pop(next(iter(self._errors)))
         return await self._save(
             row,
             state="compensating",
