@@ -191,10 +191,18 @@ class SagaOrchestrator:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def resume_unfinished(self) -> list[uuid.UUID]:
+        # Only sagas whose every module runs here: a process serving part of the modules
+        # must leave the others to a process that can finish them.
+        runnable = [
+            t.name for t in SAGA_TYPES.values() if all(m in self._contracts for m in t.modules)
+        ]
+        if not runnable:
+            return []
         now = self._clock()
         claimable = (
             select(SagaRow.id)
             .where(
+                SagaRow.saga_type.in_(runnable),
                 SagaRow.state.in_(UNFINISHED),
                 or_(SagaRow.lease_expires_at.is_(None), SagaRow.lease_expires_at < now),
             )

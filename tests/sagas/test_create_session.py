@@ -131,6 +131,23 @@ async def test_a_saga_left_by_a_dead_process_is_finished_by_another(world: World
     assert await effects(world) == (1, 1, 1)
 
 
+async def test_a_process_without_the_modules_leaves_the_saga_to_one_with_them(
+    world: World,
+) -> None:
+    starter = world.make()
+    starter._spawn = lambda saga_id: None  # type: ignore[method-assign]
+    saga_id = await starter.start(CREATE_SESSION, PAYLOAD)
+    later = starter._clock() + timedelta(seconds=world.settings.saga_lease_s + 1)
+    partial = world.make()
+    partial._contracts = {"conversation": world.contracts["conversation"]}  # no memory, billing
+    partial._clock = lambda: later  # type: ignore[method-assign]
+    assert await partial.resume_unfinished() == []
+    whole = world.make()
+    whole._clock = lambda: later  # type: ignore[method-assign]
+    assert await whole.resume_unfinished() == [saga_id]
+    assert (await whole.wait(saga_id, 10)).state == "succeeded"
+
+
 async def test_two_orchestrators_never_run_one_saga_twice(world: World) -> None:
     owners = [world.make(), world.make()]
     starter = world.make()
