@@ -11,7 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.autogenerate.api import AutogenContext
 from alembic.config import Config
 from alembic.migration import MigrationContext
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
 from .columns import UTCDateTime
 from .database import ModuleDatabase, open_module_database
@@ -132,3 +132,18 @@ async def create_revision(module: Module, database: ModuleDatabase, message: str
 
 class MigrationRefused(RuntimeError):
     """A migration cannot run on this database; the message says what to do about it."""
+
+
+def require_pgvector(module: str) -> None:
+    """Called by a migration: on PostgreSQL, refuse unless pgvector is in the database."""
+    from alembic import op  # a proxy that exists only while a migration runs
+
+    bind = op.get_bind()
+    if bind.dialect.name != "postgresql":
+        return
+    if not bind.scalar(text("SELECT 1 FROM pg_extension WHERE extname = 'vector'")):
+        raise MigrationRefused(
+            f"the {module} module needs the pgvector extension in its database: install "
+            "pgvector on this PostgreSQL server, then run `bulkhead db provision` (it creates "
+            "the extension as the admin) and `bulkhead db upgrade` again"
+        )

@@ -246,18 +246,20 @@ class SagaOrchestrator:
 
     async def _drive(self, saga_id: uuid.UUID) -> None:
         try:
-            while await self._advance(saga_id):
+            async with self._db.read() as tx:
+                row = await tx.get(SagaRow, saga_id)
+            # Read once: from here on `_save` keeps `row` as it wrote it, and a write
+            # that finds the lease taken stops the run.
+            while row is not None and row.lease_owner == self._owner and await self._advance(row):
                 pass
         except asyncio.CancelledError:
             raise
         except Exception:  # the lease lapses and another round takes it up again
             logger.exception("saga %s stopped unexpectedly", saga_id)
 
-    async def _advance(self, saga_id: uuid.UUID) -> bool:
+    async def _advance(self, row: SagaRow) -> bool:
         """Do one attempt of the saga's current step; False when there is nothing to do."""
-        async with self._db.read() as tx:
-            row = await tx.get(SagaRow, saga_id)
-        if row is None or row.state not in UNFINISHED or row.lease_owner != self._owner:
+        if row.state not in UNFINISHED:
             return False
         saga_type = SAGA_TYPES[row.saga_type]
         if row.state == "running" and row.step_index >= len(saga_type.steps):
@@ -378,7 +380,9 @@ class SagaOrchestrator:
                 return False
             if record is not None:
                 tx.add(record)
-        return changes.get("state", row.state) in UNFINISHED
+        for name, value in values.items():
+            setattr(row, name, value)
+        return row.state in UNFINISHED
 
     async def _by_request_key(self, request_key: str) -> uuid.UUID | None:
         async with self._db.read() as tx:

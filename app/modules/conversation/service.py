@@ -5,13 +5,14 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.kernel.columns import utcnow
 from app.kernel.cursor import decode_cursor, encode_cursor
 from app.kernel.database import ModuleDatabase
+from app.kernel.keyset import newest_first, page_limit
 from app.kernel.settings import Settings
 from app.kernel.validation import check_metadata_size, validated
 from contracts.conversation import (
@@ -37,8 +38,6 @@ from contracts.tools import ToolsAPI
 
 from .models import MessageRow, RoutingDecisionRow, SessionRow
 from .tokens import TOKEN_ENCODING, count_tokens
-
-MAX_PAGE = 200
 
 
 class ConversationService:
@@ -85,26 +84,20 @@ class ConversationService:
     async def list_sessions(
         self, *, user_id: str, cursor: str | None = None, limit: int = DEFAULT_PAGE_LIMIT
     ) -> SessionPage:
-        limit = _page_limit(limit)
-        query = (
-            select(SessionRow)
-            .where(SessionRow.user_id == user_id, SessionRow.status != "deleted")
-            .order_by(SessionRow.created_at.desc(), SessionRow.id.desc())
-            .limit(limit + 1)
+        query = select(SessionRow).where(
+            SessionRow.user_id == user_id, SessionRow.status != "deleted"
         )
-        if cursor is not None:
-            created_at, last_id = decode_cursor("sessions", cursor, (datetime, uuid.UUID))
-            query = query.where(
-                or_(
-                    SessionRow.created_at < created_at,
-                    and_(SessionRow.created_at == created_at, SessionRow.id < last_id),
-                )
-            )
         async with self._db.read() as tx:
-            rows = list((await tx.scalars(query)).all())
-        page, more = rows[:limit], len(rows) > limit
-        next_cursor = encode_cursor("sessions", page[-1].created_at, page[-1].id) if more else None
-        return SessionPage(items=[_session(r) for r in page], next_cursor=next_cursor)
+            rows, next_cursor = await newest_first(
+                tx,
+                query,
+                created_at=SessionRow.created_at,
+                id_=SessionRow.id,
+                listing="sessions",
+                cursor=cursor,
+                limit=limit,
+            )
+        return SessionPage(items=[_session(r) for r in rows], next_cursor=next_cursor)
 
     async def close_session(self, *, session_id: uuid.UUID, user_id: str) -> Session:
         async with self._db.transaction() as tx:
@@ -168,7 +161,7 @@ class ConversationService:
         cursor: str | None = None,
         limit: int = DEFAULT_PAGE_LIMIT,
     ) -> MessagePage:
-        limit = _page_limit(limit)
+        limit = page_limit(limit)
         after = 0
         if cursor is not None:
             (after,) = decode_cursor(f"messages:{session_id}", cursor, (int,))
@@ -191,7 +184,7 @@ class ConversationService:
     async def recent_messages(
         self, *, session_id: uuid.UUID, user_id: str, limit: int = 20
     ) -> list[Message]:
-        limit = _page_limit(limit)
+        limit = page_limit(limit)
         async with self._db.read() as tx:
             await _owned_session(tx, session_id, user_id)
             rows = (
@@ -305,12 +298,6 @@ async def _owned_session(tx: AsyncSession, session_id: uuid.UUID, user_id: str) 
     if row is None or row.user_id != user_id or row.status == "deleted":
         raise SessionNotFound(f"no session {session_id}", field="session_id")
     return row
-
-
-def _page_limit(limit: int) -> int:
-    if not 1 <= limit <= MAX_PAGE:
-        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}", field="limit")
-    return limit
 
 
 def _session(row: SessionRow) -> Session:

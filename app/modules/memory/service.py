@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 import uuid
 from collections.abc import Callable
@@ -10,15 +9,16 @@ from datetime import datetime
 from typing import TypeVar
 
 import msgspec
-from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.kernel.columns import utcnow
-from app.kernel.cursor import decode_cursor, encode_cursor
 from app.kernel.database import ModuleDatabase
 from app.kernel.embedding import Embedder, create_embedder
 from app.kernel.health import ComponentHealth
+from app.kernel.keyset import newest_first
+from app.kernel.percentiles import nearest_rank
 from app.kernel.settings import Settings
 from app.kernel.validation import validated
 from contracts.conversation import ConversationAPI, SessionNotFound
@@ -69,7 +69,6 @@ from .redis_store import RedisStore
 from .working_memory import WorkingMemories
 from .working_store import InProcessStore, WorkingStore
 
-MAX_PAGE = 200
 T = TypeVar("T")
 
 
@@ -109,7 +108,7 @@ class MemoryService:
                 f"session {session_id} is another user's", field="session_id"
             )
         if done is not None:
-            return await self._current_or_empty(session_id, user_id)
+            return await self._working.read_or_empty(session_id, user_id)
         working = await self._working.create(session_id, user_id, await self._seeds(user_id))
         await self._record(idempotency_key, "initialize", session_id, owner=user_id)
         return working
@@ -165,18 +164,6 @@ class MemoryService:
             self._working.item(kind="fact", content=r.content, role=None, memory_id=r.id)
             for r in rows
         ]
-
-    async def _current_or_empty(self, session_id: uuid.UUID, user_id: str) -> WorkingMemory:
-        try:
-            return await self._working.read(session_id, user_id)
-        except WorkingMemoryNotFound:
-            return WorkingMemory(
-                session_id=session_id,
-                user_id=user_id,
-                items=[],
-                expires_at=self._clock(),
-                backend="redis" if self._working.store.backend == "redis" else "in-process",
-            )
 
     async def _record(
         self, key: str, operation: str, session_id: uuid.UUID, *, owner: str | None
@@ -284,31 +271,22 @@ class MemoryService:
         cursor: str | None = None,
         limit: int = DEFAULT_PAGE_LIMIT,
     ) -> MemoryPage:
-        if not 1 <= limit <= MAX_PAGE:
-            raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}", field="limit")
-        query = (
-            select(MemoryEntryRow)
-            .where(MemoryEntryRow.user_id == user_id)
-            .order_by(MemoryEntryRow.created_at.desc(), MemoryEntryRow.id.desc())
-            .limit(limit + 1)
-        )
+        query = select(MemoryEntryRow).where(MemoryEntryRow.user_id == user_id)
         if not include_superseded:
             query = query.where(current(self._clock()))
         if category is not None:
             query = query.where(MemoryEntryRow.category == category)
-        if cursor is not None:
-            created_at, last_id = decode_cursor("memories", cursor, (datetime, uuid.UUID))
-            query = query.where(
-                or_(
-                    MemoryEntryRow.created_at < created_at,
-                    and_(MemoryEntryRow.created_at == created_at, MemoryEntryRow.id < last_id),
-                )
-            )
         async with self._db.read() as tx:
-            rows = list((await tx.scalars(query)).all())
-        page, more = rows[:limit], len(rows) > limit
-        next_cursor = encode_cursor("memories", page[-1].created_at, page[-1].id) if more else None
-        return MemoryPage(items=[to_entry(r) for r in page], next_cursor=next_cursor)
+            rows, next_cursor = await newest_first(
+                tx,
+                query,
+                created_at=MemoryEntryRow.created_at,
+                id_=MemoryEntryRow.id,
+                listing="memories",
+                cursor=cursor,
+                limit=limit,
+            )
+        return MemoryPage(items=[to_entry(r) for r in rows], next_cursor=next_cursor)
 
     async def update(
         self, *, memory_id: uuid.UUID, user_id: str, change: MemoryEntryUpdate
@@ -548,19 +526,7 @@ class MemoryService:
                 .where(MemoryEntryRow.created_at >= since, MemoryEntryRow.created_at < until)
             )
             in_range = (RecallLogRow.created_at >= since, RecallLogRow.created_at < until)
-            recalls = (
-                await tx.scalar(select(func.count()).select_from(RecallLogRow).where(*in_range))
-                or 0
-            )
-            p95 = None
-            if recalls:
-                p95 = await tx.scalar(
-                    select(RecallLogRow.latency_ms)
-                    .where(*in_range)
-                    .order_by(RecallLogRow.latency_ms)
-                    .offset(max(0, math.ceil(0.95 * recalls) - 1))
-                    .limit(1)
-                )
+            recalls, (p95,) = await nearest_rank(tx, RecallLogRow.latency_ms, in_range, (0.95,))
         try:
             live: int | None = await self._working.store.live_sessions(now=now)
         except Unavailable:

@@ -56,6 +56,14 @@ class WorkingMemories:
             )
         return self._read_as(session_id, user_id, stored)
 
+    async def read_or_empty(self, session_id: uuid.UUID, user_id: str) -> WorkingMemory:
+        """What there is, or an empty one that has already expired (nothing is created)."""
+        try:
+            return await self.read(session_id, user_id)
+        except WorkingMemoryNotFound:
+            empty = Stored(items=[], expires_at=self._clock())
+            return self._read_as(session_id, user_id, empty)
+
     def item(self, **fields: object) -> WorkingMemoryItem:
         return WorkingMemoryItem(added_at=self._clock(), **fields)  # type: ignore[arg-type]
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
@@ -17,12 +16,13 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import msgspec
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import delete, select, update
 
+from app.kernel.auth import USER_ID_PATTERN
 from app.kernel.columns import utcnow
-from app.kernel.cursor import decode_cursor, encode_cursor
 from app.kernel.database import ModuleDatabase
 from app.kernel.health import ComponentHealth
+from app.kernel.keyset import newest_first
 from app.kernel.settings import Settings
 from app.kernel.validation import validated
 from contracts.errors import ContractError, InvalidInput
@@ -62,8 +62,6 @@ from .sandbox import Sandbox, SandboxLimits
 from .usage_stats import tool_stats
 
 logger = logging.getLogger("bulkhead.tools")
-MAX_PAGE = 200
-CLIENT_ID = re.compile(r"\*|[A-Za-z0-9][A-Za-z0-9._@-]{0,127}")
 E = TypeVar("E", bound=ContractError)
 
 
@@ -287,11 +285,7 @@ class ToolsService:
         cursor: str | None = None,
         limit: int = DEFAULT_PAGE_LIMIT,
     ) -> ExecutionPage:
-        if not 1 <= limit <= MAX_PAGE:
-            raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}", field="limit")
-        query = select(ExecutionRow).order_by(
-            ExecutionRow.created_at.desc(), ExecutionRow.id.desc()
-        )
+        query = select(ExecutionRow)
         for column, value in (
             (ExecutionRow.tool_name, tool_name),
             (ExecutionRow.status, status),
@@ -299,21 +293,17 @@ class ToolsService:
         ):
             if value is not None:
                 query = query.where(column == value)
-        if cursor is not None:
-            created_at, last_id = decode_cursor("executions", cursor, (datetime, uuid.UUID))
-            query = query.where(
-                or_(
-                    ExecutionRow.created_at < created_at,
-                    and_(ExecutionRow.created_at == created_at, ExecutionRow.id < last_id),
-                )
-            )
         async with self._db.read() as tx:
-            rows = list((await tx.scalars(query.limit(limit + 1))).all())
-        page, more = rows[:limit], len(rows) > limit
-        next_cursor = (
-            encode_cursor("executions", page[-1].created_at, page[-1].id) if more else None
-        )
-        return ExecutionPage(items=[to_execution(r) for r in page], next_cursor=next_cursor)
+            rows, next_cursor = await newest_first(
+                tx,
+                query,
+                created_at=ExecutionRow.created_at,
+                id_=ExecutionRow.id,
+                listing="executions",
+                cursor=cursor,
+                limit=limit,
+            )
+        return ExecutionPage(items=[to_execution(r) for r in rows], next_cursor=next_cursor)
 
     async def stats(self, *, since: datetime, until: datetime) -> ToolStats:
         async with self._db.read() as tx:
@@ -336,7 +326,7 @@ class ToolsService:
 
     async def set_policy(self, *, client_id: str, policy: ClientPolicyUpdate) -> ClientPolicy:
         policy = validated(policy)
-        if not CLIENT_ID.fullmatch(client_id):
+        if client_id != EVERY_CLIENT and not USER_ID_PATTERN.fullmatch(client_id):
             raise InvalidInput(f"{client_id!r} is not a client id (or '*')", field="client_id")
         async with self._db.transaction() as tx:
             row = await tx.get(ClientPolicyRow, client_id)

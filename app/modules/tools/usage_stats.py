@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections import Counter, defaultdict
 from datetime import datetime
 from typing import Any, get_args
@@ -10,6 +9,7 @@ from typing import Any, get_args
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.kernel.percentiles import nearest_rank
 from contracts.tools import RunStatus, ToolStats, ToolUsage
 
 from .models import ExecutionRow
@@ -67,22 +67,7 @@ def _success_rate(counts: Counter[str]) -> float | None:
 
 
 async def _durations(tx: AsyncSession, where: tuple[Any, ...]) -> tuple[float | None, float | None]:
-    """Nearest-rank p50 and p95 of sandbox runs, fetched one row each (no percentile
-    function is common to SQLite and PostgreSQL)."""
+    """p50 and p95 of sandbox runs' durations."""
     ran = (*where, ExecutionRow.status.in_(RUN_STATUSES))
-    runs = await tx.scalar(select(func.count()).select_from(ExecutionRow).where(*ran)) or 0
-    if runs == 0:
-        return None, None
-    values = []
-    for q in (0.50, 0.95):
-        offset = max(0, math.ceil(q * runs) - 1)
-        values.append(
-            await tx.scalar(
-                select(ExecutionRow.duration_ms)
-                .where(*ran)
-                .order_by(ExecutionRow.duration_ms)
-                .offset(offset)
-                .limit(1)
-            )
-        )
-    return values[0], values[1]
+    _, (p50, p95) = await nearest_rank(tx, ExecutionRow.duration_ms, ran, (0.50, 0.95))
+    return p50, p95

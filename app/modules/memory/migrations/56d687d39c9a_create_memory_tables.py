@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 from pgvector.sqlalchemy import VECTOR
 
-from app.kernel.migrations import MigrationRefused
+from app.kernel.migrations import require_pgvector
 
 
 revision: str = '56d687d39c9a'
@@ -21,15 +21,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    require_pgvector("memory")
     postgres = op.get_bind().dialect.name == "postgresql"
-    if postgres and not op.get_bind().scalar(
-        sa.text("SELECT 1 FROM pg_extension WHERE extname = 'vector'")
-    ):
-        raise MigrationRefused(
-            "the memory module needs the pgvector extension in its database: install "
-            "pgvector on this PostgreSQL server, then run `bulkhead db provision` (it creates "
-            "the extension as the admin) and `bulkhead db upgrade` again"
-        )
     op.create_table('idempotency_keys',
     sa.Column('key', sa.String(length=200), nullable=False),
     sa.Column('operation', sa.String(length=32), nullable=False),

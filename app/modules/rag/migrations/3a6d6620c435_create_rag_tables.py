@@ -12,7 +12,7 @@ from alembic import op
 from pgvector.sqlalchemy import VECTOR
 from sqlalchemy.dialects import postgresql
 
-from app.kernel.migrations import MigrationRefused
+from app.kernel.migrations import require_pgvector
 
 revision: str = '3a6d6620c435'
 down_revision: str | Sequence[str] | None = None
@@ -21,15 +21,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    require_pgvector("rag")
     postgres = op.get_bind().dialect.name == "postgresql"
-    if postgres and not op.get_bind().scalar(
-        sa.text("SELECT 1 FROM pg_extension WHERE extname = 'vector'")
-    ):
-        raise MigrationRefused(
-            "the rag module needs the pgvector extension in its database: install pgvector "
-            "on this PostgreSQL server, then run `bulkhead db provision` (it creates the "
-            "extension as the admin) and `bulkhead db upgrade` again"
-        )
     op.create_table('documents',
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('source', sa.String(length=500), nullable=False),
