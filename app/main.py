@@ -15,13 +15,21 @@ from litestar import Litestar
 from app.composition.routes import DashboardController, SessionContextController
 from app.kernel.app_factory import BoundModule, HoldsConnections, build_app
 from app.kernel.database import open_module_database
+from app.kernel.events import EventSystem
 from app.kernel.registry import ModuleRegistry
 from app.kernel.settings import Settings
-from app.modules import billing, conversation, memory, rag, tools
+from app.modules import analytics, billing, conversation, memory, rag, tools
 from app.sagas import store as saga_store
 
 REGISTRY = ModuleRegistry(
-    [conversation.module, billing.module, rag.module, tools.module, memory.module]
+    [
+        conversation.module,
+        billing.module,
+        rag.module,
+        tools.module,
+        memory.module,
+        analytics.module,
+    ]
 )
 SAGA_STORE = saga_store  # not a module, but a database of its own like one
 DATABASES = [*REGISTRY, SAGA_STORE]  # every database this server owns
@@ -46,9 +54,16 @@ def bind_modules(settings: Settings) -> list[BoundModule]:
 @asynccontextmanager
 async def open_contracts(settings: Settings) -> AsyncIterator[dict[str, Any]]:
     """Every enabled module's contract, for commands that work without the HTTP server."""
+    async with open_modules(settings) as bound:
+        yield {b.module.name: b.service for b in bound}
+
+
+@asynccontextmanager
+async def open_modules(settings: Settings) -> AsyncIterator[list[BoundModule]]:
+    """Every enabled module bound to its database; closed on exit."""
     bound = bind_modules(settings)
     try:
-        yield {b.module.name: b.service for b in bound}
+        yield bound
     finally:
         for b in bound:
             if isinstance(b.service, HoldsConnections):
@@ -58,6 +73,10 @@ async def open_contracts(settings: Settings) -> AsyncIterator[dict[str, Any]]:
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
+    bound = bind_modules(settings)
     return build_app(
-        settings, bind_modules(settings), [DashboardController, SessionContextController]
+        settings,
+        bound,
+        [DashboardController, SessionContextController],
+        events=EventSystem(settings, bound),
     )

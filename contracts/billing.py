@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Protocol, runtime_checkable
+from typing import Annotated, ClassVar, Protocol, runtime_checkable
 from uuid import UUID
 
 import msgspec
 
 from .errors import LimitExceeded
+from .events import Event, EventSource
 
 QuotaLimit = Annotated[int, msgspec.Meta(ge=0, le=1_000_000)]
 IdempotencyKey = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -54,8 +55,31 @@ class QuotaExceeded(LimitExceeded):
     """Registering one more session would pass the user's quota; nothing was recorded."""
 
 
+# -- events -----------------------------------------------------------------------------
+
+
+class SessionRegistered(Event, frozen=True, kw_only=True):
+    TYPE: ClassVar[str] = "SessionRegistered"
+    AGGREGATE: ClassVar[str] = "session"
+    session_id: UUID
+    registered_at: datetime
+
+    def aggregate_id(self) -> str:
+        return str(self.session_id)
+
+
+class SessionReleased(Event, frozen=True, kw_only=True):
+    TYPE: ClassVar[str] = "SessionReleased"
+    AGGREGATE: ClassVar[str] = "session"
+    session_id: UUID
+    released_at: datetime
+
+    def aggregate_id(self) -> str:
+        return str(self.session_id)
+
+
 @runtime_checkable  # Litestar checks injected dependencies against their annotation
-class BillingAPI(Protocol):
+class BillingAPI(EventSource, Protocol):
     async def register_session(
         self, *, user_id: str, session_id: UUID, idempotency_key: IdempotencyKey
     ) -> SessionRegistration:

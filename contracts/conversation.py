@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal, Protocol, runtime_checkable
+from typing import Annotated, Any, ClassVar, Literal, Protocol, runtime_checkable
 from uuid import UUID
 
 import msgspec
 
 from .errors import Conflict, InvalidInput, NotFound
+from .events import Event, EventSource
 from .paging import DEFAULT_PAGE_LIMIT
 
 SessionStatus = Literal["open", "closed"]
@@ -113,8 +114,61 @@ class RoutingDecisionExists(Conflict):
     """The message already has its routing decision."""
 
 
+# -- events -----------------------------------------------------------------------------
+
+
+class SessionCreated(Event, frozen=True, kw_only=True):
+    TYPE: ClassVar[str] = "SessionCreated"
+    AGGREGATE: ClassVar[str] = "session"
+    session_id: UUID
+    title: str | None
+    created_at: datetime
+
+    def aggregate_id(self) -> str:
+        return str(self.session_id)
+
+
+class SessionDeleted(Event, frozen=True, kw_only=True):
+    TYPE: ClassVar[str] = "SessionDeleted"
+    AGGREGATE: ClassVar[str] = "session"
+    session_id: UUID
+    deleted_at: datetime
+
+    def aggregate_id(self) -> str:
+        return str(self.session_id)
+
+
+class MessageAppended(Event, frozen=True, kw_only=True):
+    TYPE: ClassVar[str] = "MessageAppended"
+    AGGREGATE: ClassVar[str] = "session"
+    session_id: UUID
+    message_id: UUID
+    seq: int
+    role: str
+    content: str
+    tokens: int
+    created_at: datetime
+
+    def aggregate_id(self) -> str:
+        return str(self.session_id)
+
+
+class RoutingDecided(Event, frozen=True, kw_only=True):
+    TYPE: ClassVar[str] = "RoutingDecided"
+    AGGREGATE: ClassVar[str] = "session"
+    session_id: UUID
+    message_id: UUID
+    intent: str
+    confidence: float
+    tool_name: str | None
+    created_at: datetime
+
+    def aggregate_id(self) -> str:
+        return str(self.session_id)
+
+
 @runtime_checkable  # Litestar checks injected dependencies against their annotation
-class ConversationAPI(Protocol):
+class ConversationAPI(EventSource, Protocol):
     async def create_session(
         self, *, user_id: str, session: SessionCreate, idempotency_key: IdempotencyKey | None = None
     ) -> Session:

@@ -8,12 +8,13 @@ supersedes the old one, so what was known before is never lost, only marked past
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal, Protocol, runtime_checkable
+from typing import Annotated, ClassVar, Literal, Protocol, runtime_checkable
 from uuid import UUID
 
 import msgspec
 
 from .errors import Conflict, InvalidInput, NotFound, Unavailable
+from .events import Event, EventSource
 from .paging import DEFAULT_PAGE_LIMIT
 
 MemoryCategory = Literal["fact", "preference", "goal", "event", "instruction", "other"]
@@ -144,6 +145,7 @@ class WorkingMemoryItem(msgspec.Struct, frozen=True, kw_only=True):
     role: TurnRole | None
     memory_id: UUID | None  # a long-term memory it was seeded from
     added_at: datetime
+    message_id: UUID | None = None  # the conversation message it came from
 
 
 class WorkingMemory(msgspec.Struct, frozen=True, kw_only=True):
@@ -189,8 +191,35 @@ class WorkingMemoryUnavailable(Unavailable):
     """The working-memory store (Redis) cannot be reached; long-term memory still works."""
 
 
+# -- events -----------------------------------------------------------------------------
+
+
+class MemoryAdded(Event, frozen=True, kw_only=True):
+    """A new memory (not a new version of one, and not a merged duplicate)."""
+
+    TYPE: ClassVar[str] = "MemoryAdded"
+    AGGREGATE: ClassVar[str] = "memory"
+    memory_id: UUID
+    category: str
+    importance: float
+    added_at: datetime
+
+    def aggregate_id(self) -> str:
+        return str(self.memory_id)
+
+
+class MemoryDeleted(Event, frozen=True, kw_only=True):
+    TYPE: ClassVar[str] = "MemoryDeleted"
+    AGGREGATE: ClassVar[str] = "memory"
+    memory_id: UUID  # the first version's id: every version went
+    deleted_at: datetime
+
+    def aggregate_id(self) -> str:
+        return str(self.memory_id)
+
+
 @runtime_checkable  # Litestar checks injected dependencies against their annotation
-class MemoryAPI(Protocol):
+class MemoryAPI(EventSource, Protocol):
     async def initialize(
         self, *, session_id: UUID, user_id: str, idempotency_key: str
     ) -> WorkingMemory:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal, Protocol, runtime_checkable
+from typing import Annotated, Any, ClassVar, Literal, Protocol, runtime_checkable
 from uuid import UUID
 
 import msgspec
 
 from .errors import NotFound
+from .events import Event, EventSource
 
 MAX_TEXT_CHARS = 1_000_000
 MAX_QUERY_CHARS = 2_000
@@ -108,8 +109,37 @@ class DocumentNotFound(NotFound):
     """No chunk with that id."""
 
 
+# -- events -----------------------------------------------------------------------------
+
+
+class DocumentIngested(Event, frozen=True, kw_only=True):
+    TYPE: ClassVar[str] = "DocumentIngested"
+    AGGREGATE: ClassVar[str] = "source"
+    source: str
+    chunks: int
+    replaced: bool  # an earlier text of this source was there
+    ingested_at: datetime
+
+    def aggregate_id(self) -> str:
+        return self.source
+
+
+class SearchPerformed(Event, frozen=True, kw_only=True):
+    TYPE: ClassVar[str] = "SearchPerformed"
+    AGGREGATE: ClassVar[str] = "search"
+    search_id: UUID
+    mode: str
+    k: int
+    hits: int
+    latency_ms: float
+    searched_at: datetime
+
+    def aggregate_id(self) -> str:
+        return str(self.search_id)
+
+
 @runtime_checkable  # Litestar checks injected dependencies against their annotation
-class RagAPI(Protocol):
+class RagAPI(EventSource, Protocol):
     async def ingest(self, *, documents: list[DocumentCreate]) -> list[IngestResult]:
         """Chunk, embed and store each document. A source whose text is unchanged writes
         nothing; a changed one has its chunks replaced in one transaction."""

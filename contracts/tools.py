@@ -8,12 +8,13 @@ rate-limited. Calls that never reach the sandbox raise; calls that ran return an
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal, Protocol, runtime_checkable
+from typing import Annotated, Any, ClassVar, Literal, Protocol, runtime_checkable
 from uuid import UUID
 
 import msgspec
 
 from .errors import Conflict, InvalidInput, LimitExceeded, NotFound, PermissionDenied, Unavailable
+from .events import Event, EventSource
 from .paging import DEFAULT_PAGE_LIMIT
 
 # Dotted lowercase names, like MCP's: `python.exec`, `math.evaluate`.
@@ -233,8 +234,28 @@ class SandboxUnavailable(Unavailable):
     """The sandbox cannot run here (no bwrap, no namespaces); nothing runs unsandboxed."""
 
 
+# -- events -----------------------------------------------------------------------------
+
+
+class ToolExecuted(Event, frozen=True, kw_only=True):
+    """Every call, run or refused, as its audit row records it."""
+
+    TYPE: ClassVar[str] = "ToolExecuted"
+    AGGREGATE: ClassVar[str] = "execution"
+    execution_id: UUID
+    tool_name: str
+    tool_version: int | None
+    client_id: str
+    status: str  # an ExecutionStatus
+    duration_ms: float | None
+    executed_at: datetime
+
+    def aggregate_id(self) -> str:
+        return str(self.execution_id)
+
+
 @runtime_checkable  # Litestar checks injected dependencies against their annotation
-class ToolsAPI(Protocol):
+class ToolsAPI(EventSource, Protocol):
     async def exists(self, *, name: str, version: int | None = None) -> bool:
         """Whether the tool (or that version of it) is registered and not deleted;
         a disabled tool exists."""

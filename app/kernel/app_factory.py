@@ -19,6 +19,8 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 
 from .auth import jwt_auth, resolve_jwt_secret
 from .database import ModuleDatabase
+from .events.routes import EventsAdminController
+from .events.system import EventSystem
 from .health import HealthController, ReportsComponents
 from .http_errors import EXCEPTION_HANDLERS
 from .module import Module
@@ -62,12 +64,23 @@ def build_app(
     settings: Settings,
     bound: Sequence[BoundModule],
     cross_module_routes: Sequence[type[Controller]] = (),
+    events: EventSystem | None = None,
 ) -> Litestar:
-    """`cross_module_routes` (composition) read `state.contracts`: the modules that run here."""
+    """`cross_module_routes` (composition) read `state.contracts`: the modules that run here.
+    `events` relays the modules' outboxes and feeds their consumers."""
     auth = jwt_auth(resolve_jwt_secret(settings))
     databases = {b.module.name: b.database for b in bound}
 
-    background = [b.service for b in bound if isinstance(b.service, RunsInBackground)]
+    background: list[RunsInBackground] = [
+        b.service for b in bound if isinstance(b.service, RunsInBackground)
+    ]
+    if events is not None:
+        background.append(events)
+    reporters: dict[str, ReportsComponents] = {
+        b.module.name: b.service for b in bound if isinstance(b.service, ReportsComponents)
+    }
+    if events is not None:
+        reporters["events"] = events
 
     async def start_background() -> None:
         for service in background:
@@ -84,7 +97,11 @@ def build_app(
 
     api = Router(
         path=API_PREFIX,
-        route_handlers=[*(route for b in bound for route in b.module.routes), *cross_module_routes],
+        route_handlers=[
+            *(route for b in bound for route in b.module.routes),
+            *cross_module_routes,
+            *([EventsAdminController] if events is not None else []),
+        ],
         # Each module's controllers ask for their service by the module's name.
         dependencies={b.module.name: _provider(b.service) for b in bound},
     )
@@ -99,11 +116,8 @@ def build_app(
                 "databases": databases,
                 "contracts": {b.module.name: b.service for b in bound},
                 "settings": settings,
-                "component_reporters": {
-                    b.module.name: b.service
-                    for b in bound
-                    if isinstance(b.service, ReportsComponents)
-                },
+                "component_reporters": reporters,
+                "events": events,
             }
         ),
         openapi_config=OpenAPIConfig(

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,8 @@ from .settings import Settings
 from .sqlite import connect_module_file, sqlean_dbapi
 
 _WRITE = "bulkhead_write"
+# Set in a session's `info` by whatever adds an outbox row to it.
+EVENTS_WRITTEN = "bulkhead_events_written"
 
 
 class BoundaryViolation(RuntimeError):
@@ -47,6 +49,7 @@ class ModuleDatabase:
         # out of SQLite's busy handler, whose sleeps of up to 100 ms ruin tail latency;
         # the busy timeout still arbitrates between processes.
         self._sqlite_writer = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+        self._event_listeners: list[Callable[[], None]] = []
 
     @property
     def dialect(self) -> str:
@@ -67,12 +70,16 @@ class ModuleDatabase:
         On SQLite it starts with `BEGIN IMMEDIATE`, taking the write lock up front, so two
         writers queue on the busy timeout instead of failing on a stale read snapshot.
         """
-        if self._sqlite_writer is None:
-            async with self._writes() as session, session.begin():
+        async with self._sqlite_writer or nullcontext(), self._writes() as session:
+            async with session.begin():
                 yield session
-            return
-        async with self._sqlite_writer, self._writes() as session, session.begin():
-            yield session
+            if session.info.pop(EVENTS_WRITTEN, False):
+                for listener in self._event_listeners:
+                    listener()
+
+    def on_events_committed(self, listener: Callable[[], None]) -> None:
+        """Call `listener` after each commit that wrote to the outbox (wakes the relay)."""
+        self._event_listeners.append(listener)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:

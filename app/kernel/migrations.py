@@ -27,7 +27,10 @@ def alembic_config(module: Module, connection: Connection | None = None) -> Conf
     config.set_main_option("version_locations", str(module.migrations))
     config.set_main_option("path_separator", "os")
     config.attributes.update(
-        connection=connection, metadata=module.metadata, version_table=module.version_table
+        connection=connection,
+        metadata=module.metadata,
+        version_table=module.version_table,
+        unmodelled=tuple(module.unmodelled),
     )
     return config
 
@@ -44,7 +47,17 @@ def configure_migration_context() -> None:
         render_as_batch=True,  # SQLite alters tables by copying them
         compare_type=True,
         render_item=_render_item,
+        include_object=_modelled(attributes.get("unmodelled", ())),
     )
+
+
+def _modelled(unmodelled: tuple[str, ...]) -> Any:
+    """Autogenerate must not drop what migrations keep outside the models (FTS tables)."""
+
+    def include(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+        return not (reflected and compare_to is None and (name or "").startswith(unmodelled))
+
+    return include
 
 
 def _render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:

@@ -65,6 +65,14 @@ class Settings:
     saga_lease_s: int = 15
     saga_crash_at: str | None = None  # fault injection: a crash point's name (tests only)
     composition_timeout_s: float = 2.0  # each part of a composed read, separately
+    bus_url: str | None = None  # None: the in-process bus; redis://...: Redis Streams
+    events_batch_size: int = 100  # outbox rows a relay claims at once
+    events_lease_s: int = 30  # how long a relay's claim holds before another may take it
+    events_poll_s: float = 0.5  # how often a relay looks for rows nobody woke it for
+    events_retention_s: int = 7 * 86_400  # published events kept for replay, then purged
+    events_max_attempts: int = 5  # per event and consumer, before it is dead-lettered
+    events_backoff_s: float = 0.1  # first retry's delay; doubles
+    bus_claim_idle_s: int = 30  # Redis: pending entries idle this long are reclaimed
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -132,6 +140,14 @@ class Settings:
                 env, f"{PREFIX}COMPOSITION_TIMEOUT_MS", 2000, minimum=1
             )
             / 1000,
+            bus_url=_parse_redis_url(env.get(f"{PREFIX}BUS_URL"), f"{PREFIX}BUS_URL"),
+            events_batch_size=_parse_int(env, f"{PREFIX}EVENTS_BATCH_SIZE", 100, minimum=1),
+            events_lease_s=_parse_duration(env, f"{PREFIX}EVENTS_LEASE", 30),
+            events_poll_s=_parse_int(env, f"{PREFIX}EVENTS_POLL_MS", 500, minimum=10) / 1000,
+            events_retention_s=_parse_duration(env, f"{PREFIX}EVENTS_RETENTION", 7 * 86_400),
+            events_max_attempts=_parse_int(env, f"{PREFIX}EVENTS_MAX_ATTEMPTS", 5, minimum=1),
+            events_backoff_s=_parse_int(env, f"{PREFIX}EVENTS_BACKOFF_MS", 100, minimum=1) / 1000,
+            bus_claim_idle_s=_parse_duration(env, f"{PREFIX}BUS_CLAIM_IDLE", 30),
         )
 
     def database_url(self, module: str) -> str:
@@ -201,11 +217,11 @@ def _parse_jwt_secret(raw: str | None) -> str | None:
     return raw
 
 
-def _parse_redis_url(raw: str | None) -> str | None:
+def _parse_redis_url(raw: str | None, variable: str = f"{PREFIX}REDIS_URL") -> str | None:
     if not raw:
         return None
     if not raw.startswith(("redis://", "rediss://", "unix://")):
-        raise SettingsError(f"{PREFIX}REDIS_URL", f"{raw!r} is not a redis://, rediss:// URL")
+        raise SettingsError(variable, f"{raw!r} is not a redis://, rediss:// URL")
     return raw
 
 

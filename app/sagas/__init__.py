@@ -12,14 +12,14 @@ from contracts.sagas import SagaAdminAPI
 
 from .models import metadata
 from .orchestrator import SagaOrchestrator
-from .routes import SagaAdminController, SessionSagaController
+from .routes import SagaAdminController, SessionSagaController, UserDeletionController
 
 store = Module(
     name="sagas",
     metadata=metadata,
     contract=SagaAdminAPI,
     service=SagaOrchestrator,
-    routes=[SessionSagaController, SagaAdminController],
+    routes=[SessionSagaController, SagaAdminController, UserDeletionController],
     migrations=Path(__file__).parent / "migrations",
 )
 

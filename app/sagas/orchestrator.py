@@ -34,15 +34,19 @@ from sqlalchemy.exc import IntegrityError
 
 from app.kernel.columns import utcnow
 from app.kernel.database import ModuleDatabase
+from app.kernel.events import Outbox
 from app.kernel.settings import Settings
 from contracts.errors import ContractError, Unavailable
+from contracts.events import EventPage
 from contracts.sagas import Saga, SagaNotFound, SagaNotRetryable, SagaPage, SagaState
+from contracts.users import UserDeletion
 
 from .crash_points import crash_point
 from .create_session import CREATE_SESSION
 from .definition import Call, SagaType, Step
 from .delete_session import DELETE_SESSION
-from .models import SagaRow, SagaStepRow
+from .models import EVENT_TABLES, SagaRow, SagaStepRow
+from .user_deletion import request_user_deletion
 from .views import to_saga
 
 logger = logging.getLogger("bulkhead.sagas")
@@ -58,6 +62,7 @@ class SagasUnavailable(Unavailable):
 class SagaOrchestrator:
     def __init__(self, database: ModuleDatabase, settings: Settings, **contracts: Any) -> None:
         self._db = database.claim("sagas")
+        self._outbox = Outbox("sagas", EVENT_TABLES)
         self._settings = settings
         self._contracts = contracts
         self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -65,6 +70,16 @@ class SagaOrchestrator:
         self._errors: dict[uuid.UUID, ContractError] = {}  # business errors, for the caller
         self._sweeper: asyncio.Task[None] | None = None
         self._clock: Callable[[], datetime] = utcnow
+
+    # -- deleting a user (an event, not a saga) -----------------------------------------
+
+    async def request_user_deletion(self, *, user_id: str, requested_by: str) -> UserDeletion:
+        return await request_user_deletion(
+            self._db, self._outbox, user_id=user_id, requested_by=requested_by
+        )
+
+    async def replay_events(self, *, after: int = 0, limit: int = 500) -> EventPage:
+        return await self._outbox.replay(self._db, after=after, limit=limit)
 
     # -- starting and awaiting ---------------------------------------------------------
 

@@ -9,9 +9,11 @@ from litestar import Controller, Request, Response, delete, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 
-from app.kernel.auth import Principal, requires_admin
+from app.kernel.auth import USER_ID_PATTERN, Principal, requires_admin
 from contracts.conversation import ConversationAPI, Session, SessionCreate, SessionNotFound
+from contracts.errors import InvalidInput
 from contracts.sagas import Saga, SagaPage, SagaState
+from contracts.users import UserDeletion
 
 from .create_session import CREATE_SESSION
 from .delete_session import DELETE_SESSION
@@ -115,3 +117,36 @@ class SagaAdminController(Controller):
         self, sagas: NamedDependency[SagaOrchestrator], saga_id: FromPath[UUID]
     ) -> Saga:
         return await sagas.retry(saga_id=saga_id)
+
+
+class UserDeletionController(Controller):
+    tags = ["users"]
+
+    @delete(
+        "/users/me",
+        operation_id="deleteMe",
+        summary="Delete all of the caller's data, in every module (asynchronously)",
+        status_code=202,
+    )
+    async def delete_me(
+        self, request: AuthRequest, sagas: NamedDependency[SagaOrchestrator]
+    ) -> UserDeletion:
+        user_id = request.user.user_id
+        return await sagas.request_user_deletion(user_id=user_id, requested_by=user_id)
+
+    @delete(
+        "/admin/users/{user_id:str}",
+        operation_id="deleteUser",
+        summary="Delete all of a user's data, in every module (admin, asynchronously)",
+        status_code=202,
+        guards=[requires_admin],
+    )
+    async def delete_user(
+        self,
+        request: AuthRequest,
+        sagas: NamedDependency[SagaOrchestrator],
+        user_id: FromPath[str],
+    ) -> UserDeletion:
+        if not USER_ID_PATTERN.fullmatch(user_id):
+            raise InvalidInput(f"{user_id!r} is not a user id", field="user_id")
+        return await sagas.request_user_deletion(user_id=user_id, requested_by=request.user.user_id)

@@ -94,6 +94,7 @@ async def test_session_context_in_one_call(client: AsyncTestClient, auth: Auth) 
             json={"role": "user", "content": content},
             headers=alice,
         )
+    await client.app.state.events.settle()
     context = await client.get(f"/v1/sessions/{session['id']}/context?messages=1", headers=alice)
     assert context.status_code == 200
     body = context.json()
@@ -101,9 +102,14 @@ async def test_session_context_in_one_call(client: AsyncTestClient, auth: Auth) 
     assert [m["content"] for m in body["parts"]["messages"]["data"]] == [
         "Anything without peanuts please"
     ]
-    # The saga seeded the working memory with the user's most important memory.
+    # The saga seeded the working memory with the user's most important memory; the
+    # memory module added each message as a turn when its event arrived.
     working = body["parts"]["working_memory"]["data"]["items"]
-    assert [i["content"] for i in working] == ["Allergic to peanuts"]
+    assert [(i["kind"], i["content"]) for i in working] == [
+        ("fact", "Allergic to peanuts"),
+        ("turn", "Book a table for tonight"),
+        ("turn", "Anything without peanuts please"),
+    ]
     recalled = body["parts"]["memories"]["data"]["items"]
     assert recalled[0]["entry"]["content"] == "Allergic to peanuts"
     other = await client.get(f"/v1/sessions/{session['id']}/context", headers=auth("bob"))

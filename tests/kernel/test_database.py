@@ -99,8 +99,14 @@ async def test_service_refuses_another_modules_database(sqlite_settings: Setting
 
 def test_registry_holds_each_modules_own_metadata() -> None:
     assert REGISTRY["conversation"].metadata is conversation_module.metadata
-    assert set(conversation_module.metadata.tables) == {"sessions", "messages", "routing_decisions"}
-    assert set(billing_module.metadata.tables) == {"usage", "quotas"}
+    events = {"outbox", "inbox", "dead_letters"}  # every module's own, for events
+    assert set(conversation_module.metadata.tables) == {
+        "sessions",
+        "messages",
+        "routing_decisions",
+        *events,
+    }
+    assert set(billing_module.metadata.tables) == {"usage", "quotas", *events}
 
 
 async def test_data_dir_is_created_on_first_use(tmp_path: Path) -> None:

@@ -114,6 +114,7 @@ def test_modules_setting_selects_a_subset_in_dependency_order() -> None:
         "rag",
         "tools",
         "memory",
+        "analytics",
     }
     # Conversation calls the tools contract: tools is built first.
     assert [m.name for m in REGISTRY.select(("conversation", "tools"))] == ["tools", "conversation"]

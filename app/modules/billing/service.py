@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime, time
 
 import msgspec
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.kernel.columns import utcnow
 from app.kernel.database import ModuleDatabase
+from app.kernel.events import Handler, Outbox
 from app.kernel.settings import Settings
 from app.kernel.validation import validated
 from contracts.billing import (
@@ -20,17 +22,22 @@ from contracts.billing import (
     Quota,
     QuotaExceeded,
     QuotaUpdate,
+    SessionRegistered,
     SessionRegistration,
+    SessionReleased,
     UsageSummary,
 )
 from contracts.errors import Conflict
+from contracts.events import Event, EventEnvelope, EventPage
+from contracts.users import UserDeletionRequested
 
-from .models import SESSION_REGISTERED, SESSION_RELEASED, QuotaRow, UsageRow
+from .models import EVENT_TABLES, SESSION_REGISTERED, SESSION_RELEASED, QuotaRow, UsageRow
 
 
 class BillingService:
     def __init__(self, database: ModuleDatabase, settings: Settings) -> None:
         self._db = database.claim("billing")
+        self._outbox = Outbox("billing", EVENT_TABLES)
         self._default_active = settings.default_max_active_sessions
         self._default_per_day = settings.default_max_sessions_per_day
 
@@ -54,7 +61,15 @@ class BillingService:
                     f"{summary.sessions_today} sessions started today (UTC); the quota allows "
                     f"{quota.max_sessions_per_day} per day."
                 )
-            tx.add(_usage_row(user_id, session_id, SESSION_REGISTERED, idempotency_key))
+            row = _usage_row(user_id, session_id, SESSION_REGISTERED, idempotency_key)
+            tx.add(row)
+            await self._outbox.add(
+                tx,
+                SessionRegistered(
+                    user_id=user_id, session_id=session_id, registered_at=row.created_at
+                ),
+                occurred_at=row.created_at,
+            )
         async with self._db.read() as tx:
             return await _registration(tx, session_id)
 
@@ -68,8 +83,14 @@ class BillingService:
             if registered is None:
                 return None  # compensating a registration that never happened
             if await _entry(tx, session_id, SESSION_RELEASED) is None:
-                tx.add(
-                    _usage_row(registered.user_id, session_id, SESSION_RELEASED, idempotency_key)
+                row = _usage_row(registered.user_id, session_id, SESSION_RELEASED, idempotency_key)
+                tx.add(row)
+                await self._outbox.add(
+                    tx,
+                    SessionReleased(
+                        user_id=row.user_id, session_id=session_id, released_at=row.created_at
+                    ),
+                    occurred_at=row.created_at,
                 )
                 await tx.flush()
             return await _registration(tx, session_id)
@@ -125,6 +146,20 @@ class BillingService:
                 row.max_sessions_per_day = update.max_sessions_per_day
             row.updated_at = utcnow()
             return self._quota(user_id, row)
+
+    # -- events ------------------------------------------------------------------------
+
+    async def replay_events(self, *, after: int = 0, limit: int = 500) -> EventPage:
+        return await self._outbox.replay(self._db, after=after, limit=limit)
+
+    def event_handlers(self) -> Mapping[type[Event], Handler]:
+        return {UserDeletionRequested: self._forget_user}
+
+    async def _forget_user(self, tx: AsyncSession, event: Event, _: EventEnvelope) -> None:
+        assert event.user_id is not None
+        await tx.execute(delete(UsageRow).where(UsageRow.user_id == event.user_id))
+        await tx.execute(delete(QuotaRow).where(QuotaRow.user_id == event.user_id))
+        await self._outbox.forget_user(tx, event.user_id)
 
     async def _lock_quota(self, tx: AsyncSession, user_id: str) -> Quota:
         """Serialise registrations of one user: two concurrent ones cannot both fit.

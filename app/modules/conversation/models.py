@@ -20,8 +20,11 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from app.kernel.columns import UTCDateTime
+from app.kernel.events import add_event_tables
 
 metadata = MetaData()
+# outbox, inbox and dead_letters: this module's side of events (app/kernel/events).
+EVENT_TABLES = add_event_tables(metadata)
 
 
 class Base(DeclarativeBase):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 
 from sqlalchemy import delete, func, select, update
@@ -12,15 +13,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.kernel.columns import utcnow
 from app.kernel.cursor import decode_cursor, encode_cursor
 from app.kernel.database import ModuleDatabase
+from app.kernel.events import Handler, Outbox
 from app.kernel.keyset import newest_first, page_limit
 from app.kernel.settings import Settings
 from app.kernel.validation import check_metadata_size, validated
 from contracts.conversation import (
     ConversationStats,
     Message,
+    MessageAppended,
     MessageCreate,
     MessageNotFound,
     MessagePage,
+    RoutingDecided,
     RoutingDecision,
     RoutingDecisionCreate,
     RoutingDecisionExists,
@@ -28,15 +32,19 @@ from contracts.conversation import (
     Session,
     SessionClosed,
     SessionCreate,
+    SessionCreated,
+    SessionDeleted,
     SessionNotFound,
     SessionPage,
     UnknownTool,
 )
 from contracts.errors import InvalidInput
+from contracts.events import Event, EventEnvelope, EventPage
 from contracts.paging import DEFAULT_PAGE_LIMIT
 from contracts.tools import ToolsAPI
+from contracts.users import UserDeletionRequested
 
-from .models import MessageRow, RoutingDecisionRow, SessionRow
+from .models import EVENT_TABLES, MessageRow, RoutingDecisionRow, SessionRow
 from .tokens import TOKEN_ENCODING, count_tokens
 
 
@@ -44,6 +52,7 @@ class ConversationService:
     def __init__(self, database: ModuleDatabase, settings: Settings, *, tools: ToolsAPI) -> None:
         self._db = database.claim("conversation")
         self._tools = tools
+        self._outbox = Outbox("conversation", EVENT_TABLES)
         count_tokens("warm up")  # load the tokenizer now, not in the first request
 
     async def create_session(
@@ -68,6 +77,13 @@ class ConversationService:
         try:
             async with self._db.transaction() as tx:
                 tx.add(row)
+                await self._outbox.add(
+                    tx,
+                    SessionCreated(
+                        user_id=user_id, session_id=row.id, title=row.title, created_at=now
+                    ),
+                    occurred_at=now,
+                )
         except IntegrityError:
             # A concurrent call with the same key won the race: answer with its session.
             if idempotency_key is not None and (
@@ -118,6 +134,11 @@ class ConversationService:
             now = utcnow()
             row.status, row.title, row.meta = "deleted", None, {}
             row.updated_at = row.deleted_at = now
+            await self._outbox.add(
+                tx,
+                SessionDeleted(user_id=user_id, session_id=session_id, deleted_at=now),
+                occurred_at=now,
+            )
 
     async def append_message(
         self, *, session_id: uuid.UUID, user_id: str, message: MessageCreate
@@ -151,6 +172,20 @@ class ConversationService:
                 created_at=now,
             )
             tx.add(row)
+            await self._outbox.add(
+                tx,
+                MessageAppended(
+                    user_id=user_id,
+                    session_id=session_id,
+                    message_id=row.id,
+                    seq=seq,
+                    role=message.role,
+                    content=message.content,
+                    tokens=tokens,
+                    created_at=now,
+                ),
+                occurred_at=now,
+            )
         return _message(row)
 
     async def list_messages(
@@ -210,6 +245,9 @@ class ConversationService:
             )
             if owner != user_id:
                 raise MessageNotFound(f"no message {message_id}", field="message_id")
+            session_id = await tx.scalar(
+                select(MessageRow.session_id).where(MessageRow.id == message_id)
+            )
             existing = await tx.scalar(
                 select(RoutingDecisionRow.id).where(RoutingDecisionRow.message_id == message_id)
             )
@@ -225,6 +263,19 @@ class ConversationService:
                 created_at=utcnow(),
             )
             tx.add(row)
+            await self._outbox.add(
+                tx,
+                RoutingDecided(
+                    user_id=user_id,
+                    session_id=session_id,
+                    message_id=message_id,
+                    intent=row.intent,
+                    confidence=row.confidence,
+                    tool_name=row.tool_name,
+                    created_at=row.created_at,
+                ),
+                occurred_at=row.created_at,
+            )
         return _decision(row)
 
     async def get_routing_decision(self, *, message_id: uuid.UUID, user_id: str) -> RoutingDecision:
@@ -281,6 +332,26 @@ class ConversationService:
             tokens=int(tokens),
             decisions_by_intent={intent: count for intent, count in by_intent},
         )
+
+    # -- events ------------------------------------------------------------------------
+
+    async def replay_events(self, *, after: int = 0, limit: int = 500) -> EventPage:
+        return await self._outbox.replay(self._db, after=after, limit=limit)
+
+    def event_handlers(self) -> Mapping[type[Event], Handler]:
+        return {UserDeletionRequested: self._forget_user}
+
+    async def _forget_user(self, tx: AsyncSession, event: Event, _: EventEnvelope) -> None:
+        """Every session of the user goes, tombstones too, with their events."""
+        assert isinstance(event, UserDeletionRequested) and event.user_id is not None
+        sessions = select(SessionRow.id).where(SessionRow.user_id == event.user_id)
+        messages = select(MessageRow.id).where(MessageRow.session_id.in_(sessions))
+        await tx.execute(
+            delete(RoutingDecisionRow).where(RoutingDecisionRow.message_id.in_(messages))
+        )
+        await tx.execute(delete(MessageRow).where(MessageRow.session_id.in_(sessions)))
+        await tx.execute(delete(SessionRow).where(SessionRow.user_id == event.user_id))
+        await self._outbox.forget_user(tx, event.user_id)
 
     async def _by_key(self, user_id: str, key: str) -> Session | None:
         async with self._db.read() as tx:

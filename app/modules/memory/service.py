@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TypeVar
 
@@ -16,18 +16,27 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.kernel.columns import utcnow
 from app.kernel.database import ModuleDatabase
 from app.kernel.embedding import Embedder, create_embedder
+from app.kernel.events import Handler, Outbox
 from app.kernel.health import ComponentHealth
 from app.kernel.keyset import newest_first
 from app.kernel.percentiles import nearest_rank
 from app.kernel.settings import Settings
 from app.kernel.validation import validated
-from contracts.conversation import ConversationAPI, SessionNotFound
+from contracts.conversation import (
+    ConversationAPI,
+    MessageAppended,
+    SessionDeleted,
+    SessionNotFound,
+)
 from contracts.errors import InvalidInput, Unavailable
+from contracts.events import Event, EventEnvelope, EventPage
 from contracts.memory import (
     AddedMemory,
     DuplicateMemory,
     InvalidRelationship,
+    MemoryAdded,
     MemoryCategory,
+    MemoryDeleted,
     MemoryEntry,
     MemoryEntryCreate,
     MemoryEntryUpdate,
@@ -47,6 +56,7 @@ from contracts.memory import (
     WorkingMemoryNotFound,
 )
 from contracts.paging import DEFAULT_PAGE_LIMIT
+from contracts.users import UserDeletionRequested
 
 from . import recall, relationships, word_index
 from .entries import (
@@ -59,6 +69,7 @@ from .entries import (
     versions,
 )
 from .models import (
+    EVENT_TABLES,
     IdempotencyKeyRow,
     MemoryEntryRow,
     MemoryRelationshipRow,
@@ -66,10 +77,12 @@ from .models import (
     WorkingSessionRow,
 )
 from .redis_store import RedisStore
+from .stated_facts import stated_facts
 from .working_memory import WorkingMemories
 from .working_store import InProcessStore, WorkingStore
 
 T = TypeVar("T")
+MAX_TURN_CHARS = 2_000  # of a message, kept as a turn in working memory
 
 
 class MemoryService:
@@ -83,6 +96,7 @@ class MemoryService:
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._db = database.claim("memory")
+        self._outbox = Outbox("memory", EVENT_TABLES)
         self._settings = settings
         self._conversation = conversation
         self._clock = clock
@@ -238,6 +252,17 @@ class MemoryService:
                 tx.add(row)
                 await tx.flush()
                 await word_index.add(tx, [row])
+                await self._outbox.add(
+                    tx,
+                    MemoryAdded(
+                        user_id=user_id,
+                        memory_id=row.id,
+                        category=row.category,
+                        importance=row.importance,
+                        added_at=now,
+                    ),
+                    occurred_at=now,
+                )
         except IntegrityError:
             # The same content, added concurrently, won: merge into it.
             merged = await self._merge_duplicate(user_id, digest, entry.importance)
@@ -344,24 +369,29 @@ class MemoryService:
         async with self._db.transaction() as tx:
             row = await owned(tx, memory_id, user_id)
             await self._delete_where(tx, MemoryEntryRow.root_id == row.root_id)
+            now = self._clock()
+            await self._outbox.add(
+                tx,
+                MemoryDeleted(user_id=user_id, memory_id=row.root_id, deleted_at=now),
+                occurred_at=now,
+            )
 
     async def delete_user(self, *, user_id: str) -> None:
-        async with self._db.read() as tx:
-            sessions = list(
-                (
-                    await tx.scalars(
-                        select(WorkingSessionRow.session_id).where(
-                            WorkingSessionRow.user_id == user_id
-                        )
-                    )
-                ).all()
+        async with self._db.transaction() as tx:
+            await self._forget_user(tx, user_id)
+
+    async def _forget_user(self, tx: AsyncSession, user_id: str) -> None:
+        sessions = (
+            await tx.scalars(
+                select(WorkingSessionRow.session_id).where(WorkingSessionRow.user_id == user_id)
             )
+        ).all()
         # The store first: if it is down, nothing is deleted and the caller can retry.
         await self._working.store.delete([str(s) for s in sessions])
-        async with self._db.transaction() as tx:
-            await self._delete_where(tx, MemoryEntryRow.user_id == user_id)
-            await tx.execute(delete(WorkingSessionRow).where(WorkingSessionRow.user_id == user_id))
-            await tx.execute(delete(RecallLogRow).where(RecallLogRow.user_id == user_id))
+        await self._delete_where(tx, MemoryEntryRow.user_id == user_id)
+        await tx.execute(delete(WorkingSessionRow).where(WorkingSessionRow.user_id == user_id))
+        await tx.execute(delete(RecallLogRow).where(RecallLogRow.user_id == user_id))
+        await self._outbox.forget_user(tx, user_id)
 
     @staticmethod
     async def _delete_where(tx: AsyncSession, condition: ColumnElement[bool]) -> None:
@@ -378,6 +408,78 @@ class MemoryService:
         )
         await word_index.remove(tx, ids)
         await tx.execute(delete(MemoryEntryRow).where(MemoryEntryRow.id.in_(ids)))
+
+    # -- events ------------------------------------------------------------------------
+
+    async def replay_events(self, *, after: int = 0, limit: int = 500) -> EventPage:
+        return await self._outbox.replay(self._db, after=after, limit=limit)
+
+    def event_handlers(self) -> Mapping[type[Event], Handler]:
+        return {
+            MessageAppended: self._on_message_appended,
+            SessionDeleted: self._on_session_deleted,
+            UserDeletionRequested: self._on_user_deletion,
+        }
+
+    async def _on_message_appended(
+        self, tx: AsyncSession, event: Event, envelope: EventEnvelope
+    ) -> None:
+        """The session's working memory gains the turn, and the facts the user stated."""
+        assert isinstance(event, MessageAppended) and event.user_id is not None
+        if await _cleaned_up(tx, event.session_id):
+            return  # a late message of a deleted session must not bring its memory back
+        if await tx.get(WorkingSessionRow, event.session_id) is None:
+            # The conversation module's event is its word on whose session this is.
+            tx.add(
+                WorkingSessionRow(
+                    session_id=event.session_id, user_id=event.user_id, created_at=self._clock()
+                )
+            )
+        facts = stated_facts(event.content) if event.role == "user" else []
+        items = [
+            self._working.item(
+                kind="turn",
+                content=event.content[:MAX_TURN_CHARS],
+                role=event.role,
+                memory_id=None,
+                message_id=event.message_id,
+            ),
+            *(
+                self._working.item(
+                    kind="fact", content=f, role=None, memory_id=None, message_id=event.message_id
+                )
+                for f in facts
+            ),
+        ]
+        held = await self._working.read_or_empty(event.session_id, event.user_id)
+        # A redelivery after the store took them (and before this commit) adds nothing.
+        done = {(i.kind, i.content) for i in held.items if i.message_id == event.message_id}
+        for item in items:
+            if (item.kind, item.content) not in done:
+                await self._working.append(event.session_id, event.user_id, item)
+
+    async def _on_session_deleted(
+        self, tx: AsyncSession, event: Event, envelope: EventEnvelope
+    ) -> None:
+        assert isinstance(event, SessionDeleted)
+        await self._working.store.delete([str(event.session_id)])
+        await tx.execute(
+            delete(WorkingSessionRow).where(WorkingSessionRow.session_id == event.session_id)
+        )
+        tx.add(
+            IdempotencyKeyRow(
+                key=f"event:{envelope.id}",
+                operation="cleanup",
+                session_id=event.session_id,
+                created_at=self._clock(),
+            )
+        )
+
+    async def _on_user_deletion(
+        self, tx: AsyncSession, event: Event, envelope: EventEnvelope
+    ) -> None:
+        assert event.user_id is not None
+        await self._forget_user(tx, event.user_id)
 
     # -- recall ------------------------------------------------------------------------
 
@@ -558,3 +660,12 @@ class MemoryService:
 
 def _given(value: T | msgspec.UnsetType, fallback: T) -> T:
     return fallback if isinstance(value, msgspec.UnsetType) else value
+
+
+async def _cleaned_up(tx: AsyncSession, session_id: uuid.UUID) -> bool:
+    found = await tx.scalar(
+        select(IdempotencyKeyRow.key)
+        .where(IdempotencyKeyRow.session_id == session_id, IdempotencyKeyRow.operation == "cleanup")
+        .limit(1)
+    )
+    return found is not None

@@ -20,7 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.kernel.columns import utcnow
 from app.kernel.database import ModuleDatabase
 from app.kernel.embedding import Embedder
-from contracts.rag import DocumentCreate, IngestResult
+from app.kernel.events import Outbox
+from contracts.rag import DocumentCreate, DocumentIngested, IngestResult
 
 from . import lexical_index, vector_index
 from .chunking import split_into_chunks
@@ -46,6 +47,7 @@ async def ingest_batch(
     state: IndexState,
     embedder: Callable[[str], Embedder],
     default_model: str,
+    outbox: Outbox,
 ) -> list[IngestResult] | None:
     """Store the plans; None if the index changed models meanwhile (plan again)."""
     async with db.read() as tx:
@@ -76,6 +78,19 @@ async def ingest_batch(
             await lexical_index.add(tx, all_rows)
             for model, matrix in vectors.items():
                 await store_vectors(tx, model, all_rows, matrix)
+            ingested_at = utcnow()
+            for source, stored in rows.items():
+                await outbox.add(
+                    tx,
+                    DocumentIngested(
+                        user_id=None,
+                        source=source,
+                        chunks=len(stored),
+                        replaced=source in replaced,
+                        ingested_at=ingested_at,
+                    ),
+                    occurred_at=ingested_at,
+                )
     results = []
     for p in plans:
         source = p.document.source

@@ -26,9 +26,12 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from app.kernel.columns import UTCDateTime
+from app.kernel.events import add_event_tables
 from app.kernel.vector_column import VectorColumn
 
 metadata = MetaData()
+# outbox, inbox and dead_letters: this module's side of events (app/kernel/events).
+EVENT_TABLES = add_event_tables(metadata)
 
 # Index structures kept outside the ORM, by name prefix (see the module docstring).
 UNMODELLED = (

@@ -14,9 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.kernel.columns import utcnow
 from app.kernel.database import ModuleDatabase
 from app.kernel.embedding import Embedder, create_embedder
+from app.kernel.events import Outbox
 from app.kernel.settings import Settings
 from app.kernel.validation import check_metadata_size, validated
 from contracts.errors import InvalidInput, Unavailable
+from contracts.events import EventPage
 from contracts.rag import (
     Document,
     DocumentCreate,
@@ -25,6 +27,7 @@ from contracts.rag import (
     RagStats,
     ReindexProgress,
     SearchHit,
+    SearchPerformed,
     SearchRequest,
     SearchResult,
 )
@@ -33,7 +36,7 @@ from . import lexical_index, vector_index
 from .fusion import reciprocal_rank_fusion
 from .index_state import IndexState, load_index_state, save_index_state
 from .ingestion import ingest_batch, plan, remove_documents, store_vectors
-from .models import DocumentRow, EmbeddingRow, RetrievalLogRow
+from .models import EVENT_TABLES, DocumentRow, EmbeddingRow, RetrievalLogRow
 
 # Hybrid fuses the top max(10, k) of each ranking. Deeper lists let chunks that are
 # mediocre in both outrank one that is first in one (measured: bench/retrieval_quality.py).
@@ -45,6 +48,7 @@ class RagService:
         self._db = database.claim("rag")
         self._settings = settings
         self._embedders: dict[str, Embedder] = {}
+        self._outbox = Outbox("rag", EVENT_TABLES)
 
     def _embedder(self, model_name: str) -> Embedder:
         if model_name not in self._embedders:
@@ -68,7 +72,12 @@ class RagService:
         ]
         for _ in range(3):
             results = await ingest_batch(
-                self._db, plans, await self._state(), self._embedder, self._settings.embedding_model
+                self._db,
+                plans,
+                await self._state(),
+                self._embedder,
+                self._settings.embedding_model,
+                self._outbox,
             )
             if results is not None:
                 return results
@@ -134,20 +143,36 @@ class RagService:
             if doc in rows
         ]
         latency_ms = (time.perf_counter() - started) * 1000
+        searched_at = utcnow()
         async with self._db.transaction() as tx:
-            tx.add(
-                RetrievalLogRow(
-                    id=uuid.uuid4(),
-                    query_hash=hashlib.sha256(request.query.encode()).hexdigest(),
-                    results=[str(hit.document_id) for hit in hits],
-                    latency_ms=latency_ms,
+            log_row = RetrievalLogRow(
+                id=uuid.uuid4(),
+                query_hash=hashlib.sha256(request.query.encode()).hexdigest(),
+                results=[str(hit.document_id) for hit in hits],
+                latency_ms=latency_ms,
+                mode=request.mode,
+                k=request.k,
+                model_name=model,
+                created_at=searched_at,
+            )
+            tx.add(log_row)
+            await self._outbox.add(
+                tx,
+                SearchPerformed(
+                    user_id=None,
+                    search_id=log_row.id,
                     mode=request.mode,
                     k=request.k,
-                    model_name=model,
-                    created_at=utcnow(),
-                )
+                    hits=len(hits),
+                    latency_ms=round(latency_ms, 3),
+                    searched_at=searched_at,
+                ),
+                occurred_at=searched_at,
             )
         return SearchResult(mode=request.mode, model_name=model, hits=hits, latency_ms=latency_ms)
+
+    async def replay_events(self, *, after: int = 0, limit: int = 500) -> EventPage:
+        return await self._outbox.replay(self._db, after=after, limit=limit)
 
     async def reindex_step(self, *, model_name: str, batch_size: int = 64) -> ReindexProgress:
         if not 1 <= batch_size <= 1000:

@@ -10,22 +10,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeVar
 
 import msgspec
 from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.kernel.auth import USER_ID_PATTERN
 from app.kernel.columns import utcnow
 from app.kernel.database import ModuleDatabase
+from app.kernel.events import Handler, Outbox
 from app.kernel.health import ComponentHealth
 from app.kernel.keyset import newest_first
 from app.kernel.settings import Settings
 from app.kernel.validation import validated
 from contracts.errors import ContractError, InvalidInput
+from contracts.events import Event, EventEnvelope, EventPage
 from contracts.paging import DEFAULT_PAGE_LIMIT
 from contracts.tools import (
     Caller,
@@ -41,6 +44,7 @@ from contracts.tools import (
     Tool,
     ToolCreate,
     ToolDisabled,
+    ToolExecuted,
     ToolExists,
     ToolNotAllowed,
     ToolNotFound,
@@ -49,12 +53,13 @@ from contracts.tools import (
     ToolStats,
     ToolVersionCreate,
 )
+from contracts.users import UserDeletionRequested
 
 from . import catalog
 from .audit import Call, refusal_row, run_row, to_execution
 from .builtin_tools import BUILTIN_TOOLS
 from .json_schemas import check_params
-from .models import ClientPolicyRow, ExecutionRow, ToolRow
+from .models import EVENT_TABLES, ClientPolicyRow, ExecutionRow, ToolRow
 from .outcome import judge
 from .policy import EVERY_CLIENT, admin_policies, allow_list, allows
 from .rate_limiter import take_call
@@ -75,6 +80,7 @@ class ToolsService:
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._db = database.claim("tools")
+        self._outbox = Outbox("tools", EVENT_TABLES)
         self._settings = settings
         self._sandbox = sandbox or Sandbox(
             bwrap=settings.sandbox_bwrap, python=settings.sandbox_python, uid=settings.sandbox_uid
@@ -240,17 +246,48 @@ class ToolsService:
                 ) from exc
         status, reason, result = judge(tool, run, limits.max_output_bytes)
         row = run_row(call, run, status, reason, result)
-        async with self._db.transaction() as tx:
-            tx.add(row)
+        await self._audit(row)
         return to_execution(row)
 
     async def _refuse(self, call: Call, status: ExecutionStatus, error: E) -> E:
         """Record a call that did not run, and hand back its error to raise."""
         row = refusal_row(call, status, error.message)
-        async with self._db.transaction() as tx:
-            tx.add(row)
+        await self._audit(row)
         error.details["execution_id"] = str(row.id)
         return error
+
+    async def _audit(self, row: ExecutionRow) -> None:
+        """The audit row and its event, together."""
+        async with self._db.transaction() as tx:
+            tx.add(row)
+            await self._outbox.add(
+                tx,
+                ToolExecuted(
+                    user_id=row.user_id,
+                    execution_id=row.id,
+                    tool_name=row.tool_name,
+                    tool_version=row.tool_version,
+                    client_id=row.client_id,
+                    status=row.status,
+                    duration_ms=row.duration_ms,
+                    executed_at=row.created_at,
+                ),
+                occurred_at=row.created_at,
+            )
+
+    # -- events ------------------------------------------------------------------------
+
+    async def replay_events(self, *, after: int = 0, limit: int = 500) -> EventPage:
+        return await self._outbox.replay(self._db, after=after, limit=limit)
+
+    def event_handlers(self) -> Mapping[type[Event], Handler]:
+        return {UserDeletionRequested: self._forget_user}
+
+    async def _forget_user(self, tx: AsyncSession, event: Event, _: EventEnvelope) -> None:
+        """The user's executions go from the audit log (with their params and output)."""
+        assert event.user_id is not None
+        await tx.execute(delete(ExecutionRow).where(ExecutionRow.user_id == event.user_id))
+        await self._outbox.forget_user(tx, event.user_id)
 
     def _rate_limit(self, tool: ToolRow) -> RateLimit:
         if tool.rate_limit_calls is not None and tool.rate_limit_window_s is not None:

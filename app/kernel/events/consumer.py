@@ -1,0 +1,236 @@
+"""A module consuming events: each applied at most once (inbox), retried, dead-lettered."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+import msgspec
+from sqlalchemy import Row, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contracts.errors import Conflict, NotFound
+from contracts.events import Event, EventEnvelope
+
+from ..columns import utcnow
+from ..database import ModuleDatabase
+from .tables import EventTables
+
+log = logging.getLogger(__name__)
+
+# Applies one event inside the consumer's transaction, which also records it in the inbox.
+Handler = Callable[[AsyncSession, Event, EventEnvelope], Awaitable[None]]
+MAX_ERROR_CHARS = 2_000
+
+
+@runtime_checkable
+class ConsumesEvents(Protocol):
+    """A module service that reacts to other modules' events."""
+
+    def event_handlers(self) -> Mapping[type[Event], Handler]: ...
+
+
+class DeadLetter(msgspec.Struct, frozen=True, kw_only=True):
+    id: uuid.UUID
+    consumer: str
+    event_id: uuid.UUID
+    source: str
+    type: str
+    error: str
+    attempts: int
+    failed_at: datetime
+    resolved_at: datetime | None
+    envelope: EventEnvelope
+
+
+class DeadLetterNotFound(NotFound):
+    """No dead letter with that id in that consumer."""
+
+
+class DeadLetterStillFails(Conflict):
+    """Resubmitted, the handler failed again; the dead letter stays, with the new error."""
+
+
+class Consumer:
+    def __init__(
+        self,
+        name: str,
+        database: ModuleDatabase,
+        tables: EventTables,
+        handlers: Mapping[type[Event], Handler],
+        *,
+        max_attempts: int = 5,
+        backoff_s: float = 0.1,
+    ) -> None:
+        self.name = name
+        self._db = database.claim(name)
+        self._inbox = tables.inbox
+        self._dead = tables.dead_letters
+        self._handlers = {(cls.TYPE, cls.VERSION): h for cls, h in handlers.items()}
+        self._max_attempts = max_attempts
+        self._backoff_s = backoff_s
+
+    def handles(self, envelope: EventEnvelope) -> bool:
+        return (envelope.type, envelope.version) in self._handlers
+
+    async def deliver(self, envelope: EventEnvelope) -> None:
+        """Apply once, retrying with backoff; after the last attempt, dead-letter it so the
+        events behind it keep flowing."""
+        if not self.handles(envelope):
+            return
+        for attempt in range(1, self._max_attempts + 1):
+            try:
+                await self.apply(envelope)
+                return
+            except Exception as exc:  # a handler may fail in any way; the reason is kept
+                error = f"{type(exc).__name__}: {exc}"
+                log.warning(
+                    "%s: %s %s failed (attempt %d): %s",
+                    self.name,
+                    envelope.type,
+                    envelope.id,
+                    attempt,
+                    error,
+                )
+                if attempt < self._max_attempts:
+                    await asyncio.sleep(self._backoff_s * 2 ** (attempt - 1))
+        await self._dead_letter(envelope, error, self._max_attempts)
+
+    async def apply(self, envelope: EventEnvelope) -> bool:
+        """Apply now, in one transaction with its inbox row; False if it was applied before."""
+        handler = self._handlers[(envelope.type, envelope.version)]
+        event = envelope.event()
+        try:
+            async with self._db.transaction() as tx:
+                # The inbox row first: a concurrent delivery of the same event waits on it
+                # and then fails, rolling back its own effect.
+                await tx.execute(
+                    insert(self._inbox).values(
+                        event_id=envelope.id,
+                        source=envelope.source,
+                        type=envelope.type,
+                        handled_at=utcnow(),
+                    )
+                )
+                await handler(tx, event, envelope)
+        except IntegrityError:
+            if await self.applied(envelope.id):
+                return False
+            raise
+        return True
+
+    async def applied(self, event_id: uuid.UUID) -> bool:
+        async with self._db.read() as tx:
+            found = await tx.scalar(
+                select(self._inbox.c.event_id).where(self._inbox.c.event_id == event_id)
+            )
+        return found is not None
+
+    async def _dead_letter(self, envelope: EventEnvelope, error: str, attempts: int) -> None:
+        now = utcnow()
+        async with self._db.transaction() as tx:
+            earlier = await tx.scalar(
+                select(self._dead.c.id).where(
+                    self._dead.c.event_id == envelope.id, self._dead.c.resolved_at.is_(None)
+                )
+            )
+            if earlier is not None:  # delivered again while dead: one letter, more attempts
+                await tx.execute(
+                    update(self._dead)
+                    .where(self._dead.c.id == earlier)
+                    .values(
+                        error=error[:MAX_ERROR_CHARS],
+                        attempts=self._dead.c.attempts + attempts,
+                        failed_at=now,
+                    )
+                )
+                return
+            await tx.execute(
+                insert(self._dead).values(
+                    id=uuid.uuid4(),
+                    event_id=envelope.id,
+                    source=envelope.source,
+                    type=envelope.type,
+                    user_id=envelope.user_id,
+                    envelope=msgspec.json.encode(envelope).decode(),
+                    error=error[:MAX_ERROR_CHARS],
+                    attempts=attempts,
+                    failed_at=now,
+                )
+            )
+        log.error("%s: dead-lettered %s %s: %s", self.name, envelope.type, envelope.id, error)
+
+    async def dead_letters(
+        self, *, include_resolved: bool = False, limit: int = 100
+    ) -> list[DeadLetter]:
+        query = select(self._dead).order_by(self._dead.c.failed_at.desc()).limit(limit)
+        if not include_resolved:
+            query = query.where(self._dead.c.resolved_at.is_(None))
+        async with self._db.read() as tx:
+            rows = (await tx.execute(query)).all()
+        return [self._letter(row) for row in rows]
+
+    async def unresolved_count(self) -> int:
+        async with self._db.read() as tx:
+            count = await tx.scalar(
+                select(func.count())
+                .select_from(self._dead)
+                .where(self._dead.c.resolved_at.is_(None))
+            )
+        return count or 0
+
+    async def resubmit(self, letter_id: uuid.UUID) -> DeadLetter:
+        """Apply a dead letter's event once more (its handler fixed, its cause gone)."""
+        async with self._db.read() as tx:
+            row = (await tx.execute(select(self._dead).where(self._dead.c.id == letter_id))).first()
+        if row is None:
+            raise DeadLetterNotFound(f"no dead letter {letter_id} in {self.name}", field="id")
+        if row.resolved_at is None:
+            envelope = msgspec.json.decode(row.envelope, type=EventEnvelope)
+            try:
+                await self.apply(envelope)
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
+                async with self._db.transaction() as tx:
+                    await tx.execute(
+                        update(self._dead)
+                        .where(self._dead.c.id == letter_id)
+                        .values(error=error, attempts=self._dead.c.attempts + 1, failed_at=utcnow())
+                    )
+                raise DeadLetterStillFails(
+                    f"{self.name} still fails on {envelope.type} {envelope.id}: {error}",
+                    details={"dead_letter_id": str(letter_id)},
+                ) from None
+            async with self._db.transaction() as tx:
+                await tx.execute(
+                    update(self._dead)
+                    .where(self._dead.c.id == letter_id)
+                    .values(resolved_at=utcnow())
+                )
+        async with self._db.read() as tx:
+            row = (await tx.execute(select(self._dead).where(self._dead.c.id == letter_id))).one()
+        return self._letter(row)
+
+    async def purge(self, cutoff: datetime) -> None:
+        """Forget inbox ids older than the outbox keeps events: none can come back."""
+        async with self._db.transaction() as tx:
+            await tx.execute(delete(self._inbox).where(self._inbox.c.handled_at < cutoff))
+
+    def _letter(self, row: Row[Any]) -> DeadLetter:
+        return DeadLetter(
+            id=row.id,
+            consumer=self.name,
+            event_id=row.event_id,
+            source=row.source,
+            type=row.type,
+            error=row.error,
+            attempts=row.attempts,
+            failed_at=row.failed_at,
+            resolved_at=row.resolved_at,
+            envelope=msgspec.json.decode(row.envelope, type=EventEnvelope),
+        )

@@ -1,0 +1,86 @@
+"""Writing events to a module's outbox, and reading them back (replay, status)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import msgspec
+from sqlalchemy import Row, delete, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contracts.events import Event, EventEnvelope, EventPage
+
+from ..columns import utcnow
+from ..database import EVENTS_WRITTEN, ModuleDatabase
+from .tables import EventTables
+
+MAX_REPLAY_PAGE = 1_000
+
+
+class Outbox:
+    """One module's outbox. `add` joins the caller's transaction, so the event commits with
+    the data it describes or not at all."""
+
+    def __init__(self, source: str, tables: EventTables) -> None:
+        self.source = source
+        self.table = tables.outbox
+
+    async def add(
+        self, tx: AsyncSession, event: Event, *, occurred_at: datetime | None = None
+    ) -> uuid.UUID:
+        payload = msgspec.to_builtins(event)
+        payload.pop("user_id")  # the envelope carries it, as a column deletion can find
+        event_id = uuid.uuid4()
+        await tx.execute(
+            insert(self.table).values(
+                event_id=event_id,
+                aggregate_type=event.AGGREGATE,
+                aggregate_id=event.aggregate_id(),
+                type=event.TYPE,
+                version=event.VERSION,
+                user_id=event.user_id,
+                payload=msgspec.json.encode(payload).decode(),
+                occurred_at=occurred_at or utcnow(),
+                attempts=0,
+            )
+        )
+        tx.info[EVENTS_WRITTEN] = True
+        return event_id
+
+    async def forget_user(self, tx: AsyncSession, user_id: str) -> None:
+        """Drop the user's events, published or not: they carry the user's data."""
+        await tx.execute(delete(self.table).where(self.table.c.user_id == user_id))
+
+    async def replay(self, database: ModuleDatabase, *, after: int, limit: int) -> EventPage:
+        limit = max(1, min(limit, MAX_REPLAY_PAGE))
+        async with database.read() as tx:
+            rows = (
+                await tx.execute(
+                    select(self.table)
+                    .where(self.table.c.id > after)
+                    .order_by(self.table.c.id)
+                    .limit(limit + 1)
+                )
+            ).all()
+            retained = await tx.scalar(select(func.count()).select_from(self.table))
+        page = rows[:limit]
+        return EventPage(
+            items=[self.envelope(row) for row in page],
+            next_after=page[-1].id if len(rows) > limit else None,
+            retained=retained or 0,
+        )
+
+    def envelope(self, row: Row) -> EventEnvelope:
+        return EventEnvelope(
+            id=row.event_id,
+            source=self.source,
+            position=row.id,
+            type=row.type,
+            version=row.version,
+            aggregate_type=row.aggregate_type,
+            aggregate_id=row.aggregate_id,
+            user_id=row.user_id,
+            occurred_at=row.occurred_at,
+            payload=msgspec.json.decode(row.payload),
+        )

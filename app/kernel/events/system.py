@@ -1,0 +1,234 @@
+"""Everything events need in one process: a relay per outbox, the bus, the consumers.
+
+Built by the composition root from the modules that run here. In the background it
+relays as soon as a transaction commits events (and every `events_poll_s` for rows other
+processes left behind), purges what is past retention, and on Redis reads the stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+import msgspec
+
+from ..columns import utcnow
+from ..database import ModuleDatabase
+from ..health import ComponentHealth
+from ..module import Module
+from ..settings import Settings
+from .bus import EventBus, InProcessBus
+from .consumer import Consumer, ConsumesEvents, DeadLetter, DeadLetterNotFound
+from .outbox import Outbox
+from .redis_streams import RedisStreamsBus
+from .relay import OutboxStatus, Relay
+from .tables import event_tables_of
+
+log = logging.getLogger(__name__)
+LAG_DEGRADED_S = 60.0  # /health says degraded past this consistency lag
+PURGE_EVERY_S = 3_600.0
+
+
+class EventsStatus(msgspec.Struct, frozen=True, kw_only=True):
+    bus: str
+    # Now minus the time of the oldest event not yet applied everywhere; 0 when none is.
+    consistency_lag_s: float
+    outboxes: list[OutboxStatus]
+    dead_letters: dict[str, int]  # unresolved, per consumer
+
+
+class Bound(Protocol):
+    """A module bound to its database, with its service (`app_factory.BoundModule`)."""
+
+    @property
+    def module(self) -> Module: ...
+    @property
+    def database(self) -> ModuleDatabase: ...
+    @property
+    def service(self) -> Any: ...
+
+
+def create_bus(settings: Settings, consumer_name: str | None = None) -> EventBus:
+    if settings.bus_url:
+        return RedisStreamsBus(
+            settings.bus_url,
+            settings.redis_key_prefix,
+            claim_idle_s=settings.bus_claim_idle_s,
+            consumer_name=consumer_name,
+        )
+    return InProcessBus()
+
+
+class EventSystem:
+    def __init__(
+        self, settings: Settings, sources: Sequence[Bound], bus: EventBus | None = None
+    ) -> None:
+        self.settings = settings
+        self.bus = bus or create_bus(settings)
+        owner = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.relays: list[Relay] = []
+        self.consumers: dict[str, Consumer] = {}
+        self._wake = asyncio.Event()
+        for source in sources:
+            tables = event_tables_of(source.module.metadata)
+            if tables is None:
+                continue
+            outbox = Outbox(source.module.name, tables)
+            self.relays.append(
+                Relay(
+                    outbox,
+                    source.database,
+                    tables,
+                    self.bus,
+                    owner=owner,
+                    batch_size=settings.events_batch_size,
+                    lease_s=settings.events_lease_s,
+                )
+            )
+            source.database.on_events_committed(self._wake.set)
+            if isinstance(source.service, ConsumesEvents):
+                consumer = Consumer(
+                    source.module.name,
+                    source.database,
+                    tables,
+                    source.service.event_handlers(),
+                    max_attempts=settings.events_max_attempts,
+                    backoff_s=settings.events_backoff_s,
+                )
+                self.consumers[consumer.name] = consumer
+                self.bus.subscribe(consumer.name, consumer.deliver)
+        self._task: asyncio.Task[None] | None = None
+
+    # -- running -----------------------------------------------------------------------
+
+    async def start_background(self) -> None:
+        await self.bus.start()
+        self._task = asyncio.create_task(self._relay_forever())
+
+    async def stop_background(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.bus.stop()
+
+    async def relay_once(self) -> int:
+        """One batch from every outbox; how many events went out."""
+        published = 0
+        for relay in self.relays:
+            try:
+                published += await relay.publish_batch()
+            except Exception:  # one outbox's trouble must not stop the others
+                log.exception("relay %s: publishing failed; retrying later", relay.source)
+        return published
+
+    async def drain(self) -> int:
+        """Relay until every outbox is empty of claimable rows (tests, CLI, benchmarks)."""
+        total = 0
+        while published := await self.relay_once():
+            total += published
+        return total
+
+    async def settle(self, timeout_s: float = 30.0) -> None:
+        """Return once every event written so far is applied by every consumer: relays
+        here, and waits for what other relays (or the Redis readers) hold."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while True:
+            await self.drain()
+            status = await self.status()
+            if not any(o.unpublished for o in status.outboxes):
+                if await self.bus.oldest_unhandled() is None:
+                    return
+            if loop.time() > deadline:
+                raise TimeoutError(f"events did not settle within {timeout_s}s: {status}")
+            await asyncio.sleep(0.02)
+
+    async def _relay_forever(self) -> None:
+        last_purge = 0.0
+        loop = asyncio.get_running_loop()
+        while True:
+            self._wake.clear()
+            published = await self.relay_once()
+            if loop.time() - last_purge > PURGE_EVERY_S:
+                await self.purge()
+                last_purge = loop.time()
+            if published == 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.settings.events_poll_s)
+
+    async def purge(self, now: datetime | None = None) -> None:
+        cutoff = (now or utcnow()) - timedelta(seconds=self.settings.events_retention_s)
+        for relay in self.relays:
+            try:
+                await relay.purge(cutoff)
+            except Exception:
+                log.exception("relay %s: purging failed", relay.source)
+        # An inbox must outlive every copy of an event that could still be delivered.
+        for consumer in self.consumers.values():
+            try:
+                await consumer.purge(cutoff - timedelta(seconds=self.settings.events_retention_s))
+            except Exception:
+                log.exception("consumer %s: purging its inbox failed", consumer.name)
+
+    # -- looking -----------------------------------------------------------------------
+
+    async def status(self) -> EventsStatus:
+        outboxes = list(await asyncio.gather(*(r.status() for r in self.relays)))
+        oldest = [o.oldest_unpublished_at for o in outboxes if o.oldest_unpublished_at]
+        if (on_bus := await self.bus.oldest_unhandled()) is not None:
+            oldest.append(on_bus)
+        lag = max(0.0, (utcnow() - min(oldest)).total_seconds()) if oldest else 0.0
+        dead = await asyncio.gather(*(c.unresolved_count() for c in self.consumers.values()))
+        return EventsStatus(
+            bus=self.bus.kind,
+            consistency_lag_s=round(lag, 3),
+            outboxes=outboxes,
+            dead_letters=dict(zip(self.consumers, dead, strict=True)),
+        )
+
+    async def component_health(self) -> dict[str, ComponentHealth]:
+        try:
+            status = await self.status()
+        except Exception as exc:
+            return {"relay": ComponentHealth(ok=False, error=f"{type(exc).__name__}: {exc}")}
+        dead = sum(status.dead_letters.values())
+        return {
+            "consistency_lag": ComponentHealth(
+                ok=status.consistency_lag_s <= LAG_DEGRADED_S,
+                detail=f"{status.consistency_lag_s}s on the {status.bus} bus",
+                error=None
+                if status.consistency_lag_s <= LAG_DEGRADED_S
+                else f"events wait longer than {LAG_DEGRADED_S:.0f}s to be applied",
+            ),
+            "dead_letters": ComponentHealth(
+                ok=dead == 0,
+                detail=f"{dead} unresolved",
+                error=None if dead == 0 else "see GET /v1/admin/events/dead-letters",
+            ),
+        }
+
+    async def dead_letters(
+        self, *, consumer: str | None = None, include_resolved: bool = False, limit: int = 100
+    ) -> list[DeadLetter]:
+        letters: list[DeadLetter] = []
+        for name, c in self.consumers.items():
+            if consumer is None or consumer == name:
+                letters += await c.dead_letters(include_resolved=include_resolved, limit=limit)
+        return sorted(letters, key=lambda d: d.failed_at, reverse=True)[:limit]
+
+    async def resubmit(self, consumer: str, letter_id: uuid.UUID) -> DeadLetter:
+        if consumer not in self.consumers:
+            raise DeadLetterNotFound(
+                f"no consumer {consumer!r} runs here; known: {', '.join(sorted(self.consumers))}",
+                field="consumer",
+            )
+        return await self.consumers[consumer].resubmit(letter_id)
