@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import signal
 import sys
 from collections.abc import Callable, Coroutine
 from datetime import timedelta
@@ -15,12 +16,14 @@ import click
 import uvicorn
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from app.composition.analytics_rebuild import rebuild_analytics
 from app.kernel import migrations, provision
 from app.kernel.auth import create_token, resolve_jwt_secret
 from app.kernel.boundary_check import run_checks
 from app.kernel.database import open_module_database
+from app.kernel.events import EventSystem
 from app.kernel.settings import Settings, SettingsError
-from app.main import DATABASES, REGISTRY, SAGA_STORE, open_contracts
+from app.main import DATABASES, REGISTRY, SAGA_STORE, open_contracts, open_modules
 from contracts.errors import ContractError
 from contracts.rag import DocumentCreate, RagAPI
 
@@ -212,6 +215,63 @@ def rag_reindex(model_name: str, batch_size: int) -> None:
                     step = await api.reindex_step(model_name=model_name, batch_size=batch_size)
                 progress.update(task, completed=step.total, total=step.total)
         click.echo(f"{model_name} is active: {step.embedded} of {step.total} chunks embedded")
+
+    _run_contract_calls(run)
+
+
+@main.group()
+def analytics() -> None:
+    """The analytics read model."""
+
+
+@analytics.command("rebuild")
+def analytics_rebuild() -> None:
+    """Empty the read model and rebuild it from every module's retained events."""
+    settings = _settings()
+
+    async def run() -> None:
+        async with open_contracts(settings) as contracts:
+            if "analytics" not in contracts:
+                raise click.ClickException("the analytics module is not enabled here")
+            with _progress() as progress:
+                task = progress.add_task("replaying events", total=None)
+
+                def advance(done: int, total: int) -> None:
+                    progress.update(task, completed=done, total=total)
+
+                applied = await rebuild_analytics(contracts, advance)
+        click.echo(f"analytics rebuilt from {applied} events")
+
+    _run_contract_calls(run)
+
+
+@main.group()
+def events() -> None:
+    """Relaying the modules' outboxes to the event bus."""
+
+
+@events.command("relay")
+@click.option("--drain", is_flag=True, help="relay what is there, wait until applied, and exit")
+def events_relay(drain: bool) -> None:
+    """Relay every enabled module's outbox and run its consumers, without the HTTP server."""
+    settings = _settings()
+
+    async def run() -> None:
+        async with open_modules(settings) as bound:
+            system = EventSystem(settings, bound)
+            await system.start_background()
+            try:
+                if drain:
+                    await system.settle(timeout_s=600)
+                else:
+                    stop = asyncio.Event()
+                    for signal_number in (signal.SIGINT, signal.SIGTERM):
+                        asyncio.get_running_loop().add_signal_handler(signal_number, stop.set)
+                    await stop.wait()
+            finally:
+                await system.stop_background()
+        if drain:
+            click.echo("every event is applied")
 
     _run_contract_calls(run)
 

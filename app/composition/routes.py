@@ -29,7 +29,13 @@ class DashboardController(Controller):
     )
     async def dashboard(self, state: State, range_: StatsRange = "24h") -> Dashboard:
         since, until = parse_range(range_)
-        return await dashboard(state.contracts, since, until, state.settings.composition_timeout_s)
+        return await dashboard(
+            state.contracts,
+            since,
+            until,
+            state.settings.composition_timeout_s,
+            events=state.get("events"),
+        )
 
 
 class SessionContextController(Controller):

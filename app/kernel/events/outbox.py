@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 import msgspec
 from sqlalchemy import Row, delete, func, insert, select
@@ -71,7 +72,7 @@ class Outbox:
             retained=retained or 0,
         )
 
-    def envelope(self, row: Row) -> EventEnvelope:
+    def envelope(self, row: Row[Any]) -> EventEnvelope:
         return EventEnvelope(
             id=row.event_id,
             source=self.source,

@@ -15,6 +15,7 @@ import socket
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import msgspec
 import redis.asyncio as redis
@@ -99,11 +100,11 @@ class RedisStreamsBus:
         """Reclaim what dead consumers left idle, then read new entries; return how many
         were handled."""
         handled = 0
-        claimed = await self._client.xautoclaim(
+        claimed: Any = await self._client.xautoclaim(
             self.stream, group, self.consumer, self._claim_idle_ms, start_id="0-0", count=READ_COUNT
         )
         handled += await self._handle(group, deliver, claimed[1])
-        answer = await self._client.xreadgroup(
+        answer: Any = await self._client.xreadgroup(
             group, self.consumer, {self.stream: ">"}, count=READ_COUNT, block=block_ms
         )
         for _stream, entries in answer or ():

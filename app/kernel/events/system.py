@@ -145,9 +145,9 @@ class EventSystem:
         while True:
             await self.drain()
             status = await self.status()
-            if not any(o.unpublished for o in status.outboxes):
-                if await self.bus.oldest_unhandled() is None:
-                    return
+            idle = not any(o.unpublished for o in status.outboxes)
+            if idle and await self.bus.oldest_unhandled() is None:
+                return
             if loop.time() > deadline:
                 raise TimeoutError(f"events did not settle within {timeout_s}s: {status}")
             await asyncio.sleep(0.02)
