@@ -66,10 +66,13 @@ class Relay:
         except BaseException:
             await self._release(ids)  # let the next attempt (ours or another's) take them
             raise
+        # Marked whoever holds the lease now: if ours lapsed and another relay took the
+        # rows, they are published all the same (it will publish them again, harmlessly);
+        # insisting on our lease would let two slow relays steal from each other forever.
         async with self._db.transaction() as tx:
             await tx.execute(
                 update(self._table)
-                .where(self._table.c.id.in_(ids), self._table.c.lease_owner == self._owner)
+                .where(self._table.c.id.in_(ids), self._table.c.published_at.is_(None))
                 .values(published_at=utcnow(), lease_owner=None, lease_until=None)
             )
         return len(rows)
