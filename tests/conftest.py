@@ -175,3 +175,23 @@ def redis_prefix(redis_url: str) -> Iterator[str]:
     keys = list(client.scan_iter(f"{prefix}:*"))
     if keys:
         client.delete(*keys)
+
+
+async def events_settled(client: AsyncTestClient, timeout_s: float = 30.0) -> None:  # type: ignore[type-arg]
+    """Wait until the server has applied every event written so far.
+
+    Asked over HTTP: the test client runs the app (and its relay) on a loop of its own,
+    which PostgreSQL connections cannot be shared across.
+    """
+    token = create_token(JWT_SECRET, "settle", admin=True, ttl=timedelta(minutes=10))
+    admin = {"Authorization": f"Bearer {token}"}
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        status = (await client.get("/v1/admin/events", headers=admin)).json()
+        if status["consistency_lag_s"] == 0 and not any(
+            o["unpublished"] for o in status["outboxes"]
+        ):
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"events did not settle within {timeout_s}s: {status}")
+        await asyncio.sleep(0.02)

@@ -14,6 +14,7 @@ from litestar.testing import AsyncTestClient
 from app.composition.dashboard import dashboard
 from app.kernel.settings import Settings
 from app.main import create_app
+from tests.conftest import events_settled
 
 Auth = Callable[..., dict[str, str]]
 NOW = datetime.now(UTC)
@@ -58,8 +59,18 @@ async def test_dashboard_over_http_has_every_module(client: AsyncTestClient, aut
     response = await client.get("/v1/dashboard?range=1h", headers=auth("root", admin=True))
     assert response.status_code == 200
     parts = response.json()["parts"]
-    assert set(parts) == {"conversation", "rag", "tools", "memory", "billing"}
+    assert set(parts) == {
+        "conversation",
+        "rag",
+        "tools",
+        "memory",
+        "billing",
+        "analytics",
+        "events",
+    }
     assert all(p["ok"] for p in parts.values()), parts
+    assert parts["events"]["data"]["consistency_lag_s"] >= 0
+    assert parts["analytics"]["data"]["retrieval"]["searches"] == 0
 
 
 async def test_a_module_not_running_here_is_unavailable_not_a_crash(
@@ -94,7 +105,7 @@ async def test_session_context_in_one_call(client: AsyncTestClient, auth: Auth) 
             json={"role": "user", "content": content},
             headers=alice,
         )
-    await client.app.state.events.settle()
+    await events_settled(client)
     context = await client.get(f"/v1/sessions/{session['id']}/context?messages=1", headers=alice)
     assert context.status_code == 200
     body = context.json()

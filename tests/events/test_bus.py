@@ -1,0 +1,136 @@
+"""One contract, two buses: in-process and Redis Streams behave alike for consumers."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+import redis.asyncio as redis
+
+from app.kernel.events.bus import EventBus, InProcessBus
+from app.kernel.events.redis_streams import RedisStreamsBus
+from contracts.events import EventEnvelope
+
+
+def envelope(aggregate: str, position: int) -> EventEnvelope:
+    return EventEnvelope(
+        id=uuid.uuid4(),
+        source="test",
+        position=position,
+        type="SessionCreated",
+        version=1,
+        aggregate_type="session",
+        aggregate_id=aggregate,
+        user_id="alice",
+        occurred_at=datetime.now(UTC),
+        payload={
+            "session_id": str(uuid.uuid4()),
+            "title": None,
+            "created_at": "2026-01-01T00:00:00Z",
+        },
+    )
+
+
+@pytest.fixture(params=["in-process", "redis-streams"])
+async def bus(request: pytest.FixtureRequest) -> AsyncIterator[EventBus]:
+    if request.param == "in-process":
+        yield InProcessBus()
+        return
+    url = request.getfixturevalue("redis_url")
+    prefix = request.getfixturevalue("redis_prefix")
+    yield RedisStreamsBus(url, prefix, claim_idle_s=0.2)
+
+
+class Collector:
+    def __init__(self) -> None:
+        self.seen: list[EventEnvelope] = []
+
+    async def deliver(self, envelope: EventEnvelope) -> None:
+        self.seen.append(envelope)
+
+
+async def until(condition: object, timeout_s: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not condition():  # type: ignore[operator]
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+async def test_every_group_gets_every_event_in_order_per_aggregate(bus: EventBus) -> None:
+    groups = {"memory": Collector(), "analytics": Collector()}
+    for name, collector in groups.items():
+        bus.subscribe(name, collector.deliver)
+    await bus.start()
+    try:
+        sent = [envelope(f"agg-{i % 5}", i) for i in range(1, 51)]
+        await bus.publish(sent[:20])
+        await bus.publish(sent[20:])
+        await until(lambda: all(len(c.seen) >= 50 for c in groups.values()))
+        await asyncio.sleep(0.1)  # nothing more arrives
+        for collector in groups.values():
+            assert sorted(e.id for e in collector.seen) == sorted(e.id for e in sent)
+            positions: dict[str, list[int]] = defaultdict(list)
+            for e in collector.seen:
+                positions[e.aggregate_id].append(e.position)
+            assert all(p == sorted(p) for p in positions.values())
+        assert groups["memory"].seen[0] == sent[0]  # an envelope arrives unchanged
+        assert await bus.oldest_unhandled() is None
+    finally:
+        await bus.stop()
+
+
+async def test_an_event_a_consumer_could_not_take_is_delivered_again(bus: EventBus) -> None:
+    """A deliver that raises (its database is down) does not lose the event."""
+    attempts: dict[uuid.UUID, int] = defaultdict(int)
+    applied: list[uuid.UUID] = []
+
+    async def flaky(event: EventEnvelope) -> None:
+        attempts[event.id] += 1
+        if attempts[event.id] == 1:
+            raise ConnectionError("the consumer's database is down")
+        applied.append(event.id)
+
+    bus.subscribe("memory", flaky)
+    await bus.start()
+    try:
+        sent = envelope("agg", 1)
+        try:
+            await bus.publish([sent])
+        except ConnectionError:
+            # In-process, the publisher learns at once (the relay then leaves the row
+            # unpublished, and publishes it again).
+            await bus.publish([sent])
+        await until(lambda: applied == [sent.id])
+        assert attempts[sent.id] == 2
+    finally:
+        await bus.stop()
+
+
+async def test_redis_streams_a_dead_consumers_entries_are_reclaimed(
+    redis_url: str, redis_prefix: str
+) -> None:
+    """A consumer read entries and died before acknowledging them: another claims them
+    once they have been idle `claim_idle_s`, and applies them."""
+    bus = RedisStreamsBus(redis_url, redis_prefix, claim_idle_s=0.3, consumer_name="live")
+    await bus.create_group("analytics")
+    sent = [envelope("agg", i) for i in range(1, 11)]
+    await bus.publish(sent)
+    client = redis.Redis.from_url(redis_url)
+    taken = await client.xreadgroup("analytics", "doomed", {bus.stream: ">"}, count=10)
+    assert len(taken[0][1]) == 10  # the doomed consumer holds all ten, unacknowledged
+    assert await bus.oldest_unhandled() == sent[0].occurred_at
+
+    collector = Collector()
+    assert await bus.consume_once("analytics", collector.deliver, block_ms=10) == 0  # too fresh
+    await asyncio.sleep(0.35)
+    assert await bus.consume_once("analytics", collector.deliver, block_ms=10) == 10
+    assert [e.id for e in collector.seen] == [e.id for e in sent]
+    pending = await client.xpending(bus.stream, "analytics")
+    assert pending["pending"] == 0
+    assert await bus.oldest_unhandled() is None
+    await client.aclose()
+    await bus.stop()
