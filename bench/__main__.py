@@ -2,10 +2,11 @@
 
 import asyncio
 
-from bench import append_message, memory_recall, rag_search, sagas, tools_sandbox
+from bench import append_message, events, memory_recall, rag_search, sagas, tools_sandbox
 
 asyncio.run(append_message.main())
 asyncio.run(rag_search.main())
 asyncio.run(tools_sandbox.main())
 asyncio.run(memory_recall.main())
 asyncio.run(sagas.main())
+asyncio.run(events.main())

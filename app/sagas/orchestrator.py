@@ -295,7 +295,9 @@ class SagaOrchestrator:
         crash_point(f"{saga_type.name}:{step.name}:before_{phase}", self._settings.saga_crash_at)
         started = self._clock()
         try:
-            result = await asyncio.wait_for(function(call), self._settings.saga_step_timeout_s)
+            # `timeout`, not `wait_for`: on 3.11 the latter can swallow a shutdown's cancel.
+            async with asyncio.timeout(self._settings.saga_step_timeout_s):
+                result = await function(call)
         except Exception as exc:  # every failure is recorded; its kind decides what next
             return await self._failed(row, saga_type, step, phase, started, exc)
         crash_point(f"{saga_type.name}:{step.name}:after_{phase}", self._settings.saga_crash_at)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 
 import pytest
@@ -49,8 +49,8 @@ class Collector:
     def __init__(self) -> None:
         self.seen: list[EventEnvelope] = []
 
-    async def deliver(self, envelope: EventEnvelope) -> None:
-        self.seen.append(envelope)
+    async def deliver(self, envelopes: Sequence[EventEnvelope]) -> None:
+        self.seen.extend(envelopes)
 
 
 async def until(condition: object, timeout_s: float = 10.0) -> None:
@@ -88,11 +88,12 @@ async def test_an_event_a_consumer_could_not_take_is_delivered_again(bus: EventB
     attempts: dict[uuid.UUID, int] = defaultdict(int)
     applied: list[uuid.UUID] = []
 
-    async def flaky(event: EventEnvelope) -> None:
-        attempts[event.id] += 1
-        if attempts[event.id] == 1:
-            raise ConnectionError("the consumer's database is down")
-        applied.append(event.id)
+    async def flaky(events: Sequence[EventEnvelope]) -> None:
+        for event in events:
+            attempts[event.id] += 1
+            if attempts[event.id] == 1:
+                raise ConnectionError("the consumer's database is down")
+            applied.append(event.id)
 
     bus.subscribe("memory", flaky)
     await bus.start()

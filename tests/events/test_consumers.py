@@ -185,7 +185,7 @@ async def test_redis_streams_reclaimed_events_are_applied_once(
     assert await sessions_counted(modules) == 4
 
     await asyncio.sleep(0.25)
-    await bus.consume_once("analytics", consumer.deliver, block_ms=10)
+    await bus.consume_once("analytics", consumer.deliver_batch, block_ms=10)
     assert await sessions_counted(modules) == 10
     assert (await client.xpending(bus.stream, "analytics"))["pending"] == 0
     await client.aclose()

@@ -9,10 +9,10 @@ from typing import Protocol
 
 from contracts.events import EventEnvelope
 
-# A consumer's entry point. It returns once the event is applied or dead-lettered; it
-# raises only when it could do neither (its database is down), and then the bus must
-# deliver the event again later.
-Deliver = Callable[[EventEnvelope], Awaitable[None]]
+# A consumer's entry point, given events in order. It returns once each is applied or
+# dead-lettered; it raises only when it could do neither (its database is down), and
+# then the bus must deliver them again later.
+Deliver = Callable[[Sequence[EventEnvelope]], Awaitable[None]]
 
 
 class EventBus(Protocol):
@@ -49,8 +49,8 @@ class InProcessBus:
         self._groups[group] = deliver
 
     async def publish(self, envelopes: Sequence[EventEnvelope]) -> None:
-        for envelope in envelopes:  # in order: an aggregate's events arrive as written
-            await asyncio.gather(*(deliver(envelope) for deliver in self._groups.values()))
+        # Each group gets the batch in order: an aggregate's events arrive as written.
+        await asyncio.gather(*(deliver(envelopes) for deliver in self._groups.values()))
 
     async def start(self) -> None:
         return None

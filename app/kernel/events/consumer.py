@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -100,6 +100,44 @@ class Consumer:
                 if attempt < self._max_attempts:
                     await asyncio.sleep(self._backoff_s * 2 ** (attempt - 1))
         await self._dead_letter(envelope, error, self._max_attempts)
+
+    async def deliver_batch(self, envelopes: Sequence[EventEnvelope]) -> None:
+        """Apply a batch in one transaction; if any of it fails, event by event instead,
+        so only the event at fault is retried and dead-lettered."""
+        mine = [e for e in envelopes if self.handles(e)]
+        if len(mine) > 1:
+            try:
+                await self._apply_all(mine)
+                return
+            except Exception as exc:
+                log.info("%s: a batch failed (%s); applying it event by event", self.name, exc)
+        for envelope in mine:
+            await self.deliver(envelope)
+
+    async def _apply_all(self, envelopes: list[EventEnvelope]) -> None:
+        async with self._db.transaction() as tx:
+            ids = [e.id for e in envelopes]
+            done = set(
+                (
+                    await tx.scalars(
+                        select(self._inbox.c.event_id).where(self._inbox.c.event_id.in_(ids))
+                    )
+                ).all()
+            )
+            fresh = [e for e in envelopes if e.id not in done]
+            if not fresh:
+                return
+            now = utcnow()
+            await tx.execute(
+                insert(self._inbox),
+                [
+                    {"event_id": e.id, "source": e.source, "type": e.type, "handled_at": now}
+                    for e in fresh
+                ],
+            )
+            for envelope in fresh:
+                handler = self._handlers[(envelope.type, envelope.version)]
+                await handler(tx, envelope.event(), envelope)
 
     async def apply(self, envelope: EventEnvelope) -> bool:
         """Apply now, in one transaction with its inbox row; False if it was applied before."""

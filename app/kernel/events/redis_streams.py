@@ -114,10 +114,11 @@ class RedisStreamsBus:
     async def _handle(
         self, group: str, deliver: Deliver, entries: list[tuple[bytes, dict[bytes, bytes]]]
     ) -> int:
-        for entry_id, fields in entries:
-            if fields:  # a trimmed entry comes back empty: nothing to apply
-                await deliver(_decode(fields[_FIELD]))
-            await self._client.xack(self.stream, group, entry_id)
+        if not entries:
+            return 0
+        # A trimmed entry comes back empty: nothing to apply, only to acknowledge.
+        await deliver([_decode(fields[_FIELD]) for _, fields in entries if fields])
+        await self._client.xack(self.stream, group, *(entry_id for entry_id, _ in entries))
         return len(entries)
 
     async def _read_forever(self, group: str, deliver: Deliver) -> None:

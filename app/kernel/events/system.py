@@ -103,16 +103,19 @@ class EventSystem:
                     backoff_s=settings.events_backoff_s,
                 )
                 self.consumers[consumer.name] = consumer
-                self.bus.subscribe(consumer.name, consumer.deliver)
+                self.bus.subscribe(consumer.name, consumer.deliver_batch)
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     # -- running -----------------------------------------------------------------------
 
     async def start_background(self) -> None:
+        self._stopping = False
         await self.bus.start()
         self._task = asyncio.create_task(self._relay_forever())
 
     async def stop_background(self) -> None:
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -155,15 +158,18 @@ class EventSystem:
     async def _relay_forever(self) -> None:
         last_purge = 0.0
         loop = asyncio.get_running_loop()
-        while True:
+        while not self._stopping:
             self._wake.clear()
             published = await self.relay_once()
             if loop.time() - last_purge > PURGE_EVERY_S:
                 await self.purge()
                 last_purge = loop.time()
             if published == 0:
+                # Not `wait_for`: on Python 3.11 it can swallow a cancellation that
+                # arrives as the event is set, and shutdown would then wait forever.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.settings.events_poll_s)
+                    async with asyncio.timeout(self.settings.events_poll_s):
+                        await self._wake.wait()
 
     async def purge(self, now: datetime | None = None) -> None:
         cutoff = (now or utcnow()) - timedelta(seconds=self.settings.events_retention_s)
