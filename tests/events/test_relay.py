@@ -102,7 +102,7 @@ async def test_rows_of_a_relay_that_died_are_published_again_after_its_lease(
     relay: Relay = dead.relays[[r.source for r in dead.relays].index("conversation")]
 
     # The dead relay claimed a batch and delivered it, then died before marking it.
-    claimed = await relay._claim()
+    claimed = await relay.claim()
     await dead_bus.publish([modules.outbox("conversation").envelope(row) for row in claimed])
     assert len(claimed) == 10
 

@@ -57,7 +57,7 @@ class Relay:
 
     async def publish_batch(self) -> int:
         """Claim, publish and mark one batch; return how many rows it published."""
-        rows = await self._claim()
+        rows = await self.claim()
         if not rows:
             return 0
         ids = [row.id for row in rows]
@@ -83,7 +83,9 @@ class Relay:
             published += count
         return published
 
-    async def _claim(self) -> list[Row[Any]]:
+    async def claim(self) -> list[Row[Any]]:
+        """Lease up to a batch of rows to this relay: unpublished, not under a live lease,
+        and with no earlier row of their aggregate under one."""
         o = self._table
         earlier = o.alias("earlier")
         now = utcnow()
