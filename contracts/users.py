@@ -33,3 +33,11 @@ class UserDeletion(msgspec.Struct, frozen=True, kw_only=True):
     user_id: str
     requested_at: datetime
     status: str = "accepted"
+
+
+class UserDeletionProgress(msgspec.Struct, frozen=True, kw_only=True):
+    deletion_id: UUID
+    # Per module that keeps user data: `applied`, `pending`, or `dead_letter` (it failed;
+    # see GET /v1/admin/events/dead-letters). Only modules running in this process.
+    modules: dict[str, str]
+    complete: bool

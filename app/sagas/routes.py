@@ -6,14 +6,16 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from litestar import Controller, Request, Response, delete, get, post
+from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 
 from app.kernel.auth import USER_ID_PATTERN, Principal, requires_admin
+from app.kernel.events import EventSystem
 from contracts.conversation import ConversationAPI, Session, SessionCreate, SessionNotFound
-from contracts.errors import InvalidInput
+from contracts.errors import InvalidInput, Unavailable
 from contracts.sagas import Saga, SagaPage, SagaState
-from contracts.users import UserDeletion
+from contracts.users import UserDeletion, UserDeletionProgress, UserDeletionRequested
 
 from .create_session import CREATE_SESSION
 from .delete_session import DELETE_SESSION
@@ -133,6 +135,25 @@ class UserDeletionController(Controller):
     ) -> UserDeletion:
         user_id = request.user.user_id
         return await sagas.request_user_deletion(user_id=user_id, requested_by=user_id)
+
+    @get(
+        "/admin/users/deletions/{deletion_id:uuid}",
+        operation_id="getUserDeletion",
+        summary="How far each module has got with deleting a user (admin)",
+        guards=[requires_admin],
+    )
+    async def deletion_progress(
+        self, state: State, deletion_id: FromPath[UUID]
+    ) -> UserDeletionProgress:
+        events: EventSystem | None = state.get("events")
+        if events is None:
+            raise Unavailable("events are not relayed in this process")
+        modules = await events.progress(deletion_id, UserDeletionRequested)
+        return UserDeletionProgress(
+            deletion_id=deletion_id,
+            modules=modules,
+            complete=all(s == "applied" for s in modules.values()),
+        )
 
     @delete(
         "/admin/users/{user_id:str}",

@@ -29,5 +29,6 @@ async def request_user_deletion(
                 requested_by=requested_by,
             ),
             occurred_at=deletion.requested_at,
+            event_id=deletion.deletion_id,  # so its progress can be looked up by it
         )
     return deletion

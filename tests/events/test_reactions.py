@@ -91,6 +91,16 @@ async def test_deleting_a_user_reaches_every_module(client: AsyncTestClient, aut
     assert deleted.status_code == 202
     assert deleted.json()["user_id"] == "alice" and deleted.json()["status"] == "accepted"
     await events_settled(client)
+    progress_url = f"/v1/admin/users/deletions/{deleted.json()['deletion_id']}"
+    assert (await client.get(progress_url, headers=alice)).status_code == 403
+    progress = (await client.get(progress_url, headers=admin)).json()
+    assert progress["complete"] is True
+    assert progress["modules"] == {
+        m: "applied" for m in ("conversation", "billing", "tools", "memory", "analytics")
+    }
+    unknown = await client.get(f"/v1/admin/users/deletions/{session['id']}", headers=admin)
+    assert unknown.json()["complete"] is False
+    assert set(unknown.json()["modules"].values()) == {"pending"}
 
     assert (await client.get("/v1/sessions", headers=alice)).json()["items"] == []
     assert (await client.get("/v1/memories", headers=alice)).json()["items"] == []

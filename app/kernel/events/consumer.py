@@ -76,7 +76,10 @@ class Consumer:
         self._backoff_s = backoff_s
 
     def handles(self, envelope: EventEnvelope) -> bool:
-        return (envelope.type, envelope.version) in self._handlers
+        return self.handles_type((envelope.type, envelope.version))
+
+    def handles_type(self, key: tuple[str, int]) -> bool:
+        return key in self._handlers
 
     async def deliver(self, envelope: EventEnvelope) -> None:
         """Apply once, retrying with backoff; after the last attempt, dead-letter it so the
@@ -202,6 +205,18 @@ class Consumer:
                 )
             )
         log.error("%s: dead-lettered %s %s: %s", self.name, envelope.type, envelope.id, error)
+
+    async def state_of(self, event_id: uuid.UUID) -> str:
+        """`applied`, `dead_letter` (given up on, for now) or `pending`."""
+        if await self.applied(event_id):
+            return "applied"
+        async with self._db.read() as tx:
+            dead = await tx.scalar(
+                select(self._dead.c.id).where(
+                    self._dead.c.event_id == event_id, self._dead.c.resolved_at.is_(None)
+                )
+            )
+        return "dead_letter" if dead is not None else "pending"
 
     async def dead_letters(
         self, *, include_resolved: bool = False, limit: int = 100

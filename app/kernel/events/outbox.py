@@ -28,11 +28,16 @@ class Outbox:
         self.table = tables.outbox
 
     async def add(
-        self, tx: AsyncSession, event: Event, *, occurred_at: datetime | None = None
+        self,
+        tx: AsyncSession,
+        event: Event,
+        *,
+        occurred_at: datetime | None = None,
+        event_id: uuid.UUID | None = None,  # a caller that reports on it later names it
     ) -> uuid.UUID:
         payload = msgspec.to_builtins(event)
         payload.pop("user_id")  # the envelope carries it, as a column deletion can find
-        event_id = uuid.uuid4()
+        event_id = event_id or uuid.uuid4()
         await tx.execute(
             insert(self.table).values(
                 event_id=event_id,

@@ -19,6 +19,8 @@ from typing import Any, Protocol
 
 import msgspec
 
+from contracts.events import Event
+
 from ..columns import utcnow
 from ..database import ModuleDatabase
 from ..health import ComponentHealth
@@ -220,6 +222,15 @@ class EventSystem:
                 detail=f"{dead} unresolved",
                 error=None if dead == 0 else "see GET /v1/admin/events/dead-letters",
             ),
+        }
+
+    async def progress(self, event_id: uuid.UUID, event_type: type[Event]) -> dict[str, str]:
+        """How far each consumer here that handles `event_type` has got with one event."""
+        key = (event_type.TYPE, event_type.VERSION)
+        return {
+            name: await consumer.state_of(event_id)
+            for name, consumer in self.consumers.items()
+            if consumer.handles_type(key)
         }
 
     async def dead_letters(
