@@ -159,6 +159,13 @@ async def test_dead_letter_admin_routes(
             f"/v1/admin/events/dead-letters/nobody/{letter_id}/resubmit", headers=admin
         )
         assert unknown.status_code == 404
+        types = (await client.get("/v1/admin/events/types", headers=admin)).json()
+        by_name = {(t["type"], t["version"]): t for t in types}
+        appended = by_name[("MessageAppended", 1)]
+        assert appended["aggregate_type"] == "session"
+        schema = appended["payload_schema"]["$defs"]["MessageAppended"]
+        assert {"user_id", "session_id", "content", "seq"} <= set(schema["required"])
+        assert ("UserDeletionRequested", 1) in by_name
         status = (await client.get("/v1/admin/events", headers=admin)).json()
         assert status["dead_letters"]["analytics"] == 0
         assert status["consistency_lag_s"] == 0.0

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
+import msgspec
 from litestar import Controller, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath, QueryParameter
 
+from contracts.events import EVENT_TYPES
+
 from ..auth import requires_admin
 from .consumer import DeadLetter
 from .system import EventsStatus, EventSystem
+
+
+class EventType(msgspec.Struct, frozen=True, kw_only=True):
+    type: str
+    version: int
+    aggregate_type: str
+    # The envelope's `payload` plus its `user_id`: what a consumer elsewhere decodes.
+    payload_schema: dict[str, Any]
 
 
 class EventsAdminController(Controller):
@@ -26,6 +37,22 @@ class EventsAdminController(Controller):
     async def status(self, state: State) -> EventsStatus:
         events: EventSystem = state.events
         return await events.status()
+
+    @get(
+        "/types",
+        operation_id="eventTypes",
+        summary="Every event type and version, with the JSON Schema of its payload (admin)",
+    )
+    async def types(self) -> list[EventType]:
+        return [
+            EventType(
+                type=cls.TYPE,
+                version=cls.VERSION,
+                aggregate_type=cls.AGGREGATE,
+                payload_schema=msgspec.json.schema(cls),
+            )
+            for (_, _), cls in sorted(EVENT_TYPES.items())
+        ]
 
     @get(
         "/dead-letters",

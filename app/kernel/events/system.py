@@ -57,13 +57,10 @@ class Bound(Protocol):
     def service(self) -> Any: ...
 
 
-def create_bus(settings: Settings, consumer_name: str | None = None) -> EventBus:
+def create_bus(settings: Settings) -> EventBus:
     if settings.bus_url:
         return RedisStreamsBus(
-            settings.bus_url,
-            settings.redis_key_prefix,
-            claim_idle_s=settings.bus_claim_idle_s,
-            consumer_name=consumer_name,
+            settings.bus_url, settings.redis_key_prefix, claim_idle_s=settings.bus_claim_idle_s
         )
     return InProcessBus()
 
