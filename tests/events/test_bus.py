@@ -5,14 +5,18 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
 import redis.asyncio as redis
+from litestar.testing import AsyncTestClient
 
 from app.kernel.events.bus import EventBus, InProcessBus
 from app.kernel.events.redis_streams import RedisStreamsBus
+from app.kernel.settings import Settings
+from app.main import create_app
 from contracts.events import EventEnvelope
 
 
@@ -135,3 +139,24 @@ async def test_redis_streams_a_dead_consumers_entries_are_reclaimed(
     assert await bus.oldest_unhandled() is None
     await client.aclose()
     await bus.stop()
+
+
+async def test_with_the_bus_down_writes_succeed_and_events_wait_in_the_outbox(
+    settings: Settings, auth: Callable[..., dict[str, str]]
+) -> None:
+    down = replace(settings, bus_url="redis://127.0.0.1:1/0")  # nothing listens there
+    admin = auth("root", admin=True)
+    async with AsyncTestClient(create_app(down)) as client:  # it starts all the same
+        created = await client.post("/v1/sessions", json={}, headers=auth("alice"))
+        assert created.status_code == 201
+        await asyncio.sleep(0.3)  # the relay has tried, and failed
+        status = await client.get("/v1/admin/events", headers=admin)
+        assert status.status_code == 200
+        body = status.json()
+        assert body["bus_error"] and "ConnectionError" in body["bus_error"]
+        conversation = next(o for o in body["outboxes"] if o["source"] == "conversation")
+        assert conversation["unpublished"] == 1  # kept, to be published when Redis is back
+        health = (await client.get("/health")).json()
+        assert health["status"] == "degraded"
+        assert health["components"]["events.bus"]["ok"] is False
+        assert "unreachable" in health["components"]["events.bus"]["error"]

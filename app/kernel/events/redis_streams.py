@@ -75,8 +75,9 @@ class RedisStreamsBus:
             await pipe.execute()
 
     async def start(self) -> None:
+        # Readers create their groups themselves, retrying: Redis being down when the
+        # server starts must not stop it (the outboxes keep the events meanwhile).
         for group, deliver in self._groups.items():
-            await self.create_group(group)
             self._readers.append(asyncio.create_task(self._read_forever(group, deliver)))
 
     async def create_group(self, group: str) -> None:
@@ -122,8 +123,12 @@ class RedisStreamsBus:
         return len(entries)
 
     async def _read_forever(self, group: str, deliver: Deliver) -> None:
+        grouped = False
         while True:
             try:
+                if not grouped:
+                    await self.create_group(group)
+                    grouped = True
                 await self.consume_once(group, deliver)
             except asyncio.CancelledError:
                 raise

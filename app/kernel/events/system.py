@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import msgspec
+from redis.exceptions import RedisError
 
 from contracts.events import Event
 
@@ -44,6 +45,7 @@ class EventsStatus(msgspec.Struct, frozen=True, kw_only=True):
     consistency_lag_s: float
     outboxes: list[OutboxStatus]
     dead_letters: dict[str, int]  # unresolved, per consumer
+    bus_error: str | None = None  # the bus cannot be reached: the lag counts outboxes only
 
 
 class Bound(Protocol):
@@ -128,8 +130,8 @@ class EventSystem:
         for relay in self.relays:
             try:
                 published += await relay.publish_batch()
-            except Exception:  # one outbox's trouble must not stop the others
-                log.exception("relay %s: publishing failed; retrying later", relay.source)
+            except Exception as exc:  # one outbox's trouble must not stop the others
+                log.warning("relay %s: publishing failed (%r); retrying", relay.source, exc)
         return published
 
     async def drain(self) -> int:
@@ -189,8 +191,12 @@ class EventSystem:
     async def status(self) -> EventsStatus:
         outboxes = list(await asyncio.gather(*(r.status() for r in self.relays)))
         oldest = [o.oldest_unpublished_at for o in outboxes if o.oldest_unpublished_at]
-        if (on_bus := await self.bus.oldest_unhandled()) is not None:
-            oldest.append(on_bus)
+        bus_error = None
+        try:
+            if (on_bus := await self.bus.oldest_unhandled()) is not None:
+                oldest.append(on_bus)
+        except (OSError, RedisError) as exc:
+            bus_error = f"{type(exc).__name__}: {exc}"
         lag = max(0.0, (utcnow() - min(oldest)).total_seconds()) if oldest else 0.0
         dead = await asyncio.gather(*(c.unresolved_count() for c in self.consumers.values()))
         return EventsStatus(
@@ -198,6 +204,7 @@ class EventSystem:
             consistency_lag_s=round(lag, 3),
             outboxes=outboxes,
             dead_letters=dict(zip(self.consumers, dead, strict=True)),
+            bus_error=bus_error,
         )
 
     async def component_health(self) -> dict[str, ComponentHealth]:
@@ -207,6 +214,11 @@ class EventSystem:
             return {"relay": ComponentHealth(ok=False, error=f"{type(exc).__name__}: {exc}")}
         dead = sum(status.dead_letters.values())
         return {
+            "bus": ComponentHealth(
+                ok=status.bus_error is None,
+                detail=status.bus,
+                error=None if status.bus_error is None else f"unreachable: {status.bus_error}",
+            ),
             "consistency_lag": ComponentHealth(
                 ok=status.consistency_lag_s <= LAG_DEGRADED_S,
                 detail=f"{status.consistency_lag_s}s on the {status.bus} bus",
