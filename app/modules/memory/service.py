@@ -443,10 +443,16 @@ class MemoryService:
                 role=event.role,
                 memory_id=None,
                 message_id=event.message_id,
+                added_at=event.created_at,
             ),
             *(
                 self._working.item(
-                    kind="fact", content=f, role=None, memory_id=None, message_id=event.message_id
+                    kind="fact",
+                    content=f,
+                    role=None,
+                    memory_id=None,
+                    message_id=event.message_id,
+                    added_at=event.created_at,
                 )
                 for f in facts
             ),

@@ -64,14 +64,20 @@ class WorkingMemories:
             empty = Stored(items=[], expires_at=self._clock())
             return self._read_as(session_id, user_id, empty)
 
-    def item(self, **fields: object) -> WorkingMemoryItem:
-        return WorkingMemoryItem(added_at=self._clock(), **fields)  # type: ignore[arg-type]
+    def item(self, *, added_at: datetime | None = None, **fields: object) -> WorkingMemoryItem:
+        return WorkingMemoryItem(added_at=added_at or self._clock(), **fields)  # type: ignore[arg-type]
 
     def _read_as(self, session_id: uuid.UUID, user_id: str, stored: Stored) -> WorkingMemory:
         return WorkingMemory(
             session_id=session_id,
             user_id=user_id,
-            items=[_decoder.decode(raw) for raw in stored.items],
+            # In the order things happened: messages taken from events carry their own
+            # time, and two consumers may have applied a session's messages out of order.
+            items=sorted((_decoder.decode(raw) for raw in stored.items), key=_when),
             expires_at=stored.expires_at,
             backend="redis" if self.store.backend == "redis" else "in-process",
         )
+
+
+def _when(item: WorkingMemoryItem) -> datetime:
+    return item.added_at
