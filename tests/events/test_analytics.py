@@ -144,3 +144,22 @@ async def test_report_route(client: AsyncTestClient, auth: Auth) -> None:
     assert report["consistency_lag_s"] == 0.0
     health = (await client.get("/health")).json()
     assert health["components"]["events.consistency_lag"]["ok"] is True
+
+
+async def test_a_deletion_inside_a_batch_forgets_what_came_before_it_only(
+    modules: Modules,
+) -> None:
+    """The model adds a batch up before writing it: a user deletion in the middle of a
+    batch must still forget the events before it and keep those after."""
+    conversation = modules.contracts["conversation"]
+    for _ in range(2):
+        await conversation.create_session(user_id="alice", session=SessionCreate())
+    await modules.contracts["sagas"].request_user_deletion(user_id="alice", requested_by="ops")
+    before, after = (await conversation.replay_events()).items
+    (deletion,) = (await modules.contracts["sagas"].replay_events()).items
+    analytics = modules.events().consumers["analytics"]
+    await analytics.deliver_batch([before, deletion, after])
+    report = await modules.contracts["analytics"].report(since=SINCE, until=UNTIL)
+    assert [(u.user_id, u.sessions_created) for u in report.top_users] == [("alice", 1)]
+    positions = {s.source: s.events_applied for s in report.sources}
+    assert positions == {"conversation": 2, "sagas": 1}

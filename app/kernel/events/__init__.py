@@ -1,6 +1,6 @@
 """Events: a transactional outbox per module, a relay, a bus, and consumers with an inbox."""
 
-from .consumer import Consumer, ConsumesEvents, DeadLetter, Handler
+from .consumer import Consumer, ConsumesEvents, DeadLetter, FlushesEvents, Handler
 from .outbox import Outbox
 from .relay import OutboxStatus, Relay
 from .system import EventsStatus, EventSystem, create_bus
@@ -13,6 +13,7 @@ __all__ = [
     "EventSystem",
     "EventTables",
     "EventsStatus",
+    "FlushesEvents",
     "Handler",
     "Outbox",
     "OutboxStatus",

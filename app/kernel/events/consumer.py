@@ -28,11 +28,23 @@ Handler = Callable[[AsyncSession, Event, EventEnvelope], Awaitable[None]]
 MAX_ERROR_CHARS = 2_000
 
 
+# Called once at the end of each transaction of handled events (a batch, or one event):
+# a consumer that adds up its batch in memory writes the totals here.
+Flush = Callable[[AsyncSession], Awaitable[None]]
+
+
 @runtime_checkable
 class ConsumesEvents(Protocol):
     """A module service that reacts to other modules' events."""
 
     def event_handlers(self) -> Mapping[type[Event], Handler]: ...
+
+
+@runtime_checkable
+class FlushesEvents(Protocol):
+    """A consumer whose handlers add up in the transaction and write at its end."""
+
+    async def flush_events(self, tx: AsyncSession) -> None: ...
 
 
 class DeadLetter(msgspec.Struct, frozen=True, kw_only=True):
@@ -66,6 +78,7 @@ class Consumer:
         *,
         max_attempts: int = 5,
         backoff_s: float = 0.1,
+        flush: Flush | None = None,
     ) -> None:
         self.name = name
         self._db = database.claim(name)
@@ -74,6 +87,7 @@ class Consumer:
         self._handlers = {(cls.TYPE, cls.VERSION): h for cls, h in handlers.items()}
         self._max_attempts = max_attempts
         self._backoff_s = backoff_s
+        self._flush = flush
 
     def handles(self, envelope: EventEnvelope) -> bool:
         return self.handles_type((envelope.type, envelope.version))
@@ -141,6 +155,8 @@ class Consumer:
             for envelope in fresh:
                 handler = self._handlers[(envelope.type, envelope.version)]
                 await handler(tx, envelope.event(), envelope)
+            if self._flush is not None:
+                await self._flush(tx)
 
     async def apply(self, envelope: EventEnvelope) -> bool:
         """Apply now, in one transaction with its inbox row; False if it was applied before."""
@@ -159,6 +175,8 @@ class Consumer:
                     )
                 )
                 await handler(tx, event, envelope)
+                if self._flush is not None:
+                    await self._flush(tx)
         except IntegrityError:
             if await self.applied(envelope.id):
                 return False

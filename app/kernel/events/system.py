@@ -28,7 +28,7 @@ from ..health import ComponentHealth
 from ..module import Module
 from ..settings import Settings
 from .bus import EventBus, InProcessBus
-from .consumer import Consumer, ConsumesEvents, DeadLetter, DeadLetterNotFound
+from .consumer import Consumer, ConsumesEvents, DeadLetter, DeadLetterNotFound, FlushesEvents
 from .outbox import Outbox
 from .redis_streams import RedisStreamsBus
 from .relay import OutboxStatus, Relay
@@ -102,6 +102,11 @@ class EventSystem:
                     source.service.event_handlers(),
                     max_attempts=settings.events_max_attempts,
                     backoff_s=settings.events_backoff_s,
+                    flush=(
+                        source.service.flush_events
+                        if isinstance(source.service, FlushesEvents)
+                        else None
+                    ),
                 )
                 self.consumers[consumer.name] = consumer
                 self.bus.subscribe(consumer.name, consumer.deliver_batch)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Table, delete, func
@@ -27,6 +28,11 @@ from .models import (
     UsageByDayRow,
 )
 
+_PENDING = "analytics_pending"
+_USAGE: Table = UsageByDayRow.__table__  # type: ignore[assignment]
+_TOOLS: Table = ToolCallsByDayRow.__table__  # type: ignore[assignment]
+_POSITIONS: Table = SourcePositionRow.__table__  # type: ignore[assignment]
+
 
 async def _add(
     tx: AsyncSession, table: Table, keys: Mapping[str, Any], amounts: Mapping[str, Any]
@@ -42,43 +48,81 @@ async def _add(
     )
 
 
-async def _count(tx: AsyncSession, envelope: EventEnvelope, **amounts: float) -> None:
-    user = envelope.user_id or UNATTRIBUTED
-    await _add(
-        tx,
-        UsageByDayRow.__table__,
-        {"user_id": user, "day": _day(envelope)},
-        amounts,  # type: ignore[arg-type]
-    )
+class Pending:
+    """What a transaction's events add up to, written once by `flush`: a batch of a
+    hundred messages from ten users is ten upserts, not a hundred."""
+
+    def __init__(self) -> None:
+        self.usage: dict[tuple[str, date], dict[str, float]] = defaultdict(
+            lambda: defaultdict(float)
+        )
+        self.tools: dict[tuple[str, date, str], dict[str, float]] = defaultdict(
+            lambda: defaultdict(float)
+        )
+        self.positions: dict[str, tuple[int, datetime, int]] = {}
+
+    def track(self, envelope: EventEnvelope) -> None:
+        """The source's highest position applied (redeliveries come out of order)."""
+        position, occurred, count = self.positions.get(
+            envelope.source, (envelope.position, envelope.occurred_at, 0)
+        )
+        self.positions[envelope.source] = (
+            max(position, envelope.position),
+            max(occurred, envelope.occurred_at),
+            count + 1,
+        )
 
 
-def _day(envelope: EventEnvelope) -> date:
-    return envelope.occurred_at.date()
+def _pending(tx: AsyncSession) -> Pending:
+    pending: Pending = tx.info.setdefault(_PENDING, Pending())
+    return pending
 
 
-async def _track(tx: AsyncSession, envelope: EventEnvelope) -> None:
-    """Advance the source's position (the highest applied: redeliveries come out of order)."""
-    table: Table = SourcePositionRow.__table__  # type: ignore[assignment]
+async def flush(tx: AsyncSession) -> None:
+    """Write what the transaction's events added up to (the consumer calls it last)."""
+    pending: Pending | None = tx.info.pop(_PENDING, None)
+    if pending is None:
+        return
+    for (user, day), amounts in pending.usage.items():
+        await _add(tx, _USAGE, {"user_id": user, "day": day}, amounts)
+    for (user, day, tool), amounts in pending.tools.items():
+        await _add(tx, _TOOLS, {"user_id": user, "day": day, "tool_name": tool}, amounts)
+    for source, (position, occurred, count) in pending.positions.items():
+        await _advance(tx, source, position, occurred, count)
+
+
+async def _advance(
+    tx: AsyncSession, source: str, position: int, occurred: datetime, count: int
+) -> None:
     postgres = tx.bind.dialect.name == "postgresql"
     insert, greatest = (pg_insert, func.greatest) if postgres else (sqlite_insert, func.max)
-    statement = insert(table).values(
-        source=envelope.source,
-        last_position=envelope.position,
-        last_occurred_at=envelope.occurred_at,
-        events_applied=1,
+    statement = insert(_POSITIONS).values(
+        source=source, last_position=position, last_occurred_at=occurred, events_applied=count
     )
     await tx.execute(
         statement.on_conflict_do_update(
             index_elements=["source"],
             set_={
-                "last_position": greatest(table.c.last_position, statement.excluded.last_position),
-                "last_occurred_at": greatest(
-                    table.c.last_occurred_at, statement.excluded.last_occurred_at
+                "last_position": greatest(
+                    _POSITIONS.c.last_position, statement.excluded.last_position
                 ),
-                "events_applied": table.c.events_applied + 1,
+                "last_occurred_at": greatest(
+                    _POSITIONS.c.last_occurred_at, statement.excluded.last_occurred_at
+                ),
+                "events_applied": _POSITIONS.c.events_applied + statement.excluded.events_applied,
             },
         )
     )
+
+
+async def _count(tx: AsyncSession, envelope: EventEnvelope, **amounts: float) -> None:
+    row = _pending(tx).usage[(envelope.user_id or UNATTRIBUTED, _day(envelope))]
+    for name, amount in amounts.items():
+        row[name] += amount
+
+
+def _day(envelope: EventEnvelope) -> date:
+    return envelope.occurred_at.date()
 
 
 async def session_created(tx: AsyncSession, event: Event, envelope: EventEnvelope) -> None:
@@ -124,24 +168,15 @@ async def search_performed(tx: AsyncSession, event: Event, envelope: EventEnvelo
 
 async def tool_executed(tx: AsyncSession, event: Event, envelope: EventEnvelope) -> None:
     assert isinstance(event, ToolExecuted)
-    await _add(
-        tx,
-        ToolCallsByDayRow.__table__,  # type: ignore[arg-type]
-        {
-            "user_id": envelope.user_id or UNATTRIBUTED,
-            "day": _day(envelope),
-            "tool_name": event.tool_name,
-        },
-        {
-            "calls": 1,
-            "succeeded": 1 if event.status == "succeeded" else 0,
-            "duration_ms": event.duration_ms or 0.0,
-        },
-    )
+    row = _pending(tx).tools[(envelope.user_id or UNATTRIBUTED, _day(envelope), event.tool_name)]
+    row["calls"] += 1
+    row["succeeded"] += 1 if event.status == "succeeded" else 0
+    row["duration_ms"] += event.duration_ms or 0.0
 
 
 async def user_deletion_requested(tx: AsyncSession, event: Event, envelope: EventEnvelope) -> None:
     """Forget the user: their rows go, so reports (and a rebuild) no longer count them."""
+    await flush(tx)  # what came before this event in the batch goes too; what comes after stays
     for row in (UsageByDayRow, ToolCallsByDayRow, RetrievalSampleRow):
         await tx.execute(delete(row).where(row.user_id == event.user_id))
 
@@ -165,7 +200,7 @@ def tracked(handler: Handler) -> Handler:
 
     async def apply(tx: AsyncSession, event: Event, envelope: EventEnvelope) -> None:
         await handler(tx, event, envelope)
-        await _track(tx, envelope)
+        _pending(tx).track(envelope)
 
     return apply
 

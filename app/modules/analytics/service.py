@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.kernel.database import ModuleDatabase
 from app.kernel.events import Consumer, Handler, Outbox
@@ -20,7 +21,7 @@ from .models import (
     ToolCallsByDayRow,
     UsageByDayRow,
 )
-from .projections import HANDLERS
+from .projections import HANDLERS, flush
 from .report import build_report
 
 
@@ -30,10 +31,15 @@ class AnalyticsService:
         self._outbox = Outbox("analytics", EVENT_TABLES)  # it writes none; kept for the shape
         # Replayed events go through the same inbox as live ones, so a rebuild running
         # beside the live consumer still applies each event once.
-        self._replay = Consumer("analytics", database, EVENT_TABLES, HANDLERS, max_attempts=1)
+        self._replay = Consumer(
+            "analytics", database, EVENT_TABLES, HANDLERS, max_attempts=1, flush=flush
+        )
 
     def event_handlers(self) -> Mapping[type[Event], Handler]:
         return HANDLERS
+
+    async def flush_events(self, tx: AsyncSession) -> None:
+        await flush(tx)
 
     async def report(self, *, since: datetime, until: datetime) -> AnalyticsReport:
         async with self._db.read() as tx:
