@@ -141,7 +141,7 @@ async def test_two_relays_with_lapsing_leases_still_apply_each_event_once(
     pg_modules: Modules,
 ) -> None:
     modules = pg_modules
-    await modules.write_sessions_created(2_000, aggregates=50, user="alice")
+    await modules.write_sessions_created(1_000, aggregates=50, user="alice")
     buses = [RecordingBus(), RecordingBus()]
     systems = [modules.events(bus, events_batch_size=50, events_lease_s=1) for bus in buses]
     conversation = modules.by_name("conversation").database
@@ -165,6 +165,6 @@ async def test_two_relays_with_lapsing_leases_still_apply_each_event_once(
     await asyncio.gather(draining, expire_leases())
     await asyncio.gather(*(system.drain() for system in systems))
     published = [e for bus in buses for e in bus.published]
-    assert len(published) > 2_000  # some were published twice
-    assert len({e.id for e in published}) == 2_000
-    assert await sessions_counted(modules) == 2_000  # applied exactly once each
+    assert len(published) > 1_000  # some were published twice
+    assert len({e.id for e in published}) == 1_000
+    assert await sessions_counted(modules) == 1_000  # applied exactly once each
