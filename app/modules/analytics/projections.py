@@ -54,10 +54,10 @@ class Pending:
 
     def __init__(self) -> None:
         self.usage: dict[tuple[str, date], dict[str, float]] = defaultdict(
-            lambda: defaultdict(float)
+            lambda: defaultdict(int)  # ints stay ints; only durations become floats
         )
         self.tools: dict[tuple[str, date, str], dict[str, float]] = defaultdict(
-            lambda: defaultdict(float)
+            lambda: defaultdict(int)  # ints stay ints; only durations become floats
         )
         self.positions: dict[str, tuple[int, datetime, int]] = {}
 
