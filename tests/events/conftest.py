@@ -6,7 +6,7 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -92,6 +92,14 @@ async def _bound(settings: Settings) -> AsyncIterator[Modules]:
             if isinstance(b.service, HoldsConnections):
                 await b.service.close()
             await b.database.dispose()
+
+
+async def sessions_counted(modules: Modules) -> int:
+    """SessionCreated events the analytics model has counted."""
+    report = await modules.contracts["analytics"].report(
+        since=datetime.now(UTC) - timedelta(days=1), until=datetime.now(UTC) + timedelta(days=1)
+    )
+    return sum(day.sessions_created for day in report.days)
 
 
 class RecordingBus:

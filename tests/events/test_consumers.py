@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
 
 import msgspec
 import pytest
@@ -21,17 +20,9 @@ from contracts.conversation import SessionCreated
 from contracts.events import Event, EventEnvelope
 from tests.conftest import events_settled
 
-from .conftest import Modules, RecordingBus
+from .conftest import Modules, RecordingBus, sessions_counted
 
 Auth = Callable[..., dict[str, str]]
-LATER = datetime.now(UTC) + timedelta(days=3650)
-
-
-async def sessions_counted(modules: Modules) -> int:
-    report = await modules.contracts["analytics"].report(
-        since=datetime.now(UTC) - timedelta(days=1), until=LATER
-    )
-    return sum(day.sessions_created for day in report.days)
 
 
 class Poison:

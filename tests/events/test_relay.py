@@ -15,9 +15,7 @@ from app.kernel.events import Relay
 from contracts.conversation import MessageCreate, SessionCreate
 from contracts.events import EventEnvelope
 
-from .conftest import Modules, RecordingBus
-
-LATER = datetime.now(UTC) + timedelta(days=3650)
+from .conftest import Modules, RecordingBus, sessions_counted
 
 
 def in_order_per_aggregate(published: list[EventEnvelope]) -> bool:
@@ -25,13 +23,6 @@ def in_order_per_aggregate(published: list[EventEnvelope]) -> bool:
     for envelope in published:
         positions[envelope.aggregate_id].append(envelope.position)
     return all(p == sorted(p) for p in positions.values())
-
-
-async def sessions_counted(modules: Modules) -> int:
-    report = await modules.contracts["analytics"].report(
-        since=datetime.now(UTC) - timedelta(days=1), until=LATER
-    )
-    return sum(day.sessions_created for day in report.days)
 
 
 async def unpublished(modules: Modules, name: str) -> int:

@@ -261,31 +261,31 @@ class Consumer:
             row = (await tx.execute(select(self._dead).where(self._dead.c.id == letter_id))).first()
         if row is None:
             raise DeadLetterNotFound(f"no dead letter {letter_id} in {self.name}", field="id")
-        if row.resolved_at is None:
-            envelope = msgspec.json.decode(row.envelope, type=EventEnvelope)
-            try:
-                await self.apply(envelope)
-            except Exception as exc:
-                error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
-                async with self._db.transaction() as tx:
-                    await tx.execute(
-                        update(self._dead)
-                        .where(self._dead.c.id == letter_id)
-                        .values(error=error, attempts=self._dead.c.attempts + 1, failed_at=utcnow())
-                    )
-                raise DeadLetterStillFails(
-                    f"{self.name} still fails on {envelope.type} {envelope.id}: {error}",
-                    details={"dead_letter_id": str(letter_id)},
-                ) from None
+        letter = self._letter(row)
+        if letter.resolved_at is not None:
+            return letter
+        try:
+            await self.apply(letter.envelope)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
             async with self._db.transaction() as tx:
                 await tx.execute(
                     update(self._dead)
                     .where(self._dead.c.id == letter_id)
-                    .values(resolved_at=utcnow())
+                    .values(error=error, attempts=self._dead.c.attempts + 1, failed_at=utcnow())
                 )
-        async with self._db.read() as tx:
-            row = (await tx.execute(select(self._dead).where(self._dead.c.id == letter_id))).one()
-        return self._letter(row)
+            raise DeadLetterStillFails(
+                f"{self.name} still fails on {letter.type} {letter.event_id}: {error}",
+                details={"dead_letter_id": str(letter_id)},
+            ) from None
+        resolved_at = utcnow()
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                update(self._dead)
+                .where(self._dead.c.id == letter_id)
+                .values(resolved_at=resolved_at)
+            )
+        return msgspec.structs.replace(letter, resolved_at=resolved_at)
 
     async def purge(self, cutoff: datetime) -> None:
         """Forget inbox ids older than the outbox keeps events: none can come back."""

@@ -153,12 +153,12 @@ class EventSystem:
         deadline = loop.time() + timeout_s
         while True:
             await self.drain()
-            status = await self.status()
-            idle = not any(o.unpublished for o in status.outboxes)
-            if idle and await self.bus.oldest_unhandled() is None:
+            outboxes = await asyncio.gather(*(r.status() for r in self.relays))
+            left = [o for o in outboxes if o.unpublished]
+            if not left and await self.bus.oldest_unhandled() is None:
                 return
             if loop.time() > deadline:
-                raise TimeoutError(f"events did not settle within {timeout_s}s: {status}")
+                raise TimeoutError(f"events did not settle within {timeout_s}s: {left or 'bus'}")
             await asyncio.sleep(0.02)
 
     async def _relay_forever(self) -> None:
