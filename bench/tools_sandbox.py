@@ -102,7 +102,10 @@ async def report_latencies(tools: ToolsAPI, settings: Settings) -> None:
     from app.modules.tools.sandbox import Sandbox, SandboxLimits  # the layer being measured
 
     sandbox = Sandbox(
-        bwrap=settings.sandbox_bwrap, python=settings.sandbox_python, uid=settings.sandbox_uid
+        bwrap=settings.sandbox_bwrap,
+        python=settings.sandbox_python,
+        uid=settings.sandbox_uid,
+        cgroup=settings.sandbox_cgroup,
     )
     limits = SandboxLimits(timeout_s=5, memory_mb=256, max_output_bytes=1 << 20)
 

@@ -53,6 +53,7 @@ class Settings:
     sandbox_bwrap: str = "bwrap"
     sandbox_python: str = "/usr/bin/python3"
     sandbox_uid: int = 64_999  # who sandboxes run as when the server runs as root
+    sandbox_cgroup: str = "auto"  # where run cgroups are made: auto, off, or a v2 cgroup dir
     redis_key_prefix: str = "bulkhead"  # every key a module writes starts with it
     memory_working_ttl_s: int = 3_600
     memory_working_max_items: int = 50
@@ -123,6 +124,7 @@ class Settings:
             sandbox_bwrap=env.get(f"{PREFIX}SANDBOX_BWRAP") or "bwrap",
             sandbox_python=env.get(f"{PREFIX}SANDBOX_PYTHON") or "/usr/bin/python3",
             sandbox_uid=_parse_int(env, f"{PREFIX}SANDBOX_UID", 64_999, minimum=1),
+            sandbox_cgroup=_parse_cgroup(env.get(f"{PREFIX}SANDBOX_CGROUP") or "auto"),
             redis_key_prefix=_parse_key_prefix(env.get(f"{PREFIX}REDIS_KEY_PREFIX")),
             memory_working_ttl_s=_parse_duration(env, f"{PREFIX}MEMORY_WORKING_TTL", 3_600),
             memory_working_max_items=_parse_int(
@@ -330,4 +332,15 @@ def _parse_int(env: Mapping[str, str], variable: str, default: int, *, minimum: 
         raise SettingsError(variable, f"{raw!r} is not an integer") from exc
     if value < minimum:
         raise SettingsError(variable, f"must be at least {minimum}, got {value}")
+    return value
+
+
+def _parse_cgroup(value: str) -> str:
+    if value in ("auto", "off"):
+        return value
+    if not (Path(value) / "cgroup.procs").is_file():
+        raise SettingsError(
+            f"{PREFIX}SANDBOX_CGROUP",
+            f"{value!r} is not a cgroup; use auto, off or a delegated cgroup v2 directory",
+        )
     return value

@@ -63,7 +63,7 @@ def raw_tool(name: str, source: str, **fields: object) -> ToolCreate:
 
 
 def processes_with(marker: str) -> list[int]:
-    """Host PIDs whose command line contains `marker` (the tool's source is in its argv)."""
+    """Host PIDs whose command line contains `marker` (a sandbox's: its `source_label`)."""
     found = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from app.kernel.settings import Settings
+from app.modules.tools.sandbox import source_label
 from contracts.tools import Execution, ToolsAPI
 
 from .conftest import ALICE, processes_with, raw_tool, wait_until_gone
@@ -126,14 +127,14 @@ async def test_one_file_is_capped_in_size(sandboxed: ToolsAPI) -> None:
 
 
 async def test_fork_bomb_is_contained_and_leaves_nothing(sandboxed: ToolsAPI) -> None:
-    marker = f"forkbomb-{uuid.uuid4().hex}"
-    run = await attack(sandboxed, f"import os  # {marker}\nwhile True:\n    os.fork()", timeout_s=5)
+    source = f"import os  # {uuid.uuid4()}\nwhile True:\n    os.fork()"
+    run = await attack(sandboxed, source, timeout_s=5)
     assert run.status in ("failed", "timed_out")
     # Many processes write their tracebacks at once, so the whole stderr tells, not its
     # last line.
     said = run.stderr.text if run.stderr else ""
     assert run.status == "timed_out" or "Resource temporarily unavailable" in said
-    assert await wait_until_gone(marker) == []
+    assert await wait_until_gone(source_label(source)) == []
 
 
 async def test_allocating_2_gb_hits_the_memory_limit(sandboxed: ToolsAPI) -> None:
@@ -149,10 +150,10 @@ async def test_infinite_loop_is_stopped_at_the_time_limit(sandboxed: ToolsAPI) -
 
 
 async def test_sleeping_past_the_wall_clock_is_stopped(sandboxed: ToolsAPI) -> None:
-    marker = f"sleeper-{uuid.uuid4().hex}"
-    run = await attack(sandboxed, f"import time  # {marker}\ntime.sleep(600)", timeout_s=1)
+    source = f"import time  # {uuid.uuid4()}\ntime.sleep(600)"
+    run = await attack(sandboxed, source, timeout_s=1)
     assert (run.status, run.reason) == ("timed_out", "stopped at the wall-clock limit of 1s")
-    assert await wait_until_gone(marker) == []
+    assert await wait_until_gone(source_label(source)) == []
 
 
 async def test_50_mb_of_stdout_is_truncated_and_the_tool_stopped(sandboxed: ToolsAPI) -> None:
@@ -178,23 +179,23 @@ async def test_child_left_behind_is_killed_when_the_tool_returns(sandboxed: Tool
 
 
 async def test_nothing_of_a_sandbox_outlives_a_stopped_run(sandboxed: ToolsAPI) -> None:
-    marker = f"tree-{uuid.uuid4().hex}"
     source = (
-        "import os, time  # " + marker + "\n"
+        f"import os, time  # {uuid.uuid4()}\n"
         "for _ in range(3):\n"
         "    if os.fork() == 0:\n"
         "        os.setsid()\n"
         "        break\n"
         "time.sleep(600)"
     )
+    label = source_label(source)
     running = asyncio.create_task(attack(sandboxed, source, timeout_s=2))
     # The twin: while it runs, the scan does see its processes (bwrap, PID 1, 4 pythons).
-    while len(processes_with(marker)) < 6 and not running.done():
+    while len(processes_with(label)) < 6 and not running.done():
         await asyncio.sleep(0.02)
-    assert len(processes_with(marker)) >= 6
+    assert len(processes_with(label)) >= 6
     run = await running
     assert run.status == "timed_out"
-    assert await wait_until_gone(marker) == []
+    assert await wait_until_gone(label) == []
 
 
 async def test_the_tool_has_no_capabilities_and_cannot_gain_privileges(sandboxed: ToolsAPI) -> None:
@@ -221,9 +222,10 @@ async def test_four_sandboxes_run_at_once(sandboxed: ToolsAPI) -> None:
 
 
 async def test_a_cancelled_call_leaves_no_sandbox_running(sandboxed: ToolsAPI) -> None:
-    marker = f"cancelled-{uuid.uuid4().hex}"
+    source = f"import time  # {uuid.uuid4()}\ntime.sleep(600)"
+    marker = source_label(source)
     name = "attack.cancelled"
-    await sandboxed.register(tool=raw_tool(name, f"import time  # {marker}\ntime.sleep(600)"))
+    await sandboxed.register(tool=raw_tool(name, source))
     call = asyncio.create_task(sandboxed.execute(name=name, params={}, caller=ALICE))
     while not processes_with(marker):
         await asyncio.sleep(0.02)
@@ -236,9 +238,10 @@ async def test_a_cancelled_call_leaves_no_sandbox_running(sandboxed: ToolsAPI) -
 async def test_a_call_cancelled_while_its_sandbox_starts_leaves_nothing(
     sandboxed: ToolsAPI,
 ) -> None:
-    marker = f"early-{uuid.uuid4().hex}"
+    source = f"import time  # {uuid.uuid4()}\ntime.sleep(600)"
+    marker = source_label(source)
     name = "attack.cancelled.early"
-    await sandboxed.register(tool=raw_tool(name, f"import time  # {marker}\ntime.sleep(600)"))
+    await sandboxed.register(tool=raw_tool(name, source))
     for delay in (0, 0.001, 0.003, 0.006, 0.01):  # cancel at different moments of the start
         call = asyncio.create_task(sandboxed.execute(name=name, params={}, caller=ALICE))
         await asyncio.sleep(delay)

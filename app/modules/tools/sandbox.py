@@ -1,13 +1,18 @@
 """Run untrusted Python in a bubblewrap sandbox: no network, read-only system, hard limits.
 
-Inside: `/usr` read-only (with the usual `/bin`, `/lib` links), a fresh `/proc` and `/dev`,
-and an empty size-capped tmpfs at `/tmp` as the working dir. Nothing else of the host
-exists there: not `/etc`, not the data dir, not the project. New user, PID, network, IPC,
-UTS and cgroup namespaces (the network one has no interface but a down loopback), no
-nested user namespaces, a new session, a cleared environment. The entry script then sets
-hard rlimits on CPU time, address space, processes, file size and open files. The host
-kills the whole process tree on the wall-clock limit or when output passes its limit; when
-the tool's main process ends, the sandbox's PID 1 ends and the kernel kills what is left.
+Inside: `/usr` read-only (with the usual `/bin`, `/lib` links), a fresh `/proc` (without
+the host's boot line and memory figures), a read-only `/dev` with a 1 MB `/dev/shm`, and
+an empty 16 MB tmpfs at `/tmp` as the working dir. Nothing else of the host exists there:
+not `/etc`, not the data dir, not the project, not one of the server's descriptors (the
+spawner closes all but stdin, stdout and stderr). New user, PID, network, IPC, UTS and
+cgroup namespaces (the network one has no interface but a down loopback), no nested user
+namespaces, sockets of the local family only (seccomp), a new session, a cleared
+environment. The source arrives in a memory file, never on a command line. The entry
+script sets hard rlimits on CPU time, address space, processes, file size and open files;
+where the server may make cgroups, the sandbox's memory and processes are also capped as a
+whole. The host kills the whole process tree on the wall-clock limit or when output passes
+its limit; when the tool's main process ends, the sandbox's PID 1 ends and the kernel kills
+what is left. CPU time and peak memory are the kernel's figures, read from the cgroup.
 """
 
 from __future__ import annotations
@@ -18,13 +23,16 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
+from .cgroup import RunGroup, find_parent
+from .seccomp import socket_filter
+from .spawner import Child, spawn
 
 ENTRY_SCRIPT = (Path(__file__).parent / "sandbox_entry.py").read_text()
+MEMORY_ERROR_EXIT = 86  # sandbox_entry.py's exit status after a MemoryError
 PROBE_TTL_S = 30.0
 _KILL_GRACE_S = 2.0
 
@@ -36,8 +44,14 @@ class SandboxLimits:
     max_output_bytes: int  # each of stdout and stderr
     max_processes: int = 32
     tmp_mb: int = 16  # the tmpfs, which is memory outside the address-space limit
+    shm_mb: int = 1  # /dev/shm, likewise
     max_file_mb: int = 8
     max_open_files: int = 64
+
+    @property
+    def sandbox_memory_bytes(self) -> int:
+        """The whole sandbox's memory where a cgroup counts it: the tool's and its tmpfs."""
+        return (self.memory_mb + self.tmp_mb + self.shm_mb) << 20
 
     def rlimits(self) -> dict[str, tuple[int, int]]:
         cpu = max(1, int(self.timeout_s + 0.999))
@@ -67,7 +81,9 @@ class SandboxRun:
     stdout: Captured
     stderr: Captured
     duration_ms: float
-    cpu_ms: int | None  # None when the tool ended before reporting
+    # The kernel's figures for the whole sandbox, read from its cgroup (never the tool's
+    # word); None where no cgroup counts them.
+    cpu_ms: int | None
     max_rss_kb: int | None
 
 
@@ -79,15 +95,24 @@ class SandboxStatus:
 
 
 class Sandbox:
-    def __init__(self, *, bwrap: str, python: str, uid: int) -> None:
+    def __init__(self, *, bwrap: str, python: str, uid: int, cgroup: str = "auto") -> None:
         self._bwrap = shutil.which(bwrap)
         self._bwrap_name = bwrap
         self._python = python
         # As root, RLIMIT_NPROC does not apply, so sandboxes run as an unprivileged uid.
-        # `setpriv` switches to it: uvloop's subprocesses take no user/group arguments.
+        # `setpriv` switches to it: the spawner takes no user/group arguments.
         self._uid = uid if os.geteuid() == 0 else None
         self._setpriv = shutil.which("setpriv")
+        self._cgroups = find_parent(cgroup)
+        self._seccomp = socket_filter()
         self._status: tuple[float, SandboxStatus] | None = None
+
+    @property
+    def memory_accounting(self) -> str:
+        """How a sandbox's memory is bounded as a whole, for /health."""
+        if self._cgroups is not None:
+            return self._cgroups.describe()
+        return "per-process rlimits only (no writable cgroup)"
 
     async def status(self) -> SandboxStatus:
         """Whether sandboxes can run here: a real trial run, cached for a while."""
@@ -99,79 +124,88 @@ class Sandbox:
     async def run(self, source: str, stdin: bytes, limits: SandboxLimits) -> SandboxRun:
         if self._bwrap is None or (self._uid is not None and self._setpriv is None):
             raise FileNotFoundError(self._bwrap_name if self._bwrap is None else "setpriv")
-        report_read, report_write = os.pipe()
-        started = time.perf_counter()
-        spawning = asyncio.ensure_future(
-            asyncio.create_subprocess_exec(
-                *self._command(source, limits, report_write),
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                pass_fds=(report_write,),
-                start_new_session=True,  # one process group to kill
+        group = None
+        if self._cgroups is not None:
+            group = self._cgroups.create(
+                memory_bytes=limits.sandbox_memory_bytes, max_processes=limits.max_processes
             )
-        )
+        # The source and the filter travel in memory files, not on a command line `ps` shows.
+        source_fd = _memory_file("tool-source", source.encode())
+        filter_fd = _memory_file("seccomp", self._seccomp) if self._seccomp else None
+        fds = (source_fd,) if filter_fd is None else (source_fd, filter_fd)
+        started = time.perf_counter()
         try:
+            argv = self._command(source, limits, source_fd, filter_fd, group)
             # Shielded: a call cancelled while the process starts must still kill it.
-            process = await asyncio.shield(spawning)
-        except asyncio.CancelledError:
-            with contextlib.suppress(Exception):
-                _kill_tree(await spawning)
-            os.close(report_read)
-            raise
+            spawning = asyncio.ensure_future(spawn(argv, pass_fds=fds))
+            try:
+                child = await asyncio.shield(spawning)
+            except asyncio.CancelledError:
+                with contextlib.suppress(Exception):
+                    (await spawning).close()
+                raise
+            finally:
+                for fd in fds:
+                    os.close(fd)
+            try:
+                return await self._supervise(child, stdin, limits, started, group)
+            finally:
+                child.close()  # cancelled (the caller went away) or broken: leave nothing
         finally:
-            os.close(report_write)
-        try:
-            return await self._supervise(process, stdin, limits, started, report_read)
-        except BaseException:
-            _kill_tree(process)  # cancelled (the caller went away) or broken: leave nothing
-            raise
-        finally:
-            os.close(report_read)
+            if group is not None:
+                group.remove()
 
     async def _supervise(
         self,
-        process: asyncio.subprocess.Process,
+        child: Child,
         stdin: bytes,
         limits: SandboxLimits,
         started: float,
-        report_fd: int,
+        group: RunGroup | None,
     ) -> SandboxRun:
-        assert process.stdout is not None and process.stderr is not None
         overflow = asyncio.Event()
-        feeding = asyncio.create_task(_feed(process, stdin))
-        stdout = asyncio.create_task(_capture(process.stdout, limits.max_output_bytes, overflow))
-        stderr = asyncio.create_task(_capture(process.stderr, limits.max_output_bytes, overflow))
-        exited = asyncio.create_task(process.wait())
+        feeding = asyncio.create_task(_feed(child.stdin, stdin))
+        stdout = asyncio.create_task(_capture(child.stdout, limits.max_output_bytes, overflow))
+        stderr = asyncio.create_task(_capture(child.stderr, limits.max_output_bytes, overflow))
+        exited = asyncio.create_task(child.wait())
         overflowed = asyncio.create_task(overflow.wait())
         done, _ = await asyncio.wait(
             {exited, overflowed}, timeout=limits.timeout_s, return_when=asyncio.FIRST_COMPLETED
         )
         timed_out = not done
         if exited not in done:
-            _kill_tree(process)
+            child.kill_group()
         try:
             await asyncio.wait_for(asyncio.gather(exited, stdout, stderr), _KILL_GRACE_S)
         finally:
             overflowed.cancel()
             feeding.cancel()
         duration_ms = (time.perf_counter() - started) * 1000
-        usage = _read_report(report_fd)
+        code = exited.result()
+        usage = group.usage() if group is not None else None
         return SandboxRun(
-            exit_code=exited.result(),
+            exit_code=code,
             timed_out=timed_out,
             output_limited=overflow.is_set() and not timed_out,
-            memory_error=bool(usage.get("memory_error")),
+            memory_error=code == MEMORY_ERROR_EXIT or (usage is not None and usage.oom_killed),
             stdout=stdout.result(),
             stderr=stderr.result(),
             duration_ms=duration_ms,
-            cpu_ms=usage.get("cpu_ms"),
-            max_rss_kb=usage.get("max_rss_kb"),
+            cpu_ms=usage.cpu_ms if usage else None,
+            max_rss_kb=usage.peak_memory_kb if usage else None,
         )
 
-    def _command(self, source: str, limits: SandboxLimits, report_fd: int) -> list[str]:
+    def _command(
+        self,
+        source: str,
+        limits: SandboxLimits,
+        source_fd: int,
+        filter_fd: int | None,
+        group: RunGroup | None,
+    ) -> list[str]:
         assert self._bwrap is not None
         return [
+            *_cgroup_gate(group),
             *self._identity(),
             self._bwrap,
             "--ro-bind", "/usr", "/usr",
@@ -179,7 +213,10 @@ class Sandbox:
             "--symlink", "usr/lib", "/lib",
             "--symlink", "usr/lib64", "/lib64",
             "--proc", "/proc",
+            *_hidden_proc_files(),
             "--dev", "/dev",
+            "--size", str(limits.shm_mb << 20), "--tmpfs", "/dev/shm",
+            "--remount-ro", "/dev",  # not recursive: /dev/shm and the device nodes stay usable
             "--size", str(limits.tmp_mb << 20), "--tmpfs", "/tmp",
             "--chdir", "/tmp",
             "--unshare-all", "--unshare-user", "--disable-userns",
@@ -190,8 +227,9 @@ class Sandbox:
             "--setenv", "HOME", "/tmp",
             "--setenv", "LANG", "C.UTF-8",
             "--setenv", "PYTHONIOENCODING", "utf-8",
+            *(["--seccomp", str(filter_fd)] if filter_fd is not None else []),
             self._python, "-I", "-S", "-c", ENTRY_SCRIPT,
-            json.dumps(limits.rlimits()), str(report_fd), source,
+            json.dumps(limits.rlimits()), str(source_fd), source_label(source),
         ]  # fmt: skip
 
     def _identity(self) -> list[str]:
@@ -233,20 +271,21 @@ class Sandbox:
 
     async def _version(self) -> str | None:
         assert self._bwrap is not None
-        process = await asyncio.create_subprocess_exec(
-            self._bwrap, "--version", stdout=asyncio.subprocess.PIPE
-        )
-        out, _ = await process.communicate()
+        child = await spawn([self._bwrap, "--version"])
+        try:
+            out = await child.stdout.read()
+            await child.wait()
+        finally:
+            child.close()
         return out.decode().strip() or None
 
 
-async def _feed(process: asyncio.subprocess.Process, data: bytes) -> None:
-    assert process.stdin is not None
+async def _feed(writer: asyncio.StreamWriter, data: bytes) -> None:
     # A tool that never reads its stdin, or exits first, is not an error.
     with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-        process.stdin.write(data)
-        await process.stdin.drain()
-        process.stdin.close()
+        writer.write(data)
+        await writer.drain()
+        writer.close()
 
 
 async def _capture(stream: asyncio.StreamReader, limit: int, overflow: asyncio.Event) -> Captured:
@@ -260,18 +299,33 @@ async def _capture(stream: asyncio.StreamReader, limit: int, overflow: asyncio.E
     return Captured(head=bytes(head), size=size, sha256=digest.hexdigest())
 
 
-def _kill_tree(process: asyncio.subprocess.Process) -> None:
-    # Killing bwrap kills the sandbox's PID 1 (die-with-parent), and with it every process
-    # in the sandbox's PID namespace, whatever session or group they moved to.
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
+def source_label(source: str) -> str:
+    """What `ps` shows of a run's tool: a digest of its source, never the source."""
+    return "tool-" + hashlib.sha256(source.encode()).hexdigest()[:16]
 
 
-def _read_report(fd: int) -> dict[str, Any]:
-    """What the entry script wrote before exiting; never waits for more."""
-    os.set_blocking(fd, False)
-    try:
-        data = json.loads(os.read(fd, 4096) or b"{}")
-    except (BlockingIOError, ValueError):
-        return {}  # a tool that wrote to the report fd itself gets no resource figures
-    return data if isinstance(data, dict) else {}
+def _memory_file(name: str, data: bytes) -> int:
+    fd = os.memfd_create(name)  # close-on-exec: only the spawner's pass_fds hands it on
+    os.write(fd, data)
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
+def _hidden_proc_files() -> list[str]:
+    # The host's boot line and memory figures are none of a tool's business.
+    hidden = []
+    for path in ("/proc/cmdline", "/proc/meminfo"):
+        hidden += ["--dev-bind", "/dev/null", path]  # dev-bind: a plain bind is nodev
+    return hidden
+
+
+def _cgroup_gate(group: RunGroup | None) -> list[str]:
+    """A shell that moves itself into the run's cgroups, then execs the sandbox.
+
+    Joining before the exec means bwrap and everything it forks start inside the group;
+    moving the pid in from outside after the start would race with bwrap's first fork.
+    """
+    if group is None:
+        return []
+    script = 'for f; do [ "$f" = -- ] && break; echo $$ > "$f" || exit 125; shift; done; shift; exec "$@"'
+    return ["/bin/sh", "-c", script, "sh", *map(str, group.procs_files), "--"]

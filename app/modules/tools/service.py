@@ -83,7 +83,10 @@ class ToolsService:
         self._outbox = Outbox("tools", EVENT_TABLES)
         self._settings = settings
         self._sandbox = sandbox or Sandbox(
-            bwrap=settings.sandbox_bwrap, python=settings.sandbox_python, uid=settings.sandbox_uid
+            bwrap=settings.sandbox_bwrap,
+            python=settings.sandbox_python,
+            uid=settings.sandbox_uid,
+            cgroup=settings.sandbox_cgroup,
         )
         self._clock = clock
         self._slots = asyncio.Semaphore(settings.tools_max_concurrent)
@@ -298,7 +301,11 @@ class ToolsService:
         status = await self._sandbox.status()
         return {
             "sandbox": ComponentHealth(
-                ok=status.available, error=status.reason, detail=status.version
+                ok=status.available,
+                error=status.reason,
+                detail=f"{status.version}; memory: {self._sandbox.memory_accounting}"
+                if status.version
+                else None,
             )
         }
 
