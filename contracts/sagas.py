@@ -9,6 +9,7 @@ from uuid import UUID
 import msgspec
 
 from .errors import Conflict, NotFound
+from .users import TokenRevocation
 
 SagaState = Literal["running", "compensating", "succeeded", "compensated", "needs_attention"]
 Phase = Literal["action", "compensation"]
@@ -64,4 +65,12 @@ class SagaAdminAPI(Protocol):
 
     async def retry(self, *, saga_id: UUID) -> Saga:
         """Take up a saga in `needs_attention` again where it stopped."""
+        ...
+
+    async def revoke_tokens(self, *, user_id: str) -> TokenRevocation:
+        """Refuse every token of the user issued until now, in every worker, at once."""
+        ...
+
+    async def tokens_valid_after(self, *, user_id: str) -> datetime | None:
+        """Tokens issued at or before this time are revoked; None when none are."""
         ...

@@ -1,7 +1,8 @@
 """Users: no module owns them (the JWT names them), but deleting one reaches every module.
 
-`DELETE /v1/users/me` records a `UserDeletionRequested` event; each module that keeps a
-user's data consumes it and deletes that data, and the analytics read model forgets them.
+`DELETE /v1/users/me` revokes the user's tokens and records a `UserDeletionRequested`
+event; each module that keeps a user's data consumes it and deletes that data, and the
+analytics read model forgets them.
 """
 
 from __future__ import annotations
@@ -41,3 +42,11 @@ class UserDeletionProgress(msgspec.Struct, frozen=True, kw_only=True):
     # see GET /v1/admin/events/dead-letters). Only modules running in this process.
     modules: dict[str, str]
     complete: bool
+
+
+class TokenRevocation(msgspec.Struct, frozen=True, kw_only=True):
+    """Every token of `user_id` issued at or before `revoked_before` is refused (401)."""
+
+    user_id: str
+    revoked_before: datetime
+    reason: str  # user_deleted | admin

@@ -17,7 +17,7 @@ from litestar.logging import LoggingConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 
-from .auth import jwt_auth, resolve_jwt_secret
+from .auth import RevokesTokens, jwt_auth, resolve_jwt_secret
 from .database import ModuleDatabase
 from .events.routes import EventsAdminController
 from .events.system import EventSystem
@@ -81,6 +81,7 @@ def build_app(
     }
     if events is not None:
         reporters["events"] = events
+    revocations = [b.service for b in bound if isinstance(b.service, RevokesTokens)]
 
     async def start_background() -> None:
         for service in background:
@@ -118,6 +119,7 @@ def build_app(
                 "settings": settings,
                 "component_reporters": reporters,
                 "events": events,
+                "token_revocations": revocations[0] if revocations else None,
             }
         ),
         openapi_config=OpenAPIConfig(

@@ -11,13 +11,15 @@ import re
 import secrets
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import msgspec
 from litestar.connection import ASGIConnection
-from litestar.exceptions import PermissionDeniedException
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.security.jwt import JWTAuth, Token
+
+from contracts.errors import Unavailable
 
 from .settings import Settings
 
@@ -80,14 +82,32 @@ def create_token(
     return token.encode(secret, ALGORITHM)
 
 
+@runtime_checkable
+class RevokesTokens(Protocol):
+    """Where revoked tokens are kept (the saga store, beside user deletion)."""
+
+    async def tokens_valid_after(self, *, user_id: str) -> datetime | None: ...
+
+
 async def principal_from_token(
-    token: Token, _: ASGIConnection[Any, Any, Any, Any]
+    token: Token, connection: ASGIConnection[Any, Any, Any, Any]
 ) -> Principal | None:
     client = token.extras.get("client", DEFAULT_CLIENT)
     if not USER_ID_PATTERN.fullmatch(token.sub) or not (
         isinstance(client, str) and USER_ID_PATTERN.fullmatch(client)
     ):
         return None  # Litestar answers 401
+    revocations: RevokesTokens | None = connection.app.state.get("token_revocations")
+    if revocations is not None:
+        try:
+            valid_after = await revocations.tokens_valid_after(user_id=token.sub)
+        except Exception as exc:  # fail closed: an unchecked token is not let through
+            raise Unavailable("revoked tokens cannot be checked right now; retry") from exc
+        if valid_after is not None and token.iat <= valid_after:
+            raise NotAuthorizedException(
+                "this token was revoked (account deleted or tokens revoked by an admin); "
+                "ask for a new one"
+            )
     return Principal(
         user_id=token.sub, is_admin=token.extras.get("admin") is True, client_id=client
     )

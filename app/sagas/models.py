@@ -63,3 +63,16 @@ class SagaStepRow(Base):
     error: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TokenRevocationRow(Base):
+    """Tokens of this user issued at or before `revoked_before` are refused by every worker.
+
+    Kept beside user deletion, which writes it in the same transaction as its event.
+    """
+
+    __tablename__ = "token_revocations"
+
+    user_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    revoked_before: Mapped[datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[str] = mapped_column(String(32))  # user_deleted | admin

@@ -39,8 +39,9 @@ from app.kernel.settings import Settings
 from contracts.errors import ContractError, Unavailable
 from contracts.events import EventPage
 from contracts.sagas import Saga, SagaNotFound, SagaNotRetryable, SagaPage, SagaState
-from contracts.users import UserDeletion
+from contracts.users import TokenRevocation, UserDeletion
 
+from . import token_revocations
 from .crash_points import crash_point
 from .create_session import CREATE_SESSION
 from .definition import Call, SagaType, Step
@@ -77,6 +78,15 @@ class SagaOrchestrator:
         return await request_user_deletion(
             self._db, self._outbox, user_id=user_id, requested_by=requested_by
         )
+
+    async def revoke_tokens(self, *, user_id: str) -> TokenRevocation:
+        async with self._db.transaction() as tx:
+            return await token_revocations.revoke(
+                tx, user_id=user_id, at=self._clock(), reason="admin"
+            )
+
+    async def tokens_valid_after(self, *, user_id: str) -> datetime | None:
+        return await token_revocations.valid_after(self._db, user_id)
 
     async def replay_events(self, *, after: int = 0, limit: int = 500) -> EventPage:
         return await self._outbox.replay(self._db, after=after, limit=limit)

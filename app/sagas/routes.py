@@ -15,7 +15,12 @@ from app.kernel.events import EventSystem
 from contracts.conversation import ConversationAPI, Session, SessionCreate, SessionNotFound
 from contracts.errors import InvalidInput, Unavailable
 from contracts.sagas import Saga, SagaPage, SagaState
-from contracts.users import UserDeletion, UserDeletionProgress, UserDeletionRequested
+from contracts.users import (
+    TokenRevocation,
+    UserDeletion,
+    UserDeletionProgress,
+    UserDeletionRequested,
+)
 
 from .create_session import CREATE_SESSION
 from .delete_session import DELETE_SESSION
@@ -171,3 +176,17 @@ class UserDeletionController(Controller):
         if not USER_ID_PATTERN.fullmatch(user_id):
             raise InvalidInput(f"{user_id!r} is not a user id", field="user_id")
         return await sagas.request_user_deletion(user_id=user_id, requested_by=request.user.user_id)
+
+    @post(
+        "/admin/users/{user_id:str}/tokens/revoke",
+        operation_id="revokeUserTokens",
+        summary="Refuse every token of a user issued until now (admin)",
+        status_code=200,
+        guards=[requires_admin],
+    )
+    async def revoke_tokens(
+        self, sagas: NamedDependency[SagaOrchestrator], user_id: FromPath[str]
+    ) -> TokenRevocation:
+        if not USER_ID_PATTERN.fullmatch(user_id):
+            raise InvalidInput(f"{user_id!r} is not a user id", field="user_id")
+        return await sagas.revoke_tokens(user_id=user_id)

@@ -1,18 +1,30 @@
-"""Deleting a user: one event in the saga store's outbox, applied by every module.
+"""Deleting a user: tokens revoked and one event in the saga store's outbox, at once.
 
 Not a saga: no step can fail for a business reason and nothing is ever compensated, so
 each module deletes the user's data on its own time, retried by the bus until it has.
-`DELETE /v1/users/me` answers 202 once the request is durable.
+The saga store forgets its own part in the same transaction: the user's finished sagas
+(their payloads hold session titles and metadata, their request keys the user's
+idempotency keys, so a key used again later starts afresh), and what the user wrote from
+the unfinished ones. `DELETE /v1/users/me` answers 202 once the request is durable.
 """
 
 from __future__ import annotations
 
 import uuid
 
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from app.kernel.columns import utcnow
 from app.kernel.database import ModuleDatabase
 from app.kernel.events import Outbox
 from contracts.users import UserDeletion, UserDeletionRequested
+
+from .models import SagaRow, SagaStepRow
+from .token_revocations import revoke
+
+FINISHED = ("succeeded", "compensated")
+PERSONAL_FIELDS = ("title", "metadata")  # what a user wrote; ids stay for the admin
 
 
 async def request_user_deletion(
@@ -20,6 +32,8 @@ async def request_user_deletion(
 ) -> UserDeletion:
     deletion = UserDeletion(deletion_id=uuid.uuid4(), user_id=user_id, requested_at=utcnow())
     async with database.transaction() as tx:
+        await revoke(tx, user_id=user_id, at=deletion.requested_at, reason="user_deleted")
+        await forget_sagas(tx, user_id)
         await outbox.add(
             tx,
             UserDeletionRequested(
@@ -32,3 +46,13 @@ async def request_user_deletion(
             event_id=deletion.deletion_id,  # so its progress can be looked up by it
         )
     return deletion
+
+
+async def forget_sagas(tx: AsyncSession, user_id: str) -> None:
+    """Finished sagas go with their history; unfinished ones lose what the user wrote."""
+    of_user = SagaRow.payload["user_id"].as_string() == user_id
+    finished = select(SagaRow.id).where(of_user, SagaRow.state.in_(FINISHED))
+    await tx.execute(delete(SagaStepRow).where(SagaStepRow.saga_id.in_(finished)))
+    await tx.execute(delete(SagaRow).where(of_user, SagaRow.state.in_(FINISHED)))
+    for row in await tx.scalars(select(SagaRow).where(of_user)):
+        row.payload = {k: v for k, v in row.payload.items() if k not in PERSONAL_FIELDS}

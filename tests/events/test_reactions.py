@@ -3,6 +3,7 @@ user reaches every module and the analytics model."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -92,7 +93,7 @@ async def test_deleting_a_user_reaches_every_module(client: AsyncTestClient, aut
     assert deleted.json()["user_id"] == "alice" and deleted.json()["status"] == "accepted"
     await events_settled(client)
     progress_url = f"/v1/admin/users/deletions/{deleted.json()['deletion_id']}"
-    assert (await client.get(progress_url, headers=alice)).status_code == 403
+    assert (await client.get(progress_url, headers=bob)).status_code == 403
     progress = (await client.get(progress_url, headers=admin)).json()
     assert progress["complete"] is True
     assert progress["modules"] == {
@@ -102,12 +103,16 @@ async def test_deleting_a_user_reaches_every_module(client: AsyncTestClient, aut
     assert unknown.json()["complete"] is False
     assert set(unknown.json()["modules"].values()) == {"pending"}
 
+    assert (await client.get("/v1/sessions", headers=alice)).status_code == 401  # revoked
+    await asyncio.sleep(1.01)  # token times are whole seconds: a new one, a second on
+    alice = auth("alice")
     assert (await client.get("/v1/sessions", headers=alice)).json()["items"] == []
     assert (await client.get("/v1/memories", headers=alice)).json()["items"] == []
     executions = (await client.get("/v1/tools/executions", headers=admin)).json()["items"]
     assert {e["user_id"] for e in executions} == {"bob"}
     usage = (await client.get("/v1/usage", headers=alice)).json()
-    assert usage["active_sessions"] == 0 and usage["sessions_total"] == 0
+    # The ledger stays (ids and counts only), so limits survive; her session is released.
+    assert usage["active_sessions"] == 0 and usage["sessions_today"] == 1
     after = (await client.get("/v1/analytics/report?range=1d", headers=admin)).json()
     assert [u["user_id"] for u in after["top_users"]] == ["bob"]
     assert sum(d["messages"] for d in after["days"]) == 1  # bob's only
@@ -120,7 +125,9 @@ async def test_deleting_a_user_reaches_every_module(client: AsyncTestClient, aut
     assert (await client.delete("/v1/admin/users/no%20such", headers=admin)).status_code == 422
     assert (await client.delete("/v1/admin/users/bob", headers=admin)).status_code == 202
     await events_settled(client)
-    assert (await client.get("/v1/sessions", headers=bob)).json()["items"] == []
+    assert (await client.get("/v1/sessions", headers=bob)).status_code == 401
+    await asyncio.sleep(1.01)
+    assert (await client.get("/v1/sessions", headers=auth("bob"))).json()["items"] == []
     final = (await client.get("/v1/analytics/report?range=1d", headers=admin)).json()
     assert final["top_users"] == []
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, time
 
 import msgspec
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -156,10 +156,28 @@ class BillingService:
         return {UserDeletionRequested: self._forget_user}
 
     async def _forget_user(self, tx: AsyncSession, event: Event, _: EventEnvelope) -> None:
-        assert event.user_id is not None
-        await tx.execute(delete(UsageRow).where(UsageRow.user_id == event.user_id))
-        await tx.execute(delete(QuotaRow).where(QuotaRow.user_id == event.user_id))
-        await self._outbox.forget_user(tx, event.user_id)
+        """The ledger and the quota stay: they hold no content, only ids, counts and times,
+        and deleting them would hand the same user a fresh plan. The user's sessions are
+        gone with the conversation module's data, so the ledger releases those still open."""
+        if not isinstance(event, UserDeletionRequested) or event.user_id is None:
+            raise TypeError(f"not a user deletion: {event!r}")
+        user_id = event.user_id
+        of_user = UsageRow.user_id == user_id
+        registered = set(
+            await tx.scalars(
+                select(UsageRow.session_id).where(of_user, UsageRow.kind == SESSION_REGISTERED)
+            )
+        )
+        released = set(
+            await tx.scalars(
+                select(UsageRow.session_id).where(of_user, UsageRow.kind == SESSION_RELEASED)
+            )
+        )
+        for session_id in registered - released:
+            if session_id is not None:
+                key = f"user-deleted:{event.deletion_id}:{session_id}"
+                tx.add(_usage_row(user_id, session_id, SESSION_RELEASED, key))
+        await self._outbox.forget_user(tx, user_id)
 
     async def _lock_quota(self, tx: AsyncSession, user_id: str) -> Quota:
         """Serialise registrations of one user: two concurrent ones cannot both fit.
