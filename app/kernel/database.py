@@ -94,6 +94,15 @@ class ModuleDatabase:
             await conn.execute(text("SELECT 1"))
         return (time.perf_counter() - started) * 1000
 
+    async def scrub(self) -> None:
+        """After deleting a user's data: on SQLite, fold the WAL back into the file and
+        truncate it, so deleted rows linger neither there nor (secure_delete) in free
+        pages. PostgreSQL's own VACUUM reclaims dead rows; nothing to do here."""
+        if self.dialect != "sqlite":
+            return
+        async with self.engine.connect() as conn:
+            await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
     async def dispose(self) -> None:
         await self.engine.dispose()
 

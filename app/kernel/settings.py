@@ -49,6 +49,8 @@ class Settings:
     tools_allowlist: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: {"*": ("*",)})
     tools_rate_limit: tuple[int, int] = (60, 60)  # calls per window (seconds)
     tools_max_concurrent: int = 8
+    tools_max_concurrent_per_user: int = 2  # a user's share of those sandboxes
+    tools_max_params_bytes: int = 262_144  # a call's params, as JSON
     tools_max_output_bytes: int = 1_048_576
     sandbox_bwrap: str = "bwrap"
     sandbox_python: str = "/usr/bin/python3"
@@ -71,6 +73,7 @@ class Settings:
     events_lease_s: int = 30  # how long a relay's claim holds before another may take it
     events_poll_s: float = 0.5  # how often a relay looks for rows nobody woke it for
     events_retention_s: int = 7 * 86_400  # published events kept for replay, then purged
+    events_dead_letter_retention_s: int = 30 * 86_400  # then purged, resolved or not
     events_max_attempts: int = 5  # per event and consumer, before it is dead-lettered
     events_backoff_s: float = 0.1  # first retry's delay; doubles
     bus_claim_idle_s: int = 30  # Redis: pending entries idle this long are reclaimed
@@ -118,6 +121,12 @@ class Settings:
             tools_allowlist=_parse_allowlist(env.get(f"{PREFIX}TOOLS_ALLOWLIST")),
             tools_rate_limit=_parse_rate_limit(env.get(f"{PREFIX}TOOLS_RATE_LIMIT")),
             tools_max_concurrent=_parse_int(env, f"{PREFIX}TOOLS_MAX_CONCURRENT", 8, minimum=1),
+            tools_max_concurrent_per_user=_parse_int(
+                env, f"{PREFIX}TOOLS_MAX_CONCURRENT_PER_USER", 2, minimum=1
+            ),
+            tools_max_params_bytes=_parse_int(
+                env, f"{PREFIX}TOOLS_MAX_PARAMS_BYTES", 262_144, minimum=1024
+            ),
             tools_max_output_bytes=_parse_int(
                 env, f"{PREFIX}TOOLS_MAX_OUTPUT_BYTES", 1_048_576, minimum=1024
             ),
@@ -147,6 +156,9 @@ class Settings:
             events_lease_s=_parse_duration(env, f"{PREFIX}EVENTS_LEASE", 30),
             events_poll_s=_parse_int(env, f"{PREFIX}EVENTS_POLL_MS", 500, minimum=10) / 1000,
             events_retention_s=_parse_duration(env, f"{PREFIX}EVENTS_RETENTION", 7 * 86_400),
+            events_dead_letter_retention_s=_parse_duration(
+                env, f"{PREFIX}EVENTS_DEAD_LETTER_RETENTION", 30 * 86_400
+            ),
             events_max_attempts=_parse_int(env, f"{PREFIX}EVENTS_MAX_ATTEMPTS", 5, minimum=1),
             events_backoff_s=_parse_int(env, f"{PREFIX}EVENTS_BACKOFF_MS", 100, minimum=1) / 1000,
             bus_claim_idle_s=_parse_duration(env, f"{PREFIX}BUS_CLAIM_IDLE", 30),

@@ -42,6 +42,7 @@ def open_module_connection(path: Path) -> Any:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA secure_delete=ON")  # deleted rows are zeroed, not left in free pages
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     conn.set_authorizer(refuse_attach)
     return conn

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.errors import Conflict, NotFound
 from contracts.events import Event, EventEnvelope
+from contracts.users import UserDeletionRequested
 
 from ..columns import utcnow
 from ..database import ModuleDatabase
@@ -84,6 +85,7 @@ class Consumer:
         self._db = database.claim(name)
         self._inbox = tables.inbox
         self._dead = tables.dead_letters
+        self._forgotten = tables.forgotten_users
         self._handlers = {(cls.TYPE, cls.VERSION): h for cls, h in handlers.items()}
         self._max_attempts = max_attempts
         self._backoff_s = backoff_s
@@ -152,16 +154,16 @@ class Consumer:
                     for e in fresh
                 ],
             )
+            forgotten = await self._forgotten_among(tx, fresh)
             for envelope in fresh:
-                handler = self._handlers[(envelope.type, envelope.version)]
-                await handler(tx, envelope.event(), envelope)
+                await self._handle(tx, envelope, forgotten)
             if self._flush is not None:
                 await self._flush(tx)
+        if any(e.type == UserDeletionRequested.TYPE for e in fresh):
+            await self._db.scrub()
 
     async def apply(self, envelope: EventEnvelope) -> bool:
         """Apply now, in one transaction with its inbox row; False if it was applied before."""
-        handler = self._handlers[(envelope.type, envelope.version)]
-        event = envelope.event()
         try:
             async with self._db.transaction() as tx:
                 # The inbox row first: a concurrent delivery of the same event waits on it
@@ -174,14 +176,62 @@ class Consumer:
                         handled_at=utcnow(),
                     )
                 )
-                await handler(tx, event, envelope)
+                await self._handle(tx, envelope, await self._forgotten_among(tx, [envelope]))
                 if self._flush is not None:
                     await self._flush(tx)
         except IntegrityError:
             if await self.applied(envelope.id):
                 return False
             raise
+        if envelope.type == UserDeletionRequested.TYPE:
+            await self._db.scrub()
         return True
+
+    async def _handle(
+        self, tx: AsyncSession, envelope: EventEnvelope, forgotten: dict[str, datetime]
+    ) -> None:
+        """Run the handler, unless the event is an older one of a user deleted since."""
+        user_id, deletion = envelope.user_id, envelope.type == UserDeletionRequested.TYPE
+        late = user_id in forgotten and envelope.occurred_at <= forgotten[user_id]
+        if late and not deletion:
+            log.info("%s: skipped %s %s of a deleted user", self.name, envelope.type, envelope.id)
+            return
+        handler = self._handlers[(envelope.type, envelope.version)]
+        await handler(tx, envelope.event(), envelope)
+        if deletion and user_id is not None:
+            await self._forget(tx, user_id, envelope.occurred_at)
+            forgotten[user_id] = max(
+                forgotten.get(user_id, envelope.occurred_at), envelope.occurred_at
+            )
+
+    async def _forgotten_among(
+        self, tx: AsyncSession, envelopes: Sequence[EventEnvelope]
+    ) -> dict[str, datetime]:
+        users = {e.user_id for e in envelopes if e.user_id is not None}
+        if not users:
+            return {}
+        rows = await tx.execute(
+            select(self._forgotten.c.user_id, self._forgotten.c.forgotten_at).where(
+                self._forgotten.c.user_id.in_(users)
+            )
+        )
+        return {user_id: at for user_id, at in rows.all()}
+
+    async def _forget(self, tx: AsyncSession, user_id: str, at: datetime) -> None:
+        """Remember the deletion, and drop the user's dead letters: whole envelopes of
+        their data, which could otherwise be resubmitted after the deletion."""
+        known = await tx.scalar(
+            select(self._forgotten.c.forgotten_at).where(self._forgotten.c.user_id == user_id)
+        )
+        if known is None:
+            await tx.execute(insert(self._forgotten).values(user_id=user_id, forgotten_at=at))
+        elif known < at:
+            await tx.execute(
+                update(self._forgotten)
+                .where(self._forgotten.c.user_id == user_id)
+                .values(forgotten_at=at)
+            )
+        await tx.execute(delete(self._dead).where(self._dead.c.user_id == user_id))
 
     async def applied(self, event_id: uuid.UUID) -> bool:
         async with self._db.read() as tx:
@@ -287,10 +337,17 @@ class Consumer:
             )
         return msgspec.structs.replace(letter, resolved_at=resolved_at)
 
-    async def purge(self, cutoff: datetime) -> None:
-        """Forget inbox ids older than the outbox keeps events: none can come back."""
+    async def purge(self, cutoff: datetime, dead_letters_before: datetime) -> None:
+        """Forget inbox ids and deletions older than the outbox keeps events (none of those
+        events can come back), and dead letters past their own retention."""
         async with self._db.transaction() as tx:
             await tx.execute(delete(self._inbox).where(self._inbox.c.handled_at < cutoff))
+            await tx.execute(
+                delete(self._forgotten).where(
+                    self._forgotten.c.forgotten_at < min(cutoff, dead_letters_before)
+                )
+            )
+            await tx.execute(delete(self._dead).where(self._dead.c.failed_at < dead_letters_before))
 
     def _letter(self, row: Row[Any]) -> DeadLetter:
         return DeadLetter(

@@ -187,7 +187,11 @@ class EventSystem:
         # An inbox must outlive every copy of an event that could still be delivered.
         for consumer in self.consumers.values():
             try:
-                await consumer.purge(cutoff - timedelta(seconds=self.settings.events_retention_s))
+                await consumer.purge(
+                    cutoff - timedelta(seconds=self.settings.events_retention_s),
+                    dead_letters_before=(now or utcnow())
+                    - timedelta(seconds=self.settings.events_dead_letter_retention_s),
+                )
             except Exception:
                 log.exception("consumer %s: purging its inbox failed", consumer.name)
 

@@ -1,8 +1,10 @@
-"""The three tables every module keeps for events, in its own database.
+"""The four tables every module keeps for events, in its own database.
 
 `outbox`: the events it wrote, in the same transaction as their data. `inbox`: the ids of
 events it has applied, in the same transaction as their effect. `dead_letters`: events
-its handlers kept failing on, for an admin to look at and resubmit.
+its handlers kept failing on, for an admin to look at and resubmit. `forgotten_users`:
+users whose deletion it has applied, so that an older event of theirs arriving late (a
+retry, a resubmitted dead letter) cannot write their data back.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class EventTables:
     outbox: Table
     inbox: Table
     dead_letters: Table
+    forgotten_users: Table
 
 
 def add_event_tables(metadata: MetaData) -> EventTables:
@@ -83,12 +86,22 @@ def add_event_tables(metadata: MetaData) -> EventTables:
         Column("failed_at", UTCDateTime, nullable=False, index=True),
         Column("resolved_at", UTCDateTime),  # resubmitted and applied
     )
-    return EventTables(outbox=outbox, inbox=inbox, dead_letters=dead_letters)
+    forgotten_users = Table(
+        "forgotten_users",
+        metadata,
+        Column("user_id", String(128), primary_key=True),
+        # Events of the user that happened up to then are skipped; later ones (an account
+        # of the same name made again) apply.
+        Column("forgotten_at", UTCDateTime, nullable=False, index=True),
+    )
+    return EventTables(
+        outbox=outbox, inbox=inbox, dead_letters=dead_letters, forgotten_users=forgotten_users
+    )
 
 
 def event_tables_of(metadata: MetaData) -> EventTables | None:
     """The event tables in a module's metadata, if it has them."""
-    names = ("outbox", "inbox", "dead_letters")
+    names = ("outbox", "inbox", "dead_letters", "forgotten_users")
     if not all(name in metadata.tables for name in names):
         return None
     return EventTables(*(metadata.tables[name] for name in names))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from app.kernel.columns import utcnow
 from contracts.tools import (
@@ -19,6 +22,7 @@ from .models import ExecutionRow, ToolRow
 from .sandbox import Captured, SandboxRun
 
 STORED_OUTPUT_BYTES = 65_536  # of each stream, in the log; sizes and hashes cover it all
+STORED_REFUSED_PARAMS_BYTES = 2_048  # params of a refused call kept whole up to this size
 
 
 @dataclass(frozen=True)
@@ -33,7 +37,15 @@ class Call:
 
 
 def refusal_row(call: Call, status: ExecutionStatus, reason: str) -> ExecutionRow:
-    return _row(call, status=status, reason=reason)
+    """A call that did not run keeps small params whole, and only the size and digest of
+    large ones: refusals are cheap to send, so they must be cheap to store."""
+    row = _row(call, status=status, reason=reason)
+    encoded = msgspec.json.encode(call.params)
+    if len(encoded) > STORED_REFUSED_PARAMS_BYTES:
+        row.params = {
+            "omitted": {"bytes": len(encoded), "sha256": hashlib.sha256(encoded).hexdigest()}
+        }
+    return row
 
 
 def _text(value: str) -> str:

@@ -94,13 +94,18 @@ class ExecutionRow(Base):
 
 
 class RateLimitRow(Base):
-    """Calls per fixed window; two adjacent windows give the sliding estimate."""
+    """Calls per fixed window; two adjacent windows give the sliding estimate.
+
+    Keyed by tool, client and user: one user's calls never use up another's. Refused calls
+    count under the tool name `REFUSALS`. Kept when a user is deleted: an abuse counter.
+    """
 
     __tablename__ = "rate_limits"
 
     # Keyed by name, not version: pinning an old version must not dodge the limit.
     tool_name: Mapped[str] = mapped_column(String(100), primary_key=True)
     client_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     window_start: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
     count: Mapped[int] = mapped_column(Integer)
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import msgspec
 
+from app.kernel.json_depth import MAX_JSON_DEPTH, json_depth
 from contracts.tools import RunStatus
 
 from .json_schemas import output_problem
@@ -34,6 +35,8 @@ def judge(
         return "memory_limit", f"reached its memory limit of {tool.memory_mb} MB", None
     if run.exit_code != 0:
         return "failed", _failure(run), None
+    if (depth := json_depth(run.stdout.head)) > MAX_JSON_DEPTH:
+        return "invalid_output", f"stdout nests {depth} levels deep; at most {MAX_JSON_DEPTH}", None
     try:
         result = msgspec.json.decode(run.stdout.head)
     except msgspec.DecodeError as exc:

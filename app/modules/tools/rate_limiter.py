@@ -1,4 +1,4 @@
-"""Sliding-window rate limit per tool and client, kept in the `rate_limits` table.
+"""Sliding-window rate limit per tool, client and user, kept in the `rate_limits` table.
 
 The sliding-window counter: calls in the current fixed window plus the previous window's
 calls weighted by how much of it still overlaps the sliding window. Two rows per key at
@@ -18,6 +18,8 @@ from contracts.tools import RateLimit
 
 from .models import RateLimitRow
 
+REFUSALS = "(refused)"  # the key refused calls count under, whatever tool they named
+
 
 async def take_call(
     tx: AsyncSession,
@@ -25,6 +27,7 @@ async def take_call(
     dialect: str,
     tool_name: str,
     client_id: str,
+    user_id: str,
     limit: RateLimit,
     now: datetime,
 ) -> float | None:
@@ -35,11 +38,21 @@ async def take_call(
     """
     window = timedelta(seconds=limit.window_s)
     start = _window_start(now, limit.window_s)
-    key = (RateLimitRow.tool_name == tool_name, RateLimitRow.client_id == client_id)
+    key = (
+        RateLimitRow.tool_name == tool_name,
+        RateLimitRow.client_id == client_id,
+        RateLimitRow.user_id == user_id,
+    )
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     await tx.execute(
         insert(RateLimitRow)
-        .values(tool_name=tool_name, client_id=client_id, window_start=start, count=0)
+        .values(
+            tool_name=tool_name,
+            client_id=client_id,
+            user_id=user_id,
+            window_start=start,
+            count=0,
+        )
         .on_conflict_do_nothing()
     )
     current = await tx.scalar(
