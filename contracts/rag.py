@@ -20,6 +20,7 @@ Text = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_TEXT_CHARS, patt
 Query = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_QUERY_CHARS, pattern=r"\w")]
 MetadataKey = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 Scalar = str | int | float | bool
+MAX_FILTER_KEYS = 32
 SearchMode = Literal["hybrid", "vector", "lexical"]
 ModelName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 
@@ -53,7 +54,10 @@ class Document(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class SearchFilters(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    metadata: dict[MetadataKey, Scalar] = msgspec.field(default_factory=dict)  # equality
+    # Equality on each key; a bounded number, since each becomes a condition of the query.
+    metadata: Annotated[dict[MetadataKey, Scalar], msgspec.Meta(max_length=MAX_FILTER_KEYS)] = (
+        msgspec.field(default_factory=dict)
+    )
     source_prefix: Annotated[str, msgspec.Meta(min_length=1, max_length=500)] | None = None
 
 

@@ -124,7 +124,8 @@ class Caller(msgspec.Struct, frozen=True, kw_only=True):
 
 class ExecutionRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     params: dict[str, Any]
-    version: Annotated[int, msgspec.Meta(ge=1)] | None = None  # None: the latest enabled
+    # None: the latest enabled. Bounded like the column it is looked up in.
+    version: Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)] | None = None
 
 
 class CapturedStream(msgspec.Struct, frozen=True, kw_only=True):

@@ -24,6 +24,7 @@ from .events.system import EventSystem
 from .health import HealthController, ReportsComponents
 from .http_errors import EXCEPTION_HANDLERS
 from .module import Module
+from .request_guards import refuse_deep_json
 from .settings import Settings
 
 API_PREFIX = "/v1"
@@ -109,6 +110,7 @@ def build_app(
     return Litestar(
         route_handlers=[HealthController, api],
         on_app_init=[auth.on_app_init],
+        before_request=refuse_deep_json,
         on_startup=[start_background],
         on_shutdown=[dispose_databases],
         exception_handlers=EXCEPTION_HANDLERS,

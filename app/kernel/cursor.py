@@ -13,6 +13,8 @@ import msgspec
 
 from contracts.paging import InvalidCursor
 
+from .validation import storable
+
 
 def encode_cursor(listing: str, *key: Any) -> str:
     raw = msgspec.json.encode([listing, *key])
@@ -27,9 +29,16 @@ def decode_cursor(listing: str, cursor: str, types: tuple[type, ...]) -> tuple[A
         if not isinstance(parts, list) or len(parts) != len(types) + 1 or parts[0] != listing:
             raise ValueError(cursor)
         return tuple(
-            msgspec.convert(v, t, strict=False) for v, t in zip(parts[1:], types, strict=True)
+            storable(msgspec.convert(v, t, strict=False))
+            for v, t in zip(parts[1:], types, strict=True)
         )
-    except (ValueError, binascii.Error, msgspec.DecodeError, msgspec.ValidationError) as exc:
+    except (
+        ValueError,
+        OverflowError,
+        binascii.Error,
+        msgspec.DecodeError,
+        msgspec.ValidationError,
+    ) as exc:
         raise InvalidCursor(
             "cursor is malformed; pass the next_cursor of the previous page", field="cursor"
         ) from exc

@@ -13,7 +13,7 @@ from typing import Any
 
 from litestar import MediaType, Request, Response
 from litestar.types import ExceptionHandlersMap
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from contracts.errors import (
     Conflict,
@@ -69,6 +69,8 @@ def unstorable_value_to_response(
     """The database refused a value as data (SQLSTATE class 22: a character it cannot
     store, a number out of range): the request's fault, so 422, not 500."""
     sqlstate = str(getattr(getattr(exc, "orig", None), "sqlstate", "") or "")
+    if isinstance(exc, OperationalError | InterfaceError) and not sqlstate.startswith("22"):
+        return unreachable_to_response(request, exc)
     if not sqlstate.startswith("22"):
         return unexpected_error_to_response(request, exc)
     logger.info("refused unstorable value %s %s: %s", request.method, request.url.path, exc)
@@ -80,6 +82,23 @@ def unstorable_value_to_response(
             "such as NUL and keep numbers in range",
         },
         status_code=422,
+        media_type=MediaType.JSON,
+    )
+
+
+def unreachable_to_response(request: Request[Any, Any, Any], exc: Exception) -> Response[object]:
+    """A database (or another server) could not be reached or gave up: 503, retry later."""
+    logger.warning(
+        "unreachable while serving %s %s: %s", request.method, request.url.path, type(exc).__name__
+    )
+    return Response(
+        {
+            "status_code": 503,
+            "code": "Unavailable",
+            "detail": "a database this request needs cannot be reached right now; retry later",
+        },
+        status_code=503,
+        headers={"Retry-After": "1"},
         media_type=MediaType.JSON,
     )
 
@@ -106,6 +125,9 @@ def unexpected_error_to_response(
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     ContractError: contract_error_to_response,
     DBAPIError: unstorable_value_to_response,
+    # A driver's own connection failures (asyncpg raises OSError subclasses on connect).
+    ConnectionError: unreachable_to_response,
+    TimeoutError: unreachable_to_response,
     # Keyed by status, Litestar uses it only for exceptions that are not HTTPExceptions,
     # so its own 401/404/405 answers stay as they are.
     500: unexpected_error_to_response,

@@ -7,6 +7,7 @@ Re-converting it applies the same constraints, so both paths reject the same inp
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TypeVar
 
 import msgspec
@@ -16,7 +17,50 @@ from contracts.errors import InvalidInput
 T = TypeVar("T")
 
 
+_INT64 = 2**63
+
+
+def storable(value: T) -> T:
+    """`value`, if every database here can store it: a datetime with a zone that is still
+    a datetime in UTC, an integer of 64 bits. Raises ValueError (or OverflowError) if not."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError(f"{value.isoformat()} has no time zone")
+        value.astimezone(UTC)  # 0001-01-01T00:00+14:00 is before year 1 in UTC
+    elif isinstance(value, int) and not -_INT64 <= value < _INT64:
+        raise ValueError(f"{value} does not fit in 64 bits")
+    return value
+
+
+def out_of_range_path(value: object, path: str = "") -> str | None:
+    """The dotted path of the first datetime or integer no database here can store."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = out_of_range_path(item, f"{path}.{key}" if path else str(key))
+            if found is not None:
+                return found
+        return None
+    if isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            if (found := out_of_range_path(item, f"{path}[{index}]")) is not None:
+                return found
+        return None
+    try:
+        storable(value)
+    except (ValueError, OverflowError):
+        return path
+    return None
+
+
 def validated(value: T) -> T:
+    if (
+        path := out_of_range_path(msgspec.to_builtins(value, builtin_types=(datetime,)))
+    ) is not None:
+        raise InvalidInput(
+            f"{path or 'the value'} is out of range: times must be UTC-representable "
+            "(years 1 to 9999) and integers within 64 bits",
+            field=path or None,
+        )
     builtins = msgspec.to_builtins(value)
     if (path := nul_path(builtins)) is not None:
         # PostgreSQL text cannot hold NUL; refusing it everywhere keeps the backends alike.
