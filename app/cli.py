@@ -22,6 +22,7 @@ from app.kernel.auth import create_token, resolve_jwt_secret
 from app.kernel.boundary_check import run_checks
 from app.kernel.database import open_module_database
 from app.kernel.events import EventSystem
+from app.kernel.private_files import keep_files_private
 from app.kernel.settings import Settings, SettingsError
 from app.main import DATABASES, REGISTRY, SAGA_STORE, open_contracts, open_modules
 from contracts.errors import ContractError
@@ -38,6 +39,7 @@ def _settings() -> Settings:
         REGISTRY.select(settings.modules)
     except SettingsError as exc:
         raise click.ClickException(f"configuration error: {exc}") from exc
+    keep_files_private(settings.data_dir)
     return settings
 
 
@@ -146,14 +148,24 @@ def token() -> None:
 @click.option("--client", "client_id", help="the agent or app acting for the user (tool policy)")
 def create_token_command(user_id: str, admin: bool, ttl: str, client_id: str | None) -> None:
     """Print a signed token, alone on stdout."""
+    settings = _settings()
     match = _TTL.fullmatch(ttl)
-    if not match:
-        raise click.BadParameter("use a number and a unit: 30m, 12h, 7d", param_hint="--ttl")
-    lifetime = timedelta(**{_TTL_UNITS[match.group(2)]: int(match.group(1))})
+    if not match or int(match.group(1)) == 0:
+        raise click.BadParameter(
+            "use a positive number and a unit: 30m, 12h, 7d", param_hint="--ttl"
+        )
+    longest = timedelta(seconds=settings.token_max_ttl_s)
+    amount = min(int(match.group(1)), 10**9)  # past any bound below; keeps timedelta in range
+    lifetime = timedelta(**{_TTL_UNITS[match.group(2)]: amount})
+    if lifetime > longest:
+        raise click.BadParameter(
+            f"at most {longest.days}d (BULKHEAD_TOKEN_MAX_TTL); mint a new token when it ends",
+            param_hint="--ttl",
+        )
     try:
         click.echo(
             create_token(
-                resolve_jwt_secret(_settings()),
+                resolve_jwt_secret(settings),
                 user_id,
                 admin=admin,
                 ttl=lifetime,

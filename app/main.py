@@ -16,6 +16,7 @@ from app.composition.routes import DashboardController, SessionContextController
 from app.kernel.app_factory import BoundModule, HoldsConnections, build_app
 from app.kernel.database import open_module_database
 from app.kernel.events import EventSystem
+from app.kernel.private_files import keep_files_private
 from app.kernel.registry import ModuleRegistry
 from app.kernel.settings import Settings
 from app.modules import analytics, billing, conversation, memory, rag, tools
@@ -73,6 +74,7 @@ async def open_modules(settings: Settings) -> AsyncIterator[list[BoundModule]]:
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
+    keep_files_private(settings.data_dir)
     bound = bind_modules(settings)
     return build_app(
         settings,

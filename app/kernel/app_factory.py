@@ -21,7 +21,7 @@ from .auth import RevokesTokens, jwt_auth, resolve_jwt_secret
 from .database import ModuleDatabase
 from .events.routes import EventsAdminController
 from .events.system import EventSystem
-from .health import HealthController, ReportsComponents
+from .health import HealthController, HealthDetailsController, ReportsComponents
 from .http_errors import EXCEPTION_HANDLERS
 from .module import Module
 from .request_guards import refuse_deep_json
@@ -103,6 +103,7 @@ def build_app(
             *(route for b in bound for route in b.module.routes),
             *cross_module_routes,
             *([EventsAdminController] if events is not None else []),
+            HealthDetailsController,
         ],
         # Each module's controllers ask for their service by the module's name.
         dependencies={b.module.name: _provider(b.service) for b in bound},

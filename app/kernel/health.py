@@ -1,4 +1,4 @@
-"""`GET /health`: is every module's database reachable, and how fast."""
+"""`GET /health` (public: up or not) and `GET /v1/admin/health` (how fast, and why not)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import msgspec
 from litestar import Controller, Response, get
 from litestar.datastructures import State
 
+from .auth import requires_admin
 from .database import ModuleDatabase
 
 PING_TIMEOUT_S = 2.0
@@ -60,32 +61,59 @@ async def check_components(reporter: ReportsComponents) -> dict[str, ComponentHe
         return {"components": ComponentHealth(ok=False, error="no answer within 10s")}
 
 
+async def check_health(state: State) -> Health:
+    databases: dict[str, ModuleDatabase] = state.databases
+    reporters: dict[str, ReportsComponents] = state.component_reporters
+    results, reports = await asyncio.gather(
+        asyncio.gather(*(check_database(db) for db in databases.values())),
+        asyncio.gather(*(check_components(r) for r in reporters.values())),
+    )
+    modules = dict(zip(databases, results, strict=True))
+    components = {
+        f"{module}.{name}": health
+        for module, report in zip(reporters, reports, strict=True)
+        for name, health in report.items()
+    }
+    if not all(r.ok for r in results):
+        status = "unavailable"
+    elif not all(c.ok for c in components.values()):
+        status = "degraded"
+    else:
+        status = "ok"
+    return Health(status=status, modules=modules, components=components)
+
+
+def _answer(body: Health) -> Response[Health]:
+    return Response(body, status_code=503 if body.status == "unavailable" else 200)
+
+
 class HealthController(Controller):
+    """Public, for load balancers: up or not, per module and component, and nothing more
+    (no hosts, versions or error texts: those are for admins, at /v1/admin/health)."""
+
     path = "/health"
     tags = ["health"]
 
-    @get(
-        operation_id="health",
-        summary="Each module's database (reachable, latency) and other components",
-    )
+    @get(operation_id="health", summary="Whether each module's database and component is up")
     async def health(self, state: State) -> Response[Health]:
-        databases: dict[str, ModuleDatabase] = state.databases
-        reporters: dict[str, ReportsComponents] = state.component_reporters
-        results, reports = await asyncio.gather(
-            asyncio.gather(*(check_database(db) for db in databases.values())),
-            asyncio.gather(*(check_components(r) for r in reporters.values())),
+        full = await check_health(state)
+        return _answer(
+            Health(
+                status=full.status,
+                modules={name: ModuleHealth(ok=m.ok) for name, m in full.modules.items()},
+                components={name: ComponentHealth(ok=c.ok) for name, c in full.components.items()},
+            )
         )
-        modules = dict(zip(databases, results, strict=True))
-        components = {
-            f"{module}.{name}": health
-            for module, report in zip(reporters, reports, strict=True)
-            for name, health in report.items()
-        }
-        if not all(r.ok for r in results):
-            status = "unavailable"
-        elif not all(c.ok for c in components.values()):
-            status = "degraded"
-        else:
-            status = "ok"
-        body = Health(status=status, modules=modules, components=components)
-        return Response(body, status_code=503 if status == "unavailable" else 200)
+
+
+class HealthDetailsController(Controller):
+    path = "/admin/health"
+    tags = ["health"]
+
+    @get(
+        operation_id="healthDetails",
+        summary="Health with latencies, versions and errors (admin)",
+        guards=[requires_admin],
+    )
+    async def health_details(self, state: State) -> Response[Health]:
+        return _answer(await check_health(state))

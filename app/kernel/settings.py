@@ -21,11 +21,21 @@ DEFAULT_EMBEDDING_MODEL = "all-minilm-l6-v2-int8"  # served by app/kernel/onnx_e
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
+# `user:password@` in a URL, well-formed or not: whatever lies between a colon and an @.
+_CREDENTIALS = re.compile(r":[^:@\s'\"/]*@")
+
+
+def mask_credentials(text: str) -> str:
+    """`redis://u:secret@host` -> `redis://u:***@host`, wherever such a part appears."""
+    return _CREDENTIALS.sub(":***@", text)
+
+
 class SettingsError(ValueError):
-    """A `BULKHEAD_*` variable has a value the server cannot use."""
+    """A `BULKHEAD_*` variable has a value the server cannot use. The message never
+    carries a password: URLs in it are masked."""
 
     def __init__(self, variable: str, problem: str) -> None:
-        super().__init__(f"{variable}: {problem}")
+        super().__init__(f"{variable}: {mask_credentials(problem)}")
         self.variable = variable
 
 
@@ -35,6 +45,7 @@ class Settings:
     modules: tuple[str, ...] | None = None  # None: every registered module
     database_urls: Mapping[str, str] = field(default_factory=dict)  # explicit, per module
     jwt_secret: str | None = None
+    token_max_ttl_s: int = 30 * 86_400  # the longest lifetime `bulkhead token create` mints
     redis_url: str | None = None
     db_pool_size: int = 5
     log_level: str = "INFO"
@@ -81,7 +92,7 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
-        data_dir = Path(env.get(f"{PREFIX}DATA_DIR", "var"))
+        data_dir = _parse_data_dir(env.get(f"{PREFIX}DATA_DIR"))
         urls_file_var = f"{PREFIX}DATABASE_URLS_FILE"
         urls_file = Path(env[urls_file_var]) if env.get(urls_file_var) else None
 
@@ -102,6 +113,7 @@ class Settings:
             modules=_parse_modules(env.get(f"{PREFIX}MODULES")),
             database_urls=urls,
             jwt_secret=_parse_jwt_secret(env.get(f"{PREFIX}JWT_SECRET")),
+            token_max_ttl_s=_parse_duration(env, f"{PREFIX}TOKEN_MAX_TTL", 30 * 86_400),
             redis_url=_parse_redis_url(env.get(f"{PREFIX}REDIS_URL")),
             db_pool_size=_parse_int(env, f"{PREFIX}DB_POOL_SIZE", 5, minimum=1),
             log_level=_parse_log_level(env.get(f"{PREFIX}LOG_LEVEL", "INFO")),
@@ -211,6 +223,17 @@ def _read_urls_file(variable: str, path: Path) -> dict[str, str]:
     if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
         raise SettingsError(variable, f"{path} must be a JSON object of module -> URL")
     return {str(k).lower(): v for k, v in data.items()}
+
+
+def _parse_data_dir(raw: str | None) -> Path:
+    if raw is None:
+        return Path("var")
+    if not raw.strip():
+        raise SettingsError(
+            f"{PREFIX}DATA_DIR",
+            "is empty, which would mean the current directory; unset it for ./var or name a directory",
+        )
+    return Path(raw)
 
 
 def _parse_modules(raw: str | None) -> tuple[str, ...] | None:

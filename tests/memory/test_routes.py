@@ -130,7 +130,7 @@ async def test_redis_down_answers_503_for_working_memory_only(
 ) -> None:
     settings = replace(settings, redis_url="redis://127.0.0.1:1/0", saga_backoff_s=0.01)
     async with AsyncTestClient(create_app(settings)) as client:
-        health = await client.get("/health")
+        health = await client.get("/v1/admin/health", headers=auth("root", admin=True))
         # A new session needs its working memory: the saga retries, then undoes it all.
         session = await client.post("/v1/sessions", json={}, headers=auth("alice"))
         left = await client.get("/v1/sessions", headers=auth("alice"))

@@ -126,7 +126,7 @@ async def test_rate_limited_call_is_429_with_retry_after(
 async def test_missing_bwrap_is_503_and_health_says_so(settings: Settings, auth: Auth) -> None:
     settings = replace(settings, sandbox_bwrap="/nonexistent/bwrap")
     async with AsyncTestClient(create_app(settings)) as client:
-        health = await client.get("/health")
+        health = await client.get("/v1/admin/health", headers=auth("root", admin=True))
         run = await client.post(
             "/v1/tools/math.evaluate/executions",
             json={"params": {"expression": "1+1"}},
