@@ -141,3 +141,17 @@ async def test_redis_down_answers_503_for_working_memory_only(
     assert "WorkingMemoryUnavailable" in session.json()["detail"]
     assert left.json()["items"] == []
     assert long_term.status_code == 201
+
+
+async def test_a_memory_cannot_name_another_users_session_as_its_source(
+    client: AsyncTestClient, auth: Auth
+) -> None:
+    alices = (await client.post("/v1/sessions", json={}, headers=auth("alice"))).json()
+    bobs = (await client.post("/v1/sessions", json={}, headers=auth("bob"))).json()
+    borrowed = {"content": "from alice's chat", "source_session_id": alices["id"]}
+    refused = await client.post("/v1/memories", json=borrowed, headers=auth("bob"))
+    assert refused.status_code == 422 and refused.json()["field"] == "source_session_id"
+    unknown = {"content": "x", "source_session_id": str(uuid.uuid4())}
+    assert (await client.post("/v1/memories", json=unknown, headers=auth("bob"))).status_code == 422
+    own = {"content": "from my chat", "source_session_id": bobs["id"]}
+    assert (await client.post("/v1/memories", json=own, headers=auth("bob"))).status_code == 201

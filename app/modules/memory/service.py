@@ -218,10 +218,22 @@ class MemoryService:
                 f"session {session_id} has no working memory of yours", field="session_id"
             )
 
+    async def _check_source_session(self, session_id: uuid.UUID, user_id: str) -> None:
+        """A reference to another module's row is checked through its owner when stored:
+        the session must exist and be the caller's (another user's id reads as missing)."""
+        try:
+            await self._conversation.get_session(session_id=session_id, user_id=user_id)
+        except SessionNotFound:
+            raise InvalidInput(
+                f"source_session_id: you have no session {session_id}", field="source_session_id"
+            ) from None
+
     # -- long-term memory --------------------------------------------------------------
 
     async def add(self, *, user_id: str, entry: MemoryEntryCreate) -> AddedMemory:
         entry = validated(entry)
+        if entry.source_session_id is not None:
+            await self._check_source_session(entry.source_session_id, user_id)
         digest = content_hash(entry.content)
         merged = await self._merge_duplicate(user_id, digest, entry.importance)
         if merged is not None:
