@@ -22,7 +22,7 @@ from app.kernel.auth import create_token, resolve_jwt_secret
 from app.kernel.boundary_check import run_checks
 from app.kernel.database import open_module_database
 from app.kernel.events import EventSystem
-from app.kernel.private_files import keep_files_private
+from app.kernel.private_files import keep_files_private, set_private_umask
 from app.kernel.settings import Settings, SettingsError
 from app.main import DATABASES, REGISTRY, SAGA_STORE, open_contracts, open_modules
 from contracts.errors import ContractError
@@ -39,6 +39,7 @@ def _settings() -> Settings:
         REGISTRY.select(settings.modules)
     except SettingsError as exc:
         raise click.ClickException(f"configuration error: {exc}") from exc
+    set_private_umask()
     keep_files_private(settings.data_dir)
     return settings
 

@@ -19,6 +19,8 @@ import sqlean
 import sqlite_vec
 from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_dbapi
 
+from .private_files import tighten
+
 BUSY_TIMEOUT_MS = 5_000
 _REFUSED_ACTIONS = {sqlean.SQLITE_ATTACH, sqlean.SQLITE_DETACH}
 
@@ -34,8 +36,9 @@ def open_module_connection(path: Path) -> Any:
     Runs inside aiosqlite's worker thread; `isolation_level=None` hands transaction
     control to SQLAlchemy's `begin` event (see `database.py`).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     conn = sqlean.connect(str(path), isolation_level=None, check_same_thread=True)
+    tighten(path, 0o600)  # its WAL and shared-memory files take this mode
     conn.enable_load_extension(True)
     sqlite_vec.load(conn)
     conn.enable_load_extension(False)
