@@ -61,14 +61,19 @@ async def bare_subprocess(python: str) -> None:
 async def throughput(tools: ToolsAPI, concurrency: int) -> float:
     queue = list(range(CONCURRENT_CALLS))
 
-    async def worker() -> None:
+    async def worker(caller: Caller) -> None:
         while queue:
             queue.pop()
-            run = await tools.execute(name="bench.echo", params=PARAMS, caller=CALLER)
+            run = await tools.execute(name="bench.echo", params=PARAMS, caller=caller)
             assert run.status == "succeeded", run.reason
 
+    # One user per worker: a single user's calls are held to their share of the slots.
+    callers = [
+        Caller(user_id=f"{CALLER.user_id}-{i}", client_id=CALLER.client_id)
+        for i in range(concurrency)
+    ]
     started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    await asyncio.gather(*(worker(caller) for caller in callers))
     return CONCURRENT_CALLS / (time.perf_counter() - started)
 
 

@@ -76,16 +76,16 @@ async def test_times_out_of_range_are_a_422(client: Client, auth: Auth, moment: 
 
 
 @pytest.mark.parametrize(
-    "filters",
-    [{f"k{i}": i for i in range(2_000)}, {"a": 10**30}],
-    ids=["2000-keys", "huge-integer"],
+    ("filters", "status"),
+    [({f"k{i}": i for i in range(2_000)}, 400), ({"a": 10**30}, 422)],
+    ids=["2000-keys-malformed", "huge-integer-invalid"],
 )
-async def test_search_filters_past_their_bounds_are_a_4xx(
-    client: Client, auth: Auth, filters: dict[str, int]
+async def test_search_filters_past_their_bounds_are_refused(
+    client: Client, auth: Auth, filters: dict[str, int], status: int
 ) -> None:
     body = {"query": "x", "filters": {"metadata": filters}}
     answer = await client.post("/v1/search", json=body, headers=auth("alice"))
-    assert answer.status_code in (400, 422), answer.text
+    assert answer.status_code == status, answer.text
 
 
 async def test_an_execution_version_past_any_column_is_a_400(client: Client, auth: Auth) -> None:

@@ -6,7 +6,7 @@ an empty 16 MB tmpfs at `/tmp` as the working dir. Nothing else of the host exis
 not `/etc`, not the data dir, not the project, not one of the server's descriptors (the
 spawner closes all but stdin, stdout and stderr). New user, PID, network, IPC, UTS and
 cgroup namespaces (the network one has no interface but a down loopback), no nested user
-namespaces, sockets of the local family only (seccomp), a new session, a cleared
+namespaces, Unix and IP sockets only (seccomp), a new session, a cleared
 environment. The source arrives in a memory file, never on a command line. The entry
 script sets hard rlimits on CPU time, address space, processes, file size and open files;
 where the server may make cgroups, the sandbox's memory and processes are also capped as a
