@@ -6,6 +6,7 @@ users' requests on it. The tool here lists its descriptors and what they point a
 """
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ pytestmark = pytest.mark.e2e
 
 LIST_DESCRIPTORS = """
 import os
+import shutil
 for fd in sorted(os.listdir('/proc/self/fd'), key=int):
     try:
         print(fd, os.readlink(f'/proc/self/fd/{fd}'))
@@ -39,9 +41,8 @@ def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str
 def test_a_tool_lists_only_its_three_pipes(served: tuple[str, str]) -> None:
     base, token = served
     headers = {"Authorization": f"Bearer {token}"}
-    health = httpx.get(f"{base}/health", timeout=10).json()
-    if health["components"]["tools.sandbox"]["ok"] is not True:
-        pytest.skip("the tool sandbox cannot run on this machine")
+    if shutil.which("bwrap") is None:
+        pytest.skip("bubblewrap is not installed on this machine")
     # Each worker answers some calls: ask often enough that both are seen with two.
     for _ in range(6):
         answer = httpx.post(

@@ -1,12 +1,14 @@
 """Input that once reached a 500: each answers a clear 4xx (503 for an unreachable
-database), on both backends. The schemathesis run (tests/e2e) sends these shapes too."""
+database). Checks made before any query runs use SQLite only; the message whose tokens and
+text index reach the database runs on both backends. The schemathesis run (tests/e2e)
+sends these shapes too."""
 
 from __future__ import annotations
 
 import base64
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 
 import pytest
@@ -14,12 +16,20 @@ from litestar.testing import AsyncTestClient
 
 from app.kernel.settings import Settings
 from app.main import create_app
+from tests.conftest import upgrade_all
 
 Auth = Callable[..., dict[str, str]]
 Client = AsyncTestClient  # type: ignore[type-arg]
 DEEP = '{"a":' * 950 + "1" + "}" * 950
 EARLIEST_PLUS_14 = "0001-01-01T00:00:00+14:00"  # before year 1 once in UTC
 LATEST_MINUS_14 = "9999-12-31T23:00:00-14:00"  # after year 9999 once in UTC
+
+
+@pytest.fixture
+async def sqlite_client(sqlite_settings: Settings) -> AsyncIterator[Client]:
+    await upgrade_all(sqlite_settings)
+    async with AsyncTestClient(app=create_app(sqlite_settings)) as client:
+        yield client
 
 
 def cursor(*parts: object) -> str:
@@ -36,9 +46,9 @@ def cursor(*parts: object) -> str:
     ],
 )
 async def test_json_nested_950_deep_is_a_400(
-    client: Client, auth: Auth, method: str, path: str, body: str
+    sqlite_client: Client, auth: Auth, method: str, path: str, body: str
 ) -> None:
-    answer = await client.request(
+    answer = await sqlite_client.request(
         method, path, content=body, headers={**auth("alice"), "content-type": "application/json"}
     )
     assert answer.status_code == 400, answer.text
@@ -51,27 +61,27 @@ async def test_json_nested_950_deep_is_a_400(
 )
 @pytest.mark.parametrize("key", [EARLIEST_PLUS_14, LATEST_MINUS_14, 1e30, 10**30])
 async def test_a_cursor_out_of_range_is_a_400(
-    client: Client, auth: Auth, listing: str, key: object
+    sqlite_client: Client, auth: Auth, listing: str, key: object
 ) -> None:
     admin = auth("root", admin=True)
-    session = (await client.post("/v1/sessions", json={}, headers=admin)).json()
+    session = (await sqlite_client.post("/v1/sessions", json={}, headers=admin)).json()
     name = listing.rsplit("/", 1)[1]
     parts = (name, key) if name == "messages" else (name, key, str(uuid.uuid4()))
     url = listing.format(session=session["id"]) + "?cursor=" + cursor(*parts)
-    answer = await client.get(url, headers=admin)
+    answer = await sqlite_client.get(url, headers=admin)
     assert answer.status_code == 400, answer.text
     assert answer.json()["code"] == "InvalidCursor"
 
 
 @pytest.mark.parametrize("moment", [EARLIEST_PLUS_14, LATEST_MINUS_14])
-async def test_times_out_of_range_are_a_422(client: Client, auth: Auth, moment: str) -> None:
+async def test_times_out_of_range_are_a_422(sqlite_client: Client, auth: Auth, moment: str) -> None:
     alice = auth("alice")
-    made = await client.post(
+    made = await sqlite_client.post(
         "/v1/memories", json={"content": "x", "valid_to": moment}, headers=alice
     )
     assert made.status_code == 422 and made.json()["field"] == "valid_to", made.text
     recall = {"query": "x", "filters": {"created_before": moment}}
-    found = await client.post("/v1/memories/search", json=recall, headers=alice)
+    found = await sqlite_client.post("/v1/memories/search", json=recall, headers=alice)
     assert found.status_code == 422, found.text
 
 
@@ -81,16 +91,18 @@ async def test_times_out_of_range_are_a_422(client: Client, auth: Auth, moment: 
     ids=["2000-keys-malformed", "huge-integer-invalid"],
 )
 async def test_search_filters_past_their_bounds_are_refused(
-    client: Client, auth: Auth, filters: dict[str, int], status: int
+    sqlite_client: Client, auth: Auth, filters: dict[str, int], status: int
 ) -> None:
     body = {"query": "x", "filters": {"metadata": filters}}
-    answer = await client.post("/v1/search", json=body, headers=auth("alice"))
+    answer = await sqlite_client.post("/v1/search", json=body, headers=auth("alice"))
     assert answer.status_code == status, answer.text
 
 
-async def test_an_execution_version_past_any_column_is_a_400(client: Client, auth: Auth) -> None:
+async def test_an_execution_version_past_any_column_is_a_400(
+    sqlite_client: Client, auth: Auth
+) -> None:
     body = {"params": {"expression": "1+1"}, "version": 10**20}
-    answer = await client.post(
+    answer = await sqlite_client.post(
         "/v1/tools/math.evaluate/executions", json=body, headers=auth("alice")
     )
     assert answer.status_code == 400, answer.text
@@ -111,11 +123,13 @@ async def test_a_message_past_the_tokenizers_size_is_handled(client: Client, aut
 
 
 async def test_usage_with_the_billing_database_unreachable_is_a_503(
-    settings: Settings, auth: Auth
+    sqlite_settings: Settings, auth: Auth
 ) -> None:
+    await upgrade_all(sqlite_settings)
     # Port 1 on loopback: nothing listens, so every connection is refused at once.
-    urls = {**settings.database_urls, "billing": "postgresql+asyncpg://b:b@127.0.0.1:1/billing"}
-    async with AsyncTestClient(app=create_app(replace(settings, database_urls=urls))) as client:
+    urls = {"billing": "postgresql+asyncpg://b:b@127.0.0.1:1/billing"}
+    settings = replace(sqlite_settings, database_urls=urls)
+    async with AsyncTestClient(app=create_app(settings)) as client:
         answer = await client.get("/v1/usage", headers=auth("alice"))
         assert answer.status_code == 503, answer.text
         assert "retry" in answer.json()["detail"] and "Traceback" not in answer.text

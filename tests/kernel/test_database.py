@@ -99,7 +99,7 @@ async def test_service_refuses_another_modules_database(sqlite_settings: Setting
 
 def test_registry_holds_each_modules_own_metadata() -> None:
     assert REGISTRY["conversation"].metadata is conversation_module.metadata
-    events = {"outbox", "inbox", "dead_letters"}  # every module's own, for events
+    events = {"outbox", "inbox", "dead_letters", "forgotten_users"}  # every module's, for events
     assert set(conversation_module.metadata.tables) == {
         "sessions",
         "messages",

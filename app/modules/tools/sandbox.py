@@ -117,8 +117,10 @@ class Sandbox:
     async def status(self) -> SandboxStatus:
         """Whether sandboxes can run here: a real trial run, cached for a while."""
         now = time.monotonic()
-        if self._status is None or now - self._status[0] > PROBE_TTL_S:
-            self._status = (now, await self._probe())
+        if self._status is None or now > self._status[0]:
+            status = await self._probe()
+            # A failure is probed again soon: a slow start under load must not hold for long.
+            self._status = (now + (PROBE_TTL_S if status.available else 2.0), status)
         return self._status[1]
 
     async def run(self, source: str, stdin: bytes, limits: SandboxLimits) -> SandboxRun:
@@ -164,7 +166,7 @@ class Sandbox:
         group: RunGroup | None,
     ) -> SandboxRun:
         overflow = asyncio.Event()
-        feeding = asyncio.create_task(_feed(child.stdin, stdin))
+        feeding = asyncio.create_task(child.feed(stdin))
         stdout = asyncio.create_task(_capture(child.stdout, limits.max_output_bytes, overflow))
         stderr = asyncio.create_task(_capture(child.stderr, limits.max_output_bytes, overflow))
         exited = asyncio.create_task(child.wait())
@@ -278,14 +280,6 @@ class Sandbox:
         finally:
             child.close()
         return out.decode().strip() or None
-
-
-async def _feed(writer: asyncio.StreamWriter, data: bytes) -> None:
-    # A tool that never reads its stdin, or exits first, is not an error.
-    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-        writer.write(data)
-        await writer.drain()
-        writer.close()
 
 
 async def _capture(stream: asyncio.StreamReader, limit: int, overflow: asyncio.Event) -> Captured:
