@@ -26,6 +26,7 @@ from typing import Any
 
 from app.composition.dashboard import PARTS, dashboard
 from app.kernel import migrations, provision
+from app.kernel.events import EventSystem
 from app.kernel.settings import Settings
 from app.main import DATABASES, SAGA_STORE, bind_modules
 from app.sagas.create_session import CREATE_SESSION
@@ -43,6 +44,7 @@ async def measure(backend: str, settings: Settings) -> list[str]:
     bound = bind_modules(settings)
     contracts = {b.module.name: b.service for b in bound}
     sagas = contracts[SAGA_STORE.name]
+    events = EventSystem(settings, bound)  # not started: the dashboard reads its status
     try:
         direct, saga = [], []
         for i in range(RUNS):
@@ -58,7 +60,7 @@ async def measure(backend: str, settings: Settings) -> list[str]:
         parallel, sequential = [], []
         for _ in range(20):
             started = time.perf_counter()
-            board = await dashboard(contracts, since, until, timeout_s=10)
+            board = await dashboard(contracts, since, until, timeout_s=10, events=events)
             parallel.append((time.perf_counter() - started) * 1000)
             assert all(p.ok for p in board.parts.values()), board.parts
             started = time.perf_counter()
