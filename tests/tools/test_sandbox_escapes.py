@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from app.kernel.settings import Settings
-from app.modules.tools.sandbox import source_label
+from app.modules.tools.sandbox_command import source_label
 from contracts.tools import Execution, ToolsAPI
 
 from .conftest import ALICE, processes_with, raw_tool, wait_until_gone

@@ -20,18 +20,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import json
 import os
 import shutil
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from .cgroup import RunGroup, find_parent
+from .sandbox_command import bwrap_argv, cgroup_gate, source_label
 from .seccomp import socket_filter
 from .spawner import Child, spawn
 
-ENTRY_SCRIPT = (Path(__file__).parent / "sandbox_entry.py").read_text()
 MEMORY_ERROR_EXIT = 86  # sandbox_entry.py's exit status after a MemoryError
 PROBE_TTL_S = 30.0
 _KILL_GRACE_S = 2.0
@@ -207,32 +205,19 @@ class Sandbox:
     ) -> list[str]:
         assert self._bwrap is not None
         return [
-            *_cgroup_gate(group),
+            *cgroup_gate(group),
             *self._identity(),
-            self._bwrap,
-            "--ro-bind", "/usr", "/usr",
-            "--symlink", "usr/bin", "/bin",
-            "--symlink", "usr/lib", "/lib",
-            "--symlink", "usr/lib64", "/lib64",
-            "--proc", "/proc",
-            *_hidden_proc_files(),
-            "--dev", "/dev",
-            "--size", str(limits.shm_mb << 20), "--tmpfs", "/dev/shm",
-            "--remount-ro", "/dev",  # not recursive: /dev/shm and the device nodes stay usable
-            "--size", str(limits.tmp_mb << 20), "--tmpfs", "/tmp",
-            "--chdir", "/tmp",
-            "--unshare-all", "--unshare-user", "--disable-userns",
-            "--die-with-parent", "--new-session",
-            "--hostname", "sandbox",
-            "--clearenv",
-            "--setenv", "PATH", "/usr/bin",
-            "--setenv", "HOME", "/tmp",
-            "--setenv", "LANG", "C.UTF-8",
-            "--setenv", "PYTHONIOENCODING", "utf-8",
-            *(["--seccomp", str(filter_fd)] if filter_fd is not None else []),
-            self._python, "-I", "-S", "-c", ENTRY_SCRIPT,
-            json.dumps(limits.rlimits()), str(source_fd), source_label(source),
-        ]  # fmt: skip
+            *bwrap_argv(
+                bwrap=self._bwrap,
+                python=self._python,
+                shm_bytes=limits.shm_mb << 20,
+                tmp_bytes=limits.tmp_mb << 20,
+                rlimits=limits.rlimits(),
+                source_fd=source_fd,
+                filter_fd=filter_fd,
+                label=source_label(source),
+            ),
+        ]
 
     def _identity(self) -> list[str]:
         if self._uid is None:
@@ -293,33 +278,8 @@ async def _capture(stream: asyncio.StreamReader, limit: int, overflow: asyncio.E
     return Captured(head=bytes(head), size=size, sha256=digest.hexdigest())
 
 
-def source_label(source: str) -> str:
-    """What `ps` shows of a run's tool: a digest of its source, never the source."""
-    return "tool-" + hashlib.sha256(source.encode()).hexdigest()[:16]
-
-
 def _memory_file(name: str, data: bytes) -> int:
     fd = os.memfd_create(name)  # close-on-exec: only the spawner's pass_fds hands it on
     os.write(fd, data)
     os.lseek(fd, 0, os.SEEK_SET)
     return fd
-
-
-def _hidden_proc_files() -> list[str]:
-    # The host's boot line and memory figures are none of a tool's business.
-    hidden = []
-    for path in ("/proc/cmdline", "/proc/meminfo"):
-        hidden += ["--dev-bind", "/dev/null", path]  # dev-bind: a plain bind is nodev
-    return hidden
-
-
-def _cgroup_gate(group: RunGroup | None) -> list[str]:
-    """A shell that moves itself into the run's cgroups, then execs the sandbox.
-
-    Joining before the exec means bwrap and everything it forks start inside the group;
-    moving the pid in from outside after the start would race with bwrap's first fork.
-    """
-    if group is None:
-        return []
-    script = 'for f; do [ "$f" = -- ] && break; echo $$ > "$f" || exit 125; shift; done; shift; exec "$@"'
-    return ["/bin/sh", "-c", script, "sh", *map(str, group.procs_files), "--"]
