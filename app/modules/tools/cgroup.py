@@ -11,6 +11,8 @@ sandbox used (CPU time, peak memory) and whether it was killed for memory.
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,10 +53,26 @@ class RunGroup:
             oom = _fields(memory / "memory.oom_control").get("oom_kill", 0)
         return Usage(cpu_ms=cpu_ms, peak_memory_kb=peak >> 10, oom_killed=oom > 0)
 
-    def remove(self) -> None:
+    def kill_all(self) -> None:
+        """SIGKILL every process in the group: a stopped run leaves nothing, even a process
+        that escaped bubblewrap's die-with-parent (it forked before that was set)."""
+        for procs in self.procs_files:
+            with contextlib.suppress(OSError, ValueError):
+                for pid in map(int, procs.read_text().split()):
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.kill(pid, signal.SIGKILL)
+
+    def remove(self) -> bool:
+        """Remove the group's dirs; False while a killed process is still being torn down."""
+        removed = True
         for directory in self.dirs:
-            with contextlib.suppress(OSError):
+            try:
                 directory.rmdir()
+            except FileNotFoundError:
+                pass
+            except OSError:
+                removed = False
+        return removed
 
 
 @dataclass(frozen=True)

@@ -153,7 +153,11 @@ class Sandbox:
                 child.close()  # cancelled (the caller went away) or broken: leave nothing
         finally:
             if group is not None:
-                group.remove()
+                group.kill_all()
+                for _ in range(50):  # the kernel tears killed processes down in a moment
+                    if group.remove():
+                        break
+                    await asyncio.sleep(0.01)
 
     async def _supervise(
         self,
