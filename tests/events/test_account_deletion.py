@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from tests.conftest import events_settled
 
 Auth = Callable[..., dict[str, str]]
-Client = AsyncTestClient  # type: ignore[type-arg]
+Client = AsyncTestClient[Litestar]
 
 
 async def new_token_a_second_on(auth: Auth, user: str) -> dict[str, str]:

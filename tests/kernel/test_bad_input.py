@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 
 import pytest
+from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from app.kernel.settings import Settings
@@ -19,7 +20,7 @@ from app.main import create_app
 from tests.conftest import upgrade_all
 
 Auth = Callable[..., dict[str, str]]
-Client = AsyncTestClient  # type: ignore[type-arg]
+Client = AsyncTestClient[Litestar]
 DEEP = '{"a":' * 950 + "1" + "}" * 950
 EARLIEST_PLUS_14 = "0001-01-01T00:00:00+14:00"  # before year 1 once in UTC
 LATEST_MINUS_14 = "9999-12-31T23:00:00-14:00"  # after year 9999 once in UTC

@@ -79,7 +79,7 @@ async def test_params_past_the_cap_are_refused_and_not_stored_whole(sandboxed: T
         await sandboxed.execute(name="echo.params", params={"x": "y" * 100_000}, caller=ALICE)
     assert "limit is 65536" in refused.value.message
     row = await sandboxed.get_execution(
-        execution_id=uuid.UUID(refused.value.details["execution_id"]), user_id="alice"
+        execution_id=uuid.UUID(str(refused.value.details["execution_id"])), user_id="alice"
     )
     assert row.status == "invalid_params"
     assert set(row.params) == {"omitted"} and row.params["omitted"]["bytes"] > 100_000
@@ -89,14 +89,14 @@ async def test_a_refused_call_is_stored_in_a_bounded_form(tools: ToolsAPI) -> No
     with pytest.raises(ToolNotFound) as refused:
         await tools.execute(name="no.such.tool", params={"x": "y" * 60_000}, caller=ALICE)
     row = await tools.get_execution(
-        execution_id=uuid.UUID(refused.value.details["execution_id"]), user_id="alice"
+        execution_id=uuid.UUID(str(refused.value.details["execution_id"])), user_id="alice"
     )
     assert row.params == {"omitted": {"bytes": 60_008, "sha256": row.params["omitted"]["sha256"]}}
     # Small params of a refusal stay whole: they say what was asked.
     with pytest.raises(ToolNotFound) as small:
         await tools.execute(name="no.such.tool", params={"x": 1}, caller=ALICE)
     kept = await tools.get_execution(
-        execution_id=uuid.UUID(small.value.details["execution_id"]), user_id="alice"
+        execution_id=uuid.UUID(str(small.value.details["execution_id"])), user_id="alice"
     )
     assert kept.params == {"x": 1}
 
@@ -117,13 +117,13 @@ async def test_a_tool_printing_5000_deep_json_ends_in_one_audit_row(sandboxed: T
     await sandboxed.register(
         tool=raw_tool("deep.output", "import sys\nsys.stdout.write('[' * 5000 + ']' * 5000)")
     )
-    before = len((await sandboxed.replay_events()).items)  # type: ignore[attr-defined]
+    before = len((await sandboxed.replay_events()).items)
     run = await sandboxed.execute(name="deep.output", params={}, caller=ALICE)
     assert run.status == "invalid_output"
     assert "5000 levels" in (run.reason or "")
     logged = await sandboxed.get_execution(execution_id=run.id, user_id="alice")
     assert logged.status == "invalid_output"
-    events = (await sandboxed.replay_events()).items  # type: ignore[attr-defined]
+    events = (await sandboxed.replay_events()).items
     assert len(events) == before + 1 and events[-1].type == "ToolExecuted"
 
 

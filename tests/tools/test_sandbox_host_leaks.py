@@ -70,7 +70,7 @@ def test_the_spawner_closes_inherited_descriptors_under_uvloop(tmp_path: Path) -
             listener.close()
 
     result = uvloop.run(run())
-    assert b'"0"' in result.stdout.head and b'"3"' not in result.stdout.head  # type: ignore[attr-defined]
+    assert b'"0"' in result.stdout.head and b'"3"' not in result.stdout.head
 
 
 async def test_dev_shm_is_small_and_the_rest_of_dev_read_only(sandboxed: ToolsAPI) -> None:
