@@ -24,9 +24,9 @@ from app.kernel.database import open_module_database
 from app.kernel.events import EventSystem
 from app.kernel.private_files import keep_files_private, set_private_umask
 from app.kernel.settings import Settings, SettingsError
-from app.main import DATABASES, REGISTRY, SAGA_STORE, open_contracts, open_modules
+from app.main import DATABASES, REGISTRY, SAGA_STORE, open_modules
 from contracts.errors import ContractError
-from contracts.rag import DocumentCreate, RagAPI
+from contracts.rag import DocumentCreate
 
 _TTL = re.compile(r"(\d+)([smhd])")
 _TTL_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -190,8 +190,8 @@ def rag_ingest(paths: tuple[Path, ...]) -> None:
     settings = _settings()
 
     async def run() -> None:
-        async with open_contracts(settings) as contracts:
-            api: RagAPI = contracts["rag"]
+        async with open_modules(settings) as wiring:
+            api = wiring.contracts.rag
             with _progress() as progress:
                 task = progress.add_task("ingesting", total=len(files))
                 for path in files:
@@ -218,8 +218,8 @@ def rag_reindex(model_name: str, batch_size: int) -> None:
     settings = _settings()
 
     async def run() -> None:
-        async with open_contracts(settings) as contracts:
-            api: RagAPI = contracts["rag"]
+        async with open_modules(settings) as wiring:
+            api = wiring.contracts.rag
             with _progress() as progress:
                 step = await api.reindex_step(model_name=model_name, batch_size=batch_size)
                 task = progress.add_task(f"embedding with {model_name}", total=step.total)
@@ -243,8 +243,8 @@ def analytics_rebuild() -> None:
     settings = _settings()
 
     async def run() -> None:
-        async with open_contracts(settings) as contracts:
-            if "analytics" not in contracts:
+        async with open_modules(settings) as wiring:
+            if not wiring.contracts.runs("analytics"):
                 raise click.ClickException("the analytics module is not enabled here")
             with _progress() as progress:
                 task = progress.add_task("replaying events", total=None)
@@ -252,7 +252,7 @@ def analytics_rebuild() -> None:
                 def advance(done: int, total: int) -> None:
                     progress.update(task, completed=done, total=total)
 
-                applied = await rebuild_analytics(contracts, advance)
+                applied = await rebuild_analytics(wiring.contracts, advance)
         click.echo(f"analytics rebuilt from {applied} events")
 
     _run_contract_calls(run)
@@ -270,8 +270,8 @@ def events_relay(drain: bool) -> None:
     settings = _settings()
 
     async def run() -> None:
-        async with open_modules(settings) as bound:
-            system = EventSystem(settings, bound)
+        async with open_modules(settings) as wiring:
+            system = EventSystem(settings, wiring.modules)
             await system.start_background()
             try:
                 if drain:

@@ -35,6 +35,7 @@ from app.kernel.database import open_module_database
 from app.kernel.settings import Settings
 from app.main import REGISTRY
 from app.modules.conversation.models import MessageRow, SessionRow  # the baseline needs the table
+from app.modules.conversation.service import ConversationService
 from contracts.conversation import ConversationAPI, MessageCreate, SessionCreate
 
 APPENDS = int(os.environ.get("BENCH_APPENDS", "1000"))
@@ -75,7 +76,7 @@ async def timed(backend: str, path: str, ops: int, call: Callable[[], Awaitable[
 
 async def in_process(backend: str, settings: Settings) -> list[Result]:
     database = open_module_database("conversation", settings)
-    service: ConversationAPI = REGISTRY["conversation"].build_service(database, settings, {})
+    service: ConversationAPI = ConversationService(database, settings)
     try:
         contract_session = await service.create_session(user_id="bench", session=SessionCreate())
         direct_session = await service.create_session(user_id="bench", session=SessionCreate())

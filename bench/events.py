@@ -27,6 +27,7 @@ from typing import Any
 import redis as redis_sync
 
 from app.kernel import migrations, provision
+from app.kernel.app_factory import BoundModule, close_modules
 from app.kernel.events import EventSystem, Outbox, event_tables_of
 from app.kernel.settings import Settings
 from app.main import DATABASES, bind_modules
@@ -44,7 +45,7 @@ REDIS_URL = os.environ.get("BULKHEAD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"
 VECTOR = {"memory", "rag"}
 
 
-async def write_backlog(bound: list[Any], count: int) -> None:
+async def write_backlog(bound: list[BoundModule], count: int) -> None:
     conversation = next(b for b in bound if b.module.name == "conversation")
     tables = event_tables_of(conversation.module.metadata)
     assert tables is not None
@@ -69,11 +70,12 @@ async def write_backlog(bound: list[Any], count: int) -> None:
 
 async def direct(settings: Settings) -> float:
     """The consumers' own cost: apply each event straight from the outbox's rows."""
-    bound = bind_modules(settings)
+    wiring = bind_modules(settings)
+    bound = wiring.modules
     try:
         system = EventSystem(settings, bound)
         await write_backlog(bound, EVENTS)
-        conversation = next(b for b in bound if b.module.name == "conversation").service
+        conversation = wiring.contracts.conversation
         envelopes: list[EventEnvelope] = []
         after = 0
         while True:
@@ -90,11 +92,12 @@ async def direct(settings: Settings) -> float:
                 await consumer.deliver_batch(envelopes[start : start + size])
         return len(envelopes) / (time.perf_counter() - started)
     finally:
-        await close(bound)
+        await close_modules(bound)
 
 
 async def through_the_bus(settings: Settings) -> tuple[float, list[float]]:
-    bound = bind_modules(settings)
+    wiring = bind_modules(settings)
+    bound = wiring.modules
     system = EventSystem(settings, bound)
     lags: list[float] = []
     analytics = system.consumers["analytics"]
@@ -113,7 +116,7 @@ async def through_the_bus(settings: Settings) -> tuple[float, list[float]]:
         per_second = EVENTS / (time.perf_counter() - started)
 
         lags.clear()
-        conversation = next(b for b in bound if b.module.name == "conversation").service
+        conversation = wiring.contracts.conversation
         sessions = [
             await conversation.create_session(user_id=f"load-{i}", session=SessionCreate())
             for i in range(10)
@@ -133,14 +136,7 @@ async def through_the_bus(settings: Settings) -> tuple[float, list[float]]:
         return per_second, sorted(lags)
     finally:
         await system.stop_background()
-        await close(bound)
-
-
-async def close(bound: list[Any]) -> None:
-    for b in bound:
-        if hasattr(b.service, "close"):
-            await b.service.close()
-        await b.database.dispose()
+        await close_modules(bound)
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -38,6 +38,7 @@ from app.main import REGISTRY
 from app.modules.memory import word_index  # bulk loading writes what the service writes
 from app.modules.memory.entries import content_hash
 from app.modules.memory.models import MemoryEntryRow
+from app.modules.memory.service import MemoryService
 from bench.rag_search import synthetic_text, topic_vocabularies, vocabulary
 from contracts.memory import MemoryAPI, RecallQuery, WorkingMemoryItemCreate
 from tests.fakes.conversation import FakeConversation
@@ -116,7 +117,7 @@ async def load(settings: Settings, size: int, words: list[str]) -> list[str]:
 
 async def recall_latencies(settings: Settings, queries: list[str]) -> list[float]:
     database = open_module_database("memory", settings)
-    service = REGISTRY["memory"].service(database, settings, conversation=FakeConversation())
+    service = MemoryService(database, settings, conversation=FakeConversation())
     try:
         await service.recall(user_id="target", query=RecallQuery(query=queries[0]))  # warm up
         latencies = []
@@ -172,7 +173,7 @@ def _row(backend: str, size: int, latencies: list[float]) -> None:
 async def working_memory_p50(settings: Settings) -> tuple[float, float]:
     conversation = FakeConversation()
     database = open_module_database("memory", settings)
-    service: MemoryAPI = REGISTRY["memory"].service(database, settings, conversation=conversation)
+    service: MemoryAPI = MemoryService(database, settings, conversation=conversation)
     session = conversation.open_session("alice")
     item = WorkingMemoryItemCreate(kind="turn", role="user", content="what's on today?")
     try:

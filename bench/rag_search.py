@@ -30,6 +30,7 @@ from app.kernel.embedding import DEFAULT_MODEL, create_embedder
 from app.kernel.settings import Settings
 from app.main import REGISTRY
 from app.modules.rag import vector_index  # the benchmark compares the index to exact search
+from app.modules.rag.service import RagService
 from bench.retrieval_quality import load_corpus
 from contracts.rag import DocumentCreate, RagAPI, SearchFilters, SearchRequest
 from tests.pgvector_server import PgvectorServer
@@ -100,7 +101,7 @@ async def model_throughput() -> float:
 async def measure(backend: str, settings: Settings, size: int, words: list[str]) -> Row:
     await migrations.upgrade_modules([REGISTRY["rag"]], settings)
     database = open_module_database("rag", settings)
-    rag: RagAPI = REGISTRY["rag"].build_service(database, settings, {})
+    rag: RagAPI = RagService(database, settings)
     try:
         documents = synthetic_documents(size, words, seed=size)
         started = time.perf_counter()

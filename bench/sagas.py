@@ -22,15 +22,17 @@ import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-from app.composition.dashboard import PARTS, dashboard
+from app.composition.dashboard import dashboard, stats_sources
 from app.kernel import migrations, provision
+from app.kernel.app_factory import close_modules
 from app.kernel.events import EventSystem
 from app.kernel.settings import Settings
-from app.main import DATABASES, SAGA_STORE, bind_modules
+from app.main import DATABASES, bind_modules
+from app.sagas import SagaOrchestrator
 from app.sagas.create_session import CREATE_SESSION
 from contracts.conversation import SessionCreate
+from contracts.record import Contracts
 from tests.pgvector_server import PgvectorServer
 
 RUNS = int(os.environ.get("BENCH_SAGA_RUNS", "100"))
@@ -41,10 +43,10 @@ VECTOR = {"memory", "rag"}
 
 
 async def measure(backend: str, settings: Settings) -> list[str]:
-    bound = bind_modules(settings)
-    contracts = {b.module.name: b.service for b in bound}
-    sagas = contracts[SAGA_STORE.name]
-    events = EventSystem(settings, bound)  # not started: the dashboard reads its status
+    wiring = bind_modules(settings)
+    contracts = wiring.contracts
+    sagas = next(b.service for b in wiring.modules if isinstance(b.service, SagaOrchestrator))
+    events = EventSystem(settings, wiring.modules)  # not started: the dashboard reads its status
     try:
         direct, saga = [], []
         for i in range(RUNS):
@@ -64,16 +66,12 @@ async def measure(backend: str, settings: Settings) -> list[str]:
             parallel.append((time.perf_counter() - started) * 1000)
             assert all(p.ok for p in board.parts.values()), board.parts
             started = time.perf_counter()
-            for name in PARTS:
-                await contracts[name].stats(since=since, until=until)
+            for part in stats_sources(contracts).values():
+                await part.stats(since=since, until=until)
             sequential.append((time.perf_counter() - started) * 1000)
     finally:
-        for b in bound:
-            if hasattr(b.service, "stop_background"):
-                await b.service.stop_background()
-            if hasattr(b.service, "close"):
-                await b.service.close()
-            await b.database.dispose()
+        await sagas.stop_background()
+        await close_modules(wiring.modules)
     d, s = statistics.median(direct), statistics.median(saga)
     p, q = statistics.median(parallel), statistics.median(sequential)
     return [
@@ -85,19 +83,19 @@ async def measure(backend: str, settings: Settings) -> list[str]:
     ]
 
 
-async def _direct(contracts: dict[str, Any], user_id: str) -> None:
-    session = await contracts["conversation"].create_session(
+async def _direct(contracts: Contracts, user_id: str) -> None:
+    session = await contracts.conversation.create_session(
         user_id=user_id, session=SessionCreate(), idempotency_key=f"{user_id}:1"
     )
-    await contracts["memory"].initialize(
+    await contracts.memory.initialize(
         session_id=session.id, user_id=user_id, idempotency_key=f"{user_id}:2"
     )
-    await contracts["billing"].register_session(
+    await contracts.billing.register_session(
         user_id=user_id, session_id=session.id, idempotency_key=f"{user_id}:3"
     )
 
 
-async def _concurrent(sagas: Any, in_flight: int) -> float:
+async def _concurrent(sagas: SagaOrchestrator, in_flight: int) -> float:
     total = in_flight * 10
 
     async def one(i: int) -> None:

@@ -24,6 +24,7 @@ from app.kernel import migrations
 from app.kernel.database import open_module_database
 from app.kernel.settings import Settings
 from app.main import REGISTRY
+from app.modules.tools.service import ToolsService
 from contracts.tools import Caller, ToolCreate, ToolsAPI
 
 RUNS = int(os.environ.get("BENCH_TOOL_RUNS", "100"))
@@ -89,7 +90,7 @@ async def main() -> None:
         await migrations.upgrade_modules([REGISTRY["tools"]], settings)
         database = open_module_database("tools", settings)
         try:
-            tools = REGISTRY["tools"].service(database, settings)
+            tools = ToolsService(database, settings)
             health = await tools.component_health()
             if not health["sandbox"].ok:
                 print(f"tools sandbox: skipped ({health['sandbox'].error})")

@@ -9,6 +9,7 @@ from uuid import UUID
 import msgspec
 
 from .errors import Conflict, NotFound
+from .events import EventSource
 from .users import TokenRevocation
 
 SagaState = Literal["running", "compensating", "succeeded", "compensated", "needs_attention"]
@@ -54,7 +55,7 @@ class SagaNotRetryable(Conflict):
 
 
 @runtime_checkable
-class SagaAdminAPI(Protocol):
+class SagaAdminAPI(EventSource, Protocol):
     async def list_sagas(self, *, state: SagaState | None = None, limit: int = 50) -> SagaPage:
         """Newest first."""
         ...

@@ -6,25 +6,19 @@ applying new events meanwhile does no harm: each event still counts once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
 
-from contracts.analytics import AnalyticsAPI
-from contracts.events import EventSource
+from contracts.record import Contracts
 
 PAGE = 500
 # Called as pages are applied: (events replayed so far, events retained in all).
 Progress = Callable[[int, int], None]
 
 
-async def rebuild_analytics(contracts: Mapping[str, Any], progress: Progress | None = None) -> int:
+async def rebuild_analytics(contracts: Contracts, progress: Progress | None = None) -> int:
     """Return how many events the rebuilt model applied."""
-    analytics: AnalyticsAPI = contracts["analytics"]
-    sources = {
-        name: c
-        for name, c in contracts.items()
-        if name != "analytics" and isinstance(c, EventSource)
-    }
+    analytics = contracts.analytics
+    sources = {n: c for n, c in contracts.event_sources().items() if n != "analytics"}
     firsts = {
         name: await source.replay_events(after=0, limit=PAGE) for name, source in sources.items()
     }

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
 import msgspec
 
-from .parts import Part, PartCall, gather_parts
+from contracts.record import Contracts
 
-PARTS = ("conversation", "rag", "tools", "memory", "billing")
+from .parts import Part, PartCall, gather_parts
 
 
 class EventsStatusSource(Protocol):
@@ -26,32 +25,36 @@ class Dashboard(msgspec.Struct, frozen=True, kw_only=True):
 
 
 async def dashboard(
-    contracts: Mapping[str, Any],
+    contracts: Contracts,
     since: datetime,
     until: datetime,
     timeout_s: float,
     events: EventsStatusSource | None = None,
 ) -> Dashboard:
     """Each module's stats, the analytics report, and the events' consistency lag."""
-    calls: dict[str, PartCall] = {}
-    for name in PARTS:
-        contract = contracts.get(name)
-        calls[name] = None if contract is None else _stats(contract, since, until)
-    analytics = contracts.get("analytics")
-    calls["analytics"] = None if analytics is None else _report(analytics, since, until)
-    calls["events"] = None if events is None else events.status
+    calls: dict[str, PartCall] = {
+        **{name: _stats(c, since, until) for name, c in stats_sources(contracts).items()},
+        "analytics": lambda: contracts.analytics.report(since=since, until=until),
+        "events": None if events is None else events.status,
+    }
     return Dashboard(since=since, until=until, parts=await gather_parts(calls, timeout_s))
 
 
-def _report(contract: Any, since: datetime, until: datetime) -> PartCall:
-    async def call() -> Any:
-        return await contract.report(since=since, until=until)
+class HasStats(Protocol):
+    """What every module's contract offers the dashboard: its stats over a range."""
 
-    return call
+    async def stats(self, *, since: datetime, until: datetime) -> object: ...
 
 
-def _stats(contract: Any, since: datetime, until: datetime) -> PartCall:
-    async def call() -> Any:
-        return await contract.stats(since=since, until=until)
+def stats_sources(contracts: Contracts) -> dict[str, HasStats]:
+    return {
+        "conversation": contracts.conversation,
+        "rag": contracts.rag,
+        "tools": contracts.tools,
+        "memory": contracts.memory,
+        "billing": contracts.billing,
+    }
 
-    return call
+
+def _stats(contract: HasStats, since: datetime, until: datetime) -> PartCall:
+    return lambda: contract.stats(since=since, until=until)

@@ -11,6 +11,7 @@ from typing import Any
 
 import msgspec
 
+from contracts.absent import ModuleNotRunning
 from contracts.errors import ContractError
 
 logger = logging.getLogger("bulkhead.composition")
@@ -23,7 +24,7 @@ class Part(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     error: str | None = None
 
 
-# None: the module that would answer does not run in this process.
+# None: nothing in this process could answer (the event system is not running).
 PartCall = Callable[[], Awaitable[Any]] | None
 
 
@@ -38,6 +39,8 @@ async def _part(name: str, call: PartCall, timeout_s: float) -> Part:
     started = time.perf_counter()
     try:
         data = await asyncio.wait_for(call(), timeout_s)
+    except ModuleNotRunning as exc:  # no call was made: nothing to time
+        return Part(ok=False, latency_ms=0.0, error=exc.message)
     except TimeoutError:
         error = f"no answer within {timeout_s:g}s"
     except ContractError as exc:

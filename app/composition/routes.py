@@ -7,10 +7,12 @@ from uuid import UUID
 
 from litestar import Controller, Request, get
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
 
 from app.kernel.auth import Principal, requires_admin
 from app.kernel.time_range import StatsRange, parse_range
+from contracts.record import Contracts
 
 from .dashboard import Dashboard, dashboard
 from .session_context import SessionContext, session_context
@@ -27,10 +29,12 @@ class DashboardController(Controller):
         operation_id="dashboard",
         summary="Every module's stats in parallel; a failing part is an error entry (admin)",
     )
-    async def dashboard(self, state: State, range_: StatsRange = "24h") -> Dashboard:
+    async def dashboard(
+        self, state: State, contracts: NamedDependency[Contracts], range_: StatsRange = "24h"
+    ) -> Dashboard:
         since, until = parse_range(range_)
         return await dashboard(
-            state.contracts,
+            contracts,
             since,
             until,
             state.settings.composition_timeout_s,
@@ -50,12 +54,13 @@ class SessionContextController(Controller):
         self,
         request: AuthRequest,
         state: State,
+        contracts: NamedDependency[Contracts],
         session_id: FromPath[UUID],
         messages: Annotated[int, QueryParameter(ge=1, le=200)] = 20,
         memories: Annotated[int, QueryParameter(ge=1, le=100)] = 5,
     ) -> SessionContext:
         return await session_context(
-            state.contracts,
+            contracts,
             session_id,
             request.user.user_id,
             messages=messages,

@@ -6,15 +6,15 @@ and the user's most relevant memories are parts that may each fail on their own.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Awaitable
+from functools import partial
 from uuid import UUID
 
 import msgspec
 
 from contracts.conversation import Message, Session
-from contracts.errors import Unavailable
-from contracts.memory import RecallQuery
+from contracts.memory import RecallQuery, WorkingMemory
+from contracts.record import Contracts
 
 from .parts import Part, PartCall, gather_parts
 
@@ -25,7 +25,7 @@ class SessionContext(msgspec.Struct, frozen=True, kw_only=True):
 
 
 async def session_context(
-    contracts: Mapping[str, Any],
+    contracts: Contracts,
     session_id: UUID,
     user_id: str,
     *,
@@ -33,30 +33,24 @@ async def session_context(
     memories: int,
     timeout_s: float,
 ) -> SessionContext:
-    conversation, memory = contracts.get("conversation"), contracts.get("memory")
-    if conversation is None:
-        raise Unavailable("the conversation module is not enabled here")
-    session: Session = await conversation.get_session(session_id=session_id, user_id=user_id)
+    conversation, memory = contracts.conversation, contracts.memory
+    session = await conversation.get_session(session_id=session_id, user_id=user_id)
 
-    async def recent() -> list[Message]:
-        found: list[Message] = await conversation.recent_messages(
-            session_id=session_id, user_id=user_id, limit=messages
-        )
-        return found
+    def recent() -> Awaitable[list[Message]]:
+        return conversation.recent_messages(session_id=session_id, user_id=user_id, limit=messages)
 
-    async def working() -> Any:
-        return await memory.working_memory(session_id=session_id, user_id=user_id)
+    def working() -> Awaitable[WorkingMemory]:
+        return memory.working_memory(session_id=session_id, user_id=user_id)
 
-    first = await gather_parts(
-        {"messages": recent, "working_memory": working if memory else None}, timeout_s
-    )
+    first = await gather_parts({"messages": recent, "working_memory": working}, timeout_s)
     query = _recall_query(session, first["messages"])
 
-    async def relevant() -> Any:
-        return await memory.recall(user_id=user_id, query=RecallQuery(query=query, limit=memories))
-
-    recall: dict[str, PartCall] = {"memories": relevant if memory and query else None}
-    second = await gather_parts(recall, timeout_s)
+    relevant: PartCall = None  # nothing to recall by: the part says it was not asked
+    if query:
+        relevant = partial(
+            memory.recall, user_id=user_id, query=RecallQuery(query=query, limit=memories)
+        )
+    second = await gather_parts({"memories": relevant}, timeout_s)
     return SessionContext(session=session, parts={**first, **second})
 
 

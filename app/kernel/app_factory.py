@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from litestar import Controller, Litestar, Router
 from litestar.datastructures import State
@@ -16,6 +16,8 @@ from litestar.di import Provide
 from litestar.logging import LoggingConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
+
+from contracts.record import Contracts
 
 from .auth import RevokesTokens, jwt_auth, resolve_jwt_secret
 from .database import ModuleDatabase
@@ -35,7 +37,7 @@ DOCS_PATH = "/schema/swagger"
 class BoundModule:
     module: Module
     database: ModuleDatabase
-    service: Any  # implements module.contract
+    service: object  # implements module.contract (its factory's return type says so)
 
 
 @runtime_checkable
@@ -54,20 +56,30 @@ class RunsInBackground(Protocol):
     async def stop_background(self) -> None: ...
 
 
-def _provider(service: Any) -> Provide:
-    async def provide_service() -> Any:
+def _provider(service: object) -> Provide:
+    async def provide_service() -> object:
         return service
 
     return Provide(provide_service, use_cache=True)
 
 
+async def close_modules(bound: Sequence[BoundModule]) -> None:
+    """Close what each service holds besides its database, then the databases."""
+    for b in bound:
+        if isinstance(b.service, HoldsConnections):
+            await b.service.close()  # e.g. a Redis client
+    for b in bound:
+        await b.database.dispose()
+
+
 def build_app(
     settings: Settings,
     bound: Sequence[BoundModule],
+    contracts: Contracts,
     cross_module_routes: Sequence[type[Controller]] = (),
     events: EventSystem | None = None,
 ) -> Litestar:
-    """`cross_module_routes` (composition) read `state.contracts`: the modules that run here.
+    """`cross_module_routes` (composition) ask for `contracts`, the typed record.
     `events` relays the modules' outboxes and feeds their consumers."""
     auth = jwt_auth(resolve_jwt_secret(settings))
     databases = {b.module.name: b.database for b in bound}
@@ -91,11 +103,7 @@ def build_app(
     async def dispose_databases() -> None:
         for service in background:
             await service.stop_background()
-        for b in bound:
-            if isinstance(b.service, HoldsConnections):
-                await b.service.close()  # e.g. a Redis client
-        for database in databases.values():
-            await database.dispose()
+        await close_modules(bound)
 
     api = Router(
         path=API_PREFIX,
@@ -106,7 +114,11 @@ def build_app(
             HealthDetailsController,
         ],
         # Each module's controllers ask for their service by the module's name.
-        dependencies={b.module.name: _provider(b.service) for b in bound},
+        # Cross-module routes ask for `contracts`, the typed record.
+        dependencies={
+            **{b.module.name: _provider(b.service) for b in bound},
+            "contracts": _provider(contracts),
+        },
     )
     return Litestar(
         route_handlers=[HealthController, api],
@@ -118,7 +130,7 @@ def build_app(
         state=State(
             {
                 "databases": databases,
-                "contracts": {b.module.name: b.service for b in bound},
+                "contracts": contracts,
                 "settings": settings,
                 "component_reporters": reporters,
                 "events": events,

@@ -5,17 +5,19 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from litestar import Controller
 from sqlalchemy import MetaData
 
+from contracts.record import Contracts
+
 from .database import ModuleDatabase
 from .settings import Settings
 
-# Built with the module's own database, the settings, and (as keyword arguments named
-# after the modules in `depends_on`) the contracts of the modules it calls.
-ServiceFactory = Callable[..., Any]
+# Built with the module's own database, the settings, and the record of contracts (of
+# which it calls only those in `depends_on`). Each module's factory is annotated to return
+# its Protocol, so mypy proves the service implements it.
+ServiceFactory = Callable[[ModuleDatabase, Settings, Contracts], object]
 # Data a module ships (built-in tools), written by `db upgrade` after its migrations.
 # Idempotent: run on every upgrade.
 Seed = Callable[[ModuleDatabase, Settings], Awaitable[None]]
@@ -45,10 +47,9 @@ class Module:
         return f"alembic_version_{self.name}"
 
     def build_service(
-        self, database: ModuleDatabase, settings: Settings, contracts: dict[str, Any]
-    ) -> Any:
-        missing = [dep for dep in self.depends_on if dep not in contracts]
+        self, database: ModuleDatabase, settings: Settings, contracts: Contracts
+    ) -> object:
+        missing = [dep for dep in self.depends_on if not contracts.runs(dep)]
         if missing:
             raise LookupError(f"the {self.name} module needs the {', '.join(missing)} contract(s)")
-        deps = {dep: contracts[dep] for dep in self.depends_on}
-        return self.service(database.claim(self.name), settings, **deps)
+        return self.service(database.claim(self.name), settings, contracts)

@@ -7,18 +7,28 @@ provisions and health-checks it the same way.
 
 from pathlib import Path
 
+from app.kernel.database import ModuleDatabase
 from app.kernel.module import Module
+from app.kernel.settings import Settings
+from contracts.record import Contracts
 from contracts.sagas import SagaAdminAPI
 
 from .models import metadata
 from .orchestrator import SagaOrchestrator
 from .routes import SagaAdminController, SessionSagaController, UserDeletionController
 
+
+def build_orchestrator(
+    database: ModuleDatabase, settings: Settings, contracts: Contracts
+) -> SagaAdminAPI:
+    return SagaOrchestrator(database, settings, contracts)
+
+
 store = Module(
     name="sagas",
     metadata=metadata,
     contract=SagaAdminAPI,
-    service=SagaOrchestrator,
+    service=build_orchestrator,
     routes=[SessionSagaController, SagaAdminController, UserDeletionController],
     migrations=Path(__file__).parent / "migrations",
 )

@@ -14,11 +14,11 @@ from uuid import UUID
 
 from contracts.conversation import SessionCreate
 
-from .definition import Call, SagaType, Step
+from .definition import SagaType, Step, StepCall
 
 
-async def create_conversation(call: Call) -> Any:
-    session = await call.contracts["conversation"].create_session(
+async def create_conversation(call: StepCall) -> Any:
+    session = await call.contracts.conversation.create_session(
         user_id=call.payload["user_id"],
         session=SessionCreate(
             title=call.payload.get("title"), metadata=call.payload.get("metadata", {})
@@ -28,14 +28,14 @@ async def create_conversation(call: Call) -> Any:
     return {"session_id": str(session.id)}
 
 
-async def delete_conversation(call: Call) -> None:
-    await call.contracts["conversation"].delete_session(
+async def delete_conversation(call: StepCall) -> None:
+    await call.contracts.conversation.delete_session(
         session_id=_session_id(call), user_id=call.payload["user_id"]
     )
 
 
-async def initialize_memory(call: Call) -> Any:
-    await call.contracts["memory"].initialize(
+async def initialize_memory(call: StepCall) -> Any:
+    await call.contracts.memory.initialize(
         session_id=_session_id(call),
         user_id=call.payload["user_id"],
         idempotency_key=call.idempotency_key,
@@ -43,14 +43,14 @@ async def initialize_memory(call: Call) -> Any:
     return {}
 
 
-async def cleanup_memory(call: Call) -> None:
-    await call.contracts["memory"].cleanup(
+async def cleanup_memory(call: StepCall) -> None:
+    await call.contracts.memory.cleanup(
         session_id=_session_id(call), idempotency_key=call.idempotency_key
     )
 
 
-async def register_billing(call: Call) -> Any:
-    registration = await call.contracts["billing"].register_session(
+async def register_billing(call: StepCall) -> Any:
+    registration = await call.contracts.billing.register_session(
         user_id=call.payload["user_id"],
         session_id=_session_id(call),
         idempotency_key=call.idempotency_key,
@@ -58,13 +58,13 @@ async def register_billing(call: Call) -> Any:
     return {"registered_at": registration.registered_at.isoformat()}
 
 
-async def release_billing(call: Call) -> None:
-    await call.contracts["billing"].release_session(
+async def release_billing(call: StepCall) -> None:
+    await call.contracts.billing.release_session(
         session_id=_session_id(call), idempotency_key=call.idempotency_key
     )
 
 
-def _session_id(call: Call) -> UUID:
+def _session_id(call: StepCall) -> UUID:
     return UUID(call.results["create_conversation"]["session_id"])
 
 

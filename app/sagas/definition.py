@@ -7,12 +7,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-# The contracts a step may call, by module name.
-Contracts = dict[str, Any]
+from contracts.record import Contracts
 
 
 @dataclass(frozen=True)
-class Call:
+class StepCall:
     """What a step gets: the contracts, the saga's payload, the results so far, and the
     idempotency key `"{saga_id}:{step}:{action|compensate}"` to pass on."""
 
@@ -25,8 +24,8 @@ class Call:
 @dataclass(frozen=True)
 class Step:
     name: str
-    action: Callable[[Call], Awaitable[Any]]  # returns a JSON-able result
-    compensation: Callable[[Call], Awaitable[None]] | None = None  # None: nothing to undo
+    action: Callable[[StepCall], Awaitable[Any]]  # returns a JSON-able result
+    compensation: Callable[[StepCall], Awaitable[None]] | None = None  # None: nothing to undo
 
 
 @dataclass(frozen=True)

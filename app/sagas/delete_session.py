@@ -14,25 +14,25 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from .definition import Call, SagaType, Step
+from .definition import SagaType, Step, StepCall
 
 
-async def release_billing(call: Call) -> Any:
-    await call.contracts["billing"].release_session(
+async def release_billing(call: StepCall) -> Any:
+    await call.contracts.billing.release_session(
         session_id=UUID(call.payload["session_id"]), idempotency_key=call.idempotency_key
     )
     return {}
 
 
-async def cleanup_memory(call: Call) -> Any:
-    await call.contracts["memory"].cleanup(
+async def cleanup_memory(call: StepCall) -> Any:
+    await call.contracts.memory.cleanup(
         session_id=UUID(call.payload["session_id"]), idempotency_key=call.idempotency_key
     )
     return {}
 
 
-async def delete_conversation(call: Call) -> Any:
-    await call.contracts["conversation"].delete_session(
+async def delete_conversation(call: StepCall) -> Any:
+    await call.contracts.conversation.delete_session(
         session_id=UUID(call.payload["session_id"]), user_id=call.payload["user_id"]
     )
     return {}

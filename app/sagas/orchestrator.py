@@ -25,7 +25,7 @@ import os
 import random
 import socket
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -38,13 +38,14 @@ from app.kernel.events import Outbox
 from app.kernel.settings import Settings
 from contracts.errors import ContractError, Unavailable
 from contracts.events import EventPage
+from contracts.record import Contracts
 from contracts.sagas import Saga, SagaNotFound, SagaNotRetryable, SagaPage, SagaState
 from contracts.users import TokenRevocation, UserDeletion
 
 from . import token_revocations
 from .crash_points import crash_point
 from .create_session import CREATE_SESSION
-from .definition import Call, SagaType, Step
+from .definition import SagaType, Step, StepCall
 from .delete_session import DELETE_SESSION
 from .models import EVENT_TABLES, SagaRow, SagaStepRow
 from .user_deletion import request_user_deletion
@@ -61,7 +62,7 @@ class SagasUnavailable(Unavailable):
 
 
 class SagaOrchestrator:
-    def __init__(self, database: ModuleDatabase, settings: Settings, **contracts: Any) -> None:
+    def __init__(self, database: ModuleDatabase, settings: Settings, contracts: Contracts) -> None:
         self._db = database.claim("sagas")
         self._outbox = Outbox("sagas", EVENT_TABLES)
         self._settings = settings
@@ -98,7 +99,7 @@ class SagaOrchestrator:
     ) -> uuid.UUID:
         """Persist a new saga, leased to this process, and start running it. A request key
         seen before returns the saga it started."""
-        missing = [m for m in saga_type.modules if m not in self._contracts]
+        missing = [m for m in saga_type.modules if not self._contracts.runs(m)]
         if missing:
             raise SagasUnavailable(
                 f"the {saga_type.name} saga needs the {', '.join(missing)} module(s), "
@@ -147,11 +148,10 @@ class SagaOrchestrator:
                 return saga
             await asyncio.sleep(0.05)  # run by another process: look again
 
-    def contract(self, module: str) -> Any:
-        """A module's contract, for the routes that answer with what a saga made."""
-        if module not in self._contracts:
-            raise SagasUnavailable(f"the {module} module does not run in this process")
-        return self._contracts[module]
+    @property
+    def contracts(self) -> Contracts:
+        """The contracts, for the routes that answer with what a saga made."""
+        return self._contracts
 
     @property
     def request_deadline_s(self) -> float:
@@ -219,7 +219,7 @@ class SagaOrchestrator:
         # Only sagas whose every module runs here: a process serving part of the modules
         # must leave the others to a process that can finish them.
         runnable = [
-            t.name for t in SAGA_TYPES.values() if all(m in self._contracts for m in t.modules)
+            t.name for t in SAGA_TYPES.values() if all(self._contracts.runs(m) for m in t.modules)
         ]
         if not runnable:
             return []
@@ -300,8 +300,10 @@ class SagaOrchestrator:
         forward = row.state == "running"
         phase = "action" if forward else "compensation"
         key = f"{row.id}:{step.name}:{'action' if forward else 'compensate'}"
-        call = Call(self._contracts, row.payload, row.results, key)
-        function: Callable[[Call], Awaitable[Any]] = step.action if forward else step.compensation  # type: ignore[assignment]
+        call = StepCall(self._contracts, row.payload, row.results, key)
+        function = step.action if forward else step.compensation
+        if function is None:
+            raise RuntimeError("_advance skips steps without a compensation")
         crash_point(f"{saga_type.name}:{step.name}:before_{phase}", self._settings.saga_crash_at)
         started = self._clock()
         try:

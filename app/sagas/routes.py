@@ -12,7 +12,7 @@ from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 
 from app.kernel.auth import USER_ID_PATTERN, Principal, requires_admin
 from app.kernel.events import EventSystem
-from contracts.conversation import ConversationAPI, Session, SessionCreate, SessionNotFound
+from contracts.conversation import Session, SessionCreate, SessionNotFound
 from contracts.errors import InvalidInput, Unavailable
 from contracts.sagas import Saga, SagaPage, SagaState
 from contracts.users import (
@@ -58,7 +58,7 @@ class SessionSagaController(Controller):
         session_id = session_saga_outcome(saga, sagas.business_error(saga_id))
         if isinstance(session_id, SagaPending):
             return Response(session_id, status_code=202)
-        conversation: ConversationAPI = sagas.contract("conversation")
+        conversation = sagas.contracts.conversation
         session = await conversation.get_session(session_id=session_id, user_id=user_id)
         return Response(session, status_code=201)
 
@@ -76,7 +76,7 @@ class SessionSagaController(Controller):
         session_id: FromPath[UUID],
     ) -> Response[SagaPending | None]:
         user_id = request.user.user_id
-        conversation: ConversationAPI = sagas.contract("conversation")
+        conversation = sagas.contracts.conversation
         try:
             await conversation.get_session(session_id=session_id, user_id=user_id)
         except SessionNotFound:

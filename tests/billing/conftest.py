@@ -5,7 +5,7 @@ import pytest
 
 from app.kernel.database import open_module_database
 from app.kernel.settings import Settings
-from app.main import REGISTRY
+from app.modules.billing.service import BillingService
 from contracts.billing import BillingAPI
 
 
@@ -14,5 +14,5 @@ async def billing(settings: Settings) -> AsyncIterator[BillingAPI]:
     """The billing service with a small default plan: 2 active, 3 per day."""
     plan = replace(settings, default_max_active_sessions=2, default_max_sessions_per_day=3)
     database = open_module_database("billing", plan)
-    yield REGISTRY["billing"].build_service(database, plan, {})
+    yield BillingService(database, plan)
     await database.dispose()

@@ -16,10 +16,11 @@ from app.kernel.boundary_check import (
     metadata_problems,
     run_checks,
 )
-from app.kernel.database import open_module_database
+from app.kernel.database import ModuleDatabase, open_module_database
 from app.kernel.registry import ModuleRegistry
 from app.kernel.settings import Settings
 from app.main import REGISTRY
+from contracts.record import Contracts
 from tests.conftest import upgrade_all
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,8 +85,12 @@ class LeakyService:
         return user_id
 
 
+def build_leaky(database: ModuleDatabase, settings: Settings, contracts: Contracts) -> LeakyService:
+    return LeakyService()
+
+
 def test_sync_unserialisable_or_unimplemented_contract_methods_are_reported() -> None:
-    module = replace(REGISTRY["billing"], contract=LeakyAPI, service=LeakyService)
+    module = replace(REGISTRY["billing"], contract=LeakyAPI, service=build_leaky)
     problems = "\n".join(contract_problems([module]))
     assert "LeakyAPI.sync_call is not async" in problems
     assert "LeakyAPI.returns_a_socket: result type is not serialisable" in problems

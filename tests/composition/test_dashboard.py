@@ -14,6 +14,7 @@ from litestar.testing import AsyncTestClient
 from app.composition.dashboard import dashboard
 from app.kernel.settings import Settings
 from app.main import create_app
+from contracts.record import Contracts
 from tests.conftest import events_settled
 
 Auth = Callable[..., dict[str, str]]
@@ -33,13 +34,16 @@ class Stats:
 
 
 async def test_slow_and_failing_parts_do_not_hold_up_the_rest() -> None:
-    contracts = {
-        "conversation": Stats("hangs"),
-        "rag": Stats("hangs"),
-        "tools": Stats("hangs"),
-        "memory": Stats("fails"),
-        "billing": Stats("answers"),
+    behaviours = {
+        "conversation": "hangs",
+        "rag": "hangs",
+        "tools": "hangs",
+        "memory": "fails",
+        "billing": "answers",
     }
+    contracts = Contracts.none_running()
+    for name, behaviour in behaviours.items():
+        contracts = contracts.with_service(name, Stats(behaviour))
     started = time.perf_counter()
     result = await dashboard(contracts, NOW - timedelta(hours=1), NOW, timeout_s=1.0)
     elapsed = time.perf_counter() - started

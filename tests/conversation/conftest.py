@@ -4,7 +4,7 @@ import pytest
 
 from app.kernel.database import open_module_database
 from app.kernel.settings import Settings
-from app.main import REGISTRY
+from app.modules.conversation.service import ConversationService
 from contracts.conversation import ConversationAPI
 from tests.fakes.tools import FakeTools
 
@@ -17,5 +17,5 @@ def tools() -> FakeTools:
 @pytest.fixture
 async def conversation(settings: Settings, tools: FakeTools) -> AsyncIterator[ConversationAPI]:
     database = open_module_database("conversation", settings)
-    yield REGISTRY["conversation"].build_service(database, settings, {"tools": tools})
+    yield ConversationService(database, settings, tools=tools)
     await database.dispose()

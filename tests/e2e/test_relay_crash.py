@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from app.kernel.settings import Settings
-from app.main import open_contracts
+from app.main import open_modules
 from contracts.conversation import MessageCreate, SessionCreate
 
 from .test_server import BULKHEAD, bulkhead
@@ -61,8 +61,8 @@ async def test_a_killed_relay_loses_nothing_and_repeats_nothing(tmp_path: Path) 
     }
     bulkhead(env, "db", "upgrade")
     settings = Settings.from_env(env)
-    async with open_contracts(settings) as contracts:
-        conversation = contracts["conversation"]
+    async with open_modules(settings) as wiring:
+        conversation = wiring.contracts.conversation
         for s in range(SESSIONS):
             session = await conversation.create_session(
                 user_id=f"user-{s % 4}", session=SessionCreate()
@@ -101,9 +101,9 @@ async def test_a_killed_relay_loses_nothing_and_repeats_nothing(tmp_path: Path) 
     assert applied(data_dir) == EVENTS
 
     since, until = datetime.now(UTC) - timedelta(days=1), datetime.now(UTC) + timedelta(days=1)
-    async with open_contracts(settings) as contracts:
-        report = await contracts["analytics"].report(since=since, until=until)
-        stats = await contracts["conversation"].stats(since=since, until=until)
+    async with open_modules(settings) as wiring:
+        report = await wiring.contracts.analytics.report(since=since, until=until)
+        stats = await wiring.contracts.conversation.stats(since=since, until=until)
     assert sum(d.sessions_created for d in report.days) == stats.sessions_created == SESSIONS
     assert sum(d.messages for d in report.days) == stats.messages == SESSIONS * MESSAGES
     assert sum(d.tokens for d in report.days) == stats.tokens

@@ -11,13 +11,14 @@ from typing import Any
 
 import pytest
 
-from app.kernel.app_factory import BoundModule, HoldsConnections
+from app.kernel.app_factory import BoundModule, close_modules
 from app.kernel.events import EventSystem, Outbox, event_tables_of
 from app.kernel.events.bus import EventBus
 from app.kernel.settings import Settings
 from app.main import bind_modules
 from contracts.conversation import SessionCreated
 from contracts.events import EventEnvelope
+from contracts.record import Contracts
 from tests.conftest import empty_postgres_tables
 
 
@@ -26,10 +27,7 @@ class Modules:
     settings: Settings
     bound: list[BoundModule]
     made: list[EventSystem]
-
-    @property
-    def contracts(self) -> dict[str, Any]:
-        return {b.module.name: b.service for b in self.bound}
+    contracts: Contracts
 
     def by_name(self, name: str) -> BoundModule:
         return next(b for b in self.bound if b.module.name == name)
@@ -81,22 +79,19 @@ async def pg_modules(
 @asynccontextmanager
 async def _bound(settings: Settings) -> AsyncIterator[Modules]:
     settings = replace(settings, events_backoff_s=0.001, events_max_attempts=3)
-    bound = bind_modules(settings)
+    wiring = bind_modules(settings)
     made: list[EventSystem] = []
     try:
-        yield Modules(settings, bound, made)
+        yield Modules(settings, wiring.modules, made, wiring.contracts)
     finally:
         for system in made:
             await system.stop_background()
-        for b in bound:
-            if isinstance(b.service, HoldsConnections):
-                await b.service.close()
-            await b.database.dispose()
+        await close_modules(wiring.modules)
 
 
 async def sessions_counted(modules: Modules) -> int:
     """SessionCreated events the analytics model has counted."""
-    report = await modules.contracts["analytics"].report(
+    report = await modules.contracts.analytics.report(
         since=datetime.now(UTC) - timedelta(days=1), until=datetime.now(UTC) + timedelta(days=1)
     )
     return sum(day.sessions_created for day in report.days)

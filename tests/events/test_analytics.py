@@ -17,6 +17,7 @@ from contracts.conversation import MessageCreate, RoutingDecisionCreate, Session
 from contracts.errors import ContractError
 from contracts.memory import MemoryEntryCreate
 from contracts.rag import DocumentCreate, SearchRequest
+from contracts.record import Contracts
 from contracts.tools import Caller
 from tests.conftest import events_settled
 
@@ -27,8 +28,8 @@ SINCE = datetime.now(UTC) - timedelta(days=1)
 UNTIL = datetime.now(UTC) + timedelta(days=1)
 
 
-async def some_of_everything(contracts: dict[str, Any]) -> None:
-    conversation, memory = contracts["conversation"], contracts["memory"]
+async def some_of_everything(contracts: Contracts) -> None:
+    conversation, memory = contracts.conversation, contracts.memory
     for user, sessions in (("alice", 3), ("bob", 2)):
         for s in range(sessions):
             session = await conversation.create_session(user_id=user, session=SessionCreate())
@@ -51,14 +52,14 @@ async def some_of_everything(contracts: dict[str, Any]) -> None:
     await conversation.delete_session(session_id=session.id, user_id="bob")
     for expression in ("1 + 1", "2 * 3", "1 / 0"):
         with contextlib.suppress(ContractError):  # calls that did not run are events too
-            await contracts["tools"].execute(
+            await contracts.tools.execute(
                 name="math.evaluate",
                 params={"expression": expression},
                 caller=Caller(user_id="alice", client_id="default"),
             )
-    await contracts["rag"].ingest(documents=[DocumentCreate(source="a.md", text="tea by the sea")])
+    await contracts.rag.ingest(documents=[DocumentCreate(source="a.md", text="tea by the sea")])
     for query in ("tea", "sea", "kettle"):
-        await contracts["rag"].search(request=SearchRequest(query=query, k=3))
+        await contracts.rag.search(request=SearchRequest(query=query, k=3))
 
 
 async def model_rows(modules: Modules) -> dict[str, list[tuple[Any, ...]]]:
@@ -76,10 +77,10 @@ async def test_the_model_agrees_with_the_modules_own_stats(modules: Modules) -> 
     contracts = modules.contracts
     await some_of_everything(contracts)
     await modules.events().drain()
-    report = await contracts["analytics"].report(since=SINCE, until=UNTIL)
-    conversation = await contracts["conversation"].stats(since=SINCE, until=UNTIL)
-    tools = await contracts["tools"].stats(since=SINCE, until=UNTIL)
-    rag = await contracts["rag"].stats(since=SINCE, until=UNTIL)
+    report = await contracts.analytics.report(since=SINCE, until=UNTIL)
+    conversation = await contracts.conversation.stats(since=SINCE, until=UNTIL)
+    tools = await contracts.tools.stats(since=SINCE, until=UNTIL)
+    rag = await contracts.rag.stats(since=SINCE, until=UNTIL)
 
     total = {
         f: sum(getattr(d, f) for d in report.days)
@@ -116,7 +117,7 @@ async def test_a_rebuild_equals_the_model_built_incrementally(modules: Modules) 
     await some_of_everything(modules.contracts)
     await modules.events().drain()
     incremental = await model_rows(modules)
-    report = await modules.contracts["analytics"].report(since=SINCE, until=UNTIL)
+    report = await modules.contracts.analytics.report(since=SINCE, until=UNTIL)
     assert incremental["usage_by_day"] and incremental["tool_calls_by_day"]
 
     seen: list[tuple[int, int]] = []
@@ -124,7 +125,7 @@ async def test_a_rebuild_equals_the_model_built_incrementally(modules: Modules) 
         modules.contracts, lambda done, total: seen.append((done, total))
     )
     assert await model_rows(modules) == incremental
-    rebuilt = await modules.contracts["analytics"].report(since=SINCE, until=UNTIL)
+    rebuilt = await modules.contracts.analytics.report(since=SINCE, until=UNTIL)
     assert rebuilt.days == report.days and rebuilt.tools == report.tools
     assert applied == seen[-1][0] == seen[-1][1]  # every retained event, and progress says so
     # Rebuilding twice is the same as once.
@@ -152,15 +153,15 @@ async def test_a_deletion_inside_a_batch_forgets_what_came_before_it_only(
     """The model adds a batch up before writing it: a user deletion in the middle of a
     batch must still forget the events before it and keep those after (a new account of
     the same name)."""
-    conversation = modules.contracts["conversation"]
+    conversation = modules.contracts.conversation
     await conversation.create_session(user_id="alice", session=SessionCreate())
-    await modules.contracts["sagas"].request_user_deletion(user_id="alice", requested_by="ops")
+    await modules.contracts.sagas.request_user_deletion(user_id="alice", requested_by="ops")
     await conversation.create_session(user_id="alice", session=SessionCreate())
     before, after = (await conversation.replay_events()).items
-    (deletion,) = (await modules.contracts["sagas"].replay_events()).items
+    (deletion,) = (await modules.contracts.sagas.replay_events()).items
     analytics = modules.events().consumers["analytics"]
     await analytics.deliver_batch([before, deletion, after])
-    report = await modules.contracts["analytics"].report(since=SINCE, until=UNTIL)
+    report = await modules.contracts.analytics.report(since=SINCE, until=UNTIL)
     assert [(u.user_id, u.sessions_created) for u in report.top_users] == [("alice", 1)]
     positions = {s.source: s.events_applied for s in report.sources}
     assert positions == {"conversation": 2, "sagas": 1}

@@ -67,9 +67,7 @@ async def test_a_poison_event_is_dead_lettered_and_the_rest_keep_flowing(
     system = modules.events(bus, events_max_attempts=3)
     poison = poison_analytics(modules, system, monkeypatch)
     poison.poisoned.add(
-        bus_target := (await modules.contracts["conversation"].replay_events())
-        .items[2]
-        .aggregate_id
+        bus_target := (await modules.contracts.conversation.replay_events()).items[2].aggregate_id
     )
 
     await system.drain()

@@ -72,7 +72,7 @@ async def test_a_deleted_users_dead_letters_go_and_cannot_be_replayed(
 
 
 async def test_an_event_of_a_deleted_user_arriving_late_writes_nothing(modules: Modules) -> None:
-    conversation = modules.contracts["conversation"]
+    conversation = modules.contracts.conversation
     session = await conversation.create_session(user_id="mallory", session=SessionCreate())
     system = modules.events()
     await system.drain()
@@ -97,10 +97,10 @@ async def test_an_event_of_a_deleted_user_arriving_late_writes_nothing(modules: 
             "created_at": datetime.now(UTC).isoformat(),
         },
     )
-    await modules.contracts["sagas"].request_user_deletion(user_id="mallory", requested_by="x")
+    await modules.contracts.sagas.request_user_deletion(user_id="mallory", requested_by="x")
     await system.drain()
     assert await system.consumers["memory"].apply(late) is True  # taken, as a no-op
-    memory = modules.contracts["memory"]
+    memory = modules.contracts.memory
     assert (await memory.list_memories(user_id="mallory")).items == []
     with pytest.raises(WorkingMemoryNotFound):
         await memory.working_memory(session_id=session.id, user_id="mallory")
@@ -115,7 +115,7 @@ async def test_dead_letters_are_purged_past_their_retention(
 ) -> None:
     system = modules.events(events_max_attempts=1, events_backoff_s=0.01)
     poison_memory(system, monkeypatch).poisoned.add("alice")
-    conversation = modules.contracts["conversation"]
+    conversation = modules.contracts.conversation
     session = await conversation.create_session(user_id="alice", session=SessionCreate())
     message = MessageCreate(role="user", content="hello")
     await conversation.append_message(session_id=session.id, user_id="alice", message=message)

@@ -14,14 +14,14 @@ from .conftest import Modules
 
 
 async def outbox_count(modules: Modules, name: str) -> int:
-    page = await modules.contracts[name].replay_events(after=0, limit=1000)
+    page = await modules.contracts.event_sources()[name].replay_events(after=0, limit=1000)
     return len(page.items)
 
 
 async def test_a_failure_after_the_event_is_written_leaves_neither(
     modules: Modules, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    conversation = modules.contracts["conversation"]
+    conversation = modules.contracts.conversation
     original = Outbox.add
 
     async def add_then_fail(self: Outbox, tx: Any, event: Any, **kwargs: Any) -> Any:
@@ -40,7 +40,7 @@ async def test_a_failure_after_the_event_is_written_leaves_neither(
 async def test_an_event_that_cannot_be_written_leaves_no_data(
     modules: Modules, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    conversation = modules.contracts["conversation"]
+    conversation = modules.contracts.conversation
     session = await conversation.create_session(user_id="alice", session=SessionCreate(title="t"))
 
     async def refuse(self: Outbox, tx: Any, event: Any, **kwargs: Any) -> Any:
@@ -62,7 +62,7 @@ async def test_an_event_that_cannot_be_written_leaves_no_data(
 
 
 async def test_each_write_records_its_event_with_the_user_and_aggregate(modules: Modules) -> None:
-    conversation = modules.contracts["conversation"]
+    conversation = modules.contracts.conversation
     session = await conversation.create_session(user_id="alice", session=SessionCreate(title="t"))
     await conversation.append_message(
         session_id=session.id, user_id="alice", message=MessageCreate(role="user", content="hi")
@@ -82,7 +82,7 @@ async def test_replay_pages_through_every_retained_event(modules: Modules) -> No
     await modules.write_sessions_created(25, aggregates=5, user="alice")
     seen, after = [], 0
     while True:
-        page = await modules.contracts["conversation"].replay_events(after=after, limit=10)
+        page = await modules.contracts.conversation.replay_events(after=after, limit=10)
         seen += page.items
         if page.next_after is None:
             break

@@ -22,7 +22,7 @@ Auth = Callable[..., dict[str, str]]
 
 
 async def test_memory_converges_on_the_conversation(modules: Modules) -> None:
-    conversation, memory = modules.contracts["conversation"], modules.contracts["memory"]
+    conversation, memory = modules.contracts.conversation, modules.contracts.memory
     session = await conversation.create_session(user_id="alice", session=SessionCreate())
     for role, content in [
         ("user", "I'm vegetarian. Book a table for two tonight!"),
@@ -133,14 +133,14 @@ async def test_deleting_a_user_reaches_every_module(client: AsyncTestClient, aut
 
 
 async def test_a_deleted_users_events_leave_every_outbox(modules: Modules) -> None:
-    conversation = modules.contracts["conversation"]
+    conversation = modules.contracts.conversation
     await conversation.create_session(user_id="alice", session=SessionCreate())
     await conversation.create_session(user_id="bob", session=SessionCreate())
-    sagas = modules.contracts["sagas"]
+    sagas = modules.contracts.sagas
     await sagas.request_user_deletion(user_id="alice", requested_by="alice")
     await modules.events().drain()
     users = {e.user_id for e in (await conversation.replay_events()).items}
     assert users == {"bob"}
     since = datetime.now(UTC) - timedelta(days=1)
-    report = await modules.contracts["analytics"].report(since=since, until=datetime.now(UTC))
+    report = await modules.contracts.analytics.report(since=since, until=datetime.now(UTC))
     assert [u.user_id for u in report.top_users] == ["bob"]

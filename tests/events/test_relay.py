@@ -37,7 +37,7 @@ async def unpublished(modules: Modules, name: str) -> int:
 
 
 async def test_publishes_in_order_marks_published_and_feeds_consumers(modules: Modules) -> None:
-    conversation = modules.contracts["conversation"]
+    conversation = modules.contracts.conversation
     session = await conversation.create_session(user_id="alice", session=SessionCreate(title="t"))
     for n in range(5):
         await conversation.append_message(
@@ -77,10 +77,10 @@ async def test_published_rows_are_purged_after_retention_unpublished_never(
     await events.drain()
     await modules.write_sessions_created(2, aggregates=1, user="alice")  # not yet published
     await events.purge(now=datetime.now(UTC) + timedelta(minutes=30))
-    page = await modules.contracts["conversation"].replay_events(after=0, limit=100)
+    page = await modules.contracts.conversation.replay_events(after=0, limit=100)
     assert page.retained == 6  # within retention: all kept
     await events.purge(now=datetime.now(UTC) + timedelta(hours=2))
-    page = await modules.contracts["conversation"].replay_events(after=0, limit=100)
+    page = await modules.contracts.conversation.replay_events(after=0, limit=100)
     assert page.retained == 2 and await unpublished(modules, "conversation") == 2
 
 

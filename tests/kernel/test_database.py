@@ -11,6 +11,7 @@ from app.kernel.settings import Settings
 from app.main import REGISTRY
 from app.modules.billing import module as billing_module
 from app.modules.conversation import module as conversation_module
+from contracts.record import Contracts
 from tests.fakes.tools import FakeTools
 
 
@@ -88,11 +89,12 @@ async def test_attach_through_the_raw_driver_connection_is_refused(
 
 async def test_service_refuses_another_modules_database(sqlite_settings: Settings) -> None:
     billing_db = open_module_database("billing", sqlite_settings)
+    contracts = Contracts.none_running().with_service("tools", FakeTools())
     try:
         with pytest.raises(BoundaryViolation, match="conversation module was handed the billing"):
-            conversation_module.build_service(billing_db, sqlite_settings, {"tools": FakeTools()})
+            conversation_module.build_service(billing_db, sqlite_settings, contracts)
         with pytest.raises(BoundaryViolation):
-            conversation_module.service(billing_db, sqlite_settings, tools=FakeTools())
+            conversation_module.service(billing_db, sqlite_settings, contracts)
     finally:
         await billing_db.dispose()
 

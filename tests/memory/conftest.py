@@ -9,7 +9,7 @@ import pytest
 
 from app.kernel.database import open_module_database
 from app.kernel.settings import Settings
-from app.main import REGISTRY
+from app.modules.memory.service import MemoryService
 from tests.fakes.conversation import FakeConversation
 
 
@@ -42,7 +42,7 @@ async def memory(
     settings: Settings, clock: Clock, conversation: FakeConversation
 ) -> AsyncIterator[object]:
     database = open_module_database("memory", settings)
-    service = REGISTRY["memory"].service(database, settings, conversation=conversation, clock=clock)
+    service = MemoryService(database, settings, conversation=conversation, clock=clock)
     yield service
     await service.close()
     await database.dispose()

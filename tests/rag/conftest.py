@@ -4,7 +4,7 @@ import pytest
 
 from app.kernel.database import open_module_database
 from app.kernel.settings import Settings
-from app.main import REGISTRY
+from app.modules.rag.service import RagService
 from contracts.rag import RagAPI
 
 
@@ -15,5 +15,5 @@ async def rag(settings: Settings) -> AsyncIterator[RagAPI]:
 
     small = replace(settings, rag_chunk_size=300, rag_chunk_overlap=60)
     database = open_module_database("rag", small)
-    yield REGISTRY["rag"].build_service(database, small, {})
+    yield RagService(database, small)
     await database.dispose()

@@ -9,7 +9,7 @@ import pytest
 from app.kernel.database import open_module_database
 from app.kernel.embedding import DEFAULT_MODEL, create_embedder
 from app.kernel.settings import Settings
-from app.main import REGISTRY
+from app.modules.rag.service import RagService
 from contracts.rag import DocumentCreate, RagAPI, SearchRequest
 from tests.conftest import upgrade_all
 
@@ -19,7 +19,7 @@ async def semantic_rag(sqlite_settings: Settings) -> AsyncIterator[RagAPI]:
     settings = replace(sqlite_settings, embedding_model=DEFAULT_MODEL)
     await upgrade_all(settings)
     database = open_module_database("rag", settings)
-    yield REGISTRY["rag"].build_service(database, settings, {})
+    yield RagService(database, settings)
     await database.dispose()
 
 

@@ -10,7 +10,7 @@ from dataclasses import replace
 from app.kernel.database import open_module_database
 from app.kernel.embedding import DEFAULT_MODEL
 from app.kernel.settings import Settings
-from app.main import REGISTRY
+from app.modules.rag.service import RagService
 from bench.retrieval_quality import evaluate, ingest_corpus, load_corpus, load_queries, render
 from tests.conftest import upgrade_all
 
@@ -26,7 +26,7 @@ async def test_hybrid_beats_lexical_and_vector_on_recall_and_mrr(
     distractors = [s for s in others if not s.startswith("topic:")][::3]
     database = open_module_database("rag", settings)
     try:
-        rag = REGISTRY["rag"].build_service(database, settings, {})
+        rag = RagService(database, settings)
         await ingest_corpus(rag, load_corpus(relevant | set(distractors)))
         lexical, vector, hybrid = await evaluate(rag, queries)
     finally:

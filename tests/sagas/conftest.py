@@ -8,16 +8,18 @@ from typing import Any
 
 import pytest
 
+from app.kernel.app_factory import close_modules
 from app.kernel.database import open_module_database
 from app.kernel.settings import Settings
 from app.main import SAGA_STORE, bind_modules
 from app.sagas import SagaOrchestrator
 from contracts.errors import Unavailable
+from contracts.record import Contracts
 
 
 @dataclass
 class World:
-    contracts: dict[str, Any]  # the real services, by module
+    contracts: Contracts  # the real services
     settings: Settings
     make: Callable[..., SagaOrchestrator]  # another orchestrator on the same store
 
@@ -48,13 +50,16 @@ class Faulty:
 @pytest.fixture
 async def world(settings: Settings) -> AsyncIterator[World]:
     settings = replace(settings, saga_backoff_s=0.005, saga_max_attempts=4)
-    bound = bind_modules(settings)
-    contracts = {b.module.name: b.service for b in bound if b.module is not SAGA_STORE}
+    wiring = bind_modules(settings)
+    contracts = wiring.contracts
     made: list[tuple[SagaOrchestrator, Any]] = []
 
-    def make(**overrides: Any) -> SagaOrchestrator:
+    def make(**overrides: object) -> SagaOrchestrator:
         database = open_module_database(SAGA_STORE.name, settings)
-        orchestrator = SagaOrchestrator(database, settings, **{**contracts, **overrides})
+        record = contracts
+        for name, service in overrides.items():
+            record = record.with_service(name, service)
+        orchestrator = SagaOrchestrator(database, settings, record)
         made.append((orchestrator, database))
         return orchestrator
 
@@ -62,7 +67,4 @@ async def world(settings: Settings) -> AsyncIterator[World]:
     for orchestrator, database in made:
         await orchestrator.stop_background()
         await database.dispose()
-    for b in bound:
-        if hasattr(b.service, "close"):
-            await b.service.close()
-        await b.database.dispose()
+    await close_modules(wiring.modules)

@@ -11,6 +11,7 @@ import pytest
 from app.sagas.create_session import CREATE_SESSION
 from contracts.billing import QuotaExceeded, QuotaUpdate
 from contracts.memory import WorkingMemoryNotFound
+from contracts.record import Contracts
 
 from .conftest import Faulty, World
 
@@ -19,15 +20,15 @@ PAYLOAD = {"user_id": "alice", "title": "trip", "metadata": {}}
 
 async def effects(world: World, user_id: str = "alice") -> tuple[int, int, int]:
     """(open sessions in conversation, working memories, active billed sessions)."""
-    sessions = (await world.contracts["conversation"].list_sessions(user_id=user_id)).items
+    sessions = (await world.contracts.conversation.list_sessions(user_id=user_id)).items
     working = 0
     for session in sessions:
         try:
-            await world.contracts["memory"].working_memory(session_id=session.id, user_id=user_id)
+            await world.contracts.memory.working_memory(session_id=session.id, user_id=user_id)
             working += 1
         except WorkingMemoryNotFound:
             pass
-    usage = await world.contracts["billing"].usage_summary(user_id=user_id)
+    usage = await world.contracts.billing.usage_summary(user_id=user_id)
     return len(sessions), working, usage.active_sessions
 
 
@@ -45,7 +46,7 @@ async def test_saga_creates_the_session_in_all_three_modules(world: World) -> No
 
 
 async def test_quota_exceeded_undoes_memory_and_conversation(world: World) -> None:
-    await world.contracts["billing"].set_quota(
+    await world.contracts.billing.set_quota(
         user_id="alice", update=QuotaUpdate(max_active_sessions=0)
     )
     sagas = world.make()
@@ -63,7 +64,7 @@ async def test_quota_exceeded_undoes_memory_and_conversation(world: World) -> No
 
 
 async def test_memory_failing_twice_is_retried_and_the_saga_succeeds(world: World) -> None:
-    memory = Faulty(world.contracts["memory"])
+    memory = Faulty(world.contracts.memory)
     memory.fail["initialize"] = 2
     sagas = world.make(memory=memory)
     saga = await sagas.wait(await sagas.start(CREATE_SESSION, PAYLOAD), 10)
@@ -76,7 +77,7 @@ async def test_memory_failing_twice_is_retried_and_the_saga_succeeds(world: Worl
 
 
 async def test_retries_exhausted_compensate_what_was_done(world: World) -> None:
-    memory = Faulty(world.contracts["memory"])
+    memory = Faulty(world.contracts.memory)
     memory.fail["initialize"] = -1
     sagas = world.make(memory=memory)
     saga = await sagas.wait(await sagas.start(CREATE_SESSION, PAYLOAD), 10)
@@ -86,10 +87,10 @@ async def test_retries_exhausted_compensate_what_was_done(world: World) -> None:
 
 
 async def test_failing_compensation_needs_attention_until_an_admin_retries(world: World) -> None:
-    await world.contracts["billing"].set_quota(
+    await world.contracts.billing.set_quota(
         user_id="alice", update=QuotaUpdate(max_active_sessions=0)
     )
-    memory = Faulty(world.contracts["memory"])
+    memory = Faulty(world.contracts.memory)
     memory.fail["cleanup"] = -1
     sagas = world.make(memory=memory)
     saga = await sagas.wait(await sagas.start(CREATE_SESSION, PAYLOAD), 10)
@@ -139,7 +140,9 @@ async def test_a_process_without_the_modules_leaves_the_saga_to_one_with_them(
     saga_id = await starter.start(CREATE_SESSION, PAYLOAD)
     later = starter._clock() + timedelta(seconds=world.settings.saga_lease_s + 1)
     partial = world.make()
-    partial._contracts = {"conversation": world.contracts["conversation"]}  # no memory, billing
+    partial._contracts = Contracts.none_running().with_service(  # no memory, no billing
+        "conversation", world.contracts.conversation
+    )
     partial._clock = lambda: later  # type: ignore[method-assign]
     assert await partial.resume_unfinished() == []
     whole = world.make()
@@ -165,7 +168,7 @@ async def test_two_orchestrators_never_run_one_saga_twice(world: World) -> None:
         owner = owners[0] if saga_id in claimed[0] else owners[1]
         assert (await owner.wait(saga_id, 10)).state == "succeeded"
     for i in range(8):
-        usage = await world.contracts["billing"].usage_summary(user_id=f"user{i}")
+        usage = await world.contracts.billing.usage_summary(user_id=f"user{i}")
         assert (usage.sessions_total, usage.active_sessions) == (1, 1)
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from app.kernel.database import open_module_database
 from app.kernel.settings import Settings
-from app.main import REGISTRY
+from app.modules.tools.service import ToolsService
 from contracts.tools import Caller, ToolCreate, ToolsAPI
 
 ALICE = Caller(user_id="alice", client_id="agent-a")
@@ -44,7 +44,7 @@ def tools_settings(settings: Settings) -> Settings:
 @pytest.fixture
 async def tools(tools_settings: Settings, clock: Clock) -> AsyncIterator[ToolsAPI]:
     database = open_module_database("tools", tools_settings)
-    yield REGISTRY["tools"].service(database, tools_settings, clock=clock)
+    yield ToolsService(database, tools_settings, clock=clock)
     await database.dispose()
 
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app.kernel.settings import Settings
+from app.modules.tools.service import ToolsService
 from contracts.errors import ContractError
 from contracts.tools import (
     Caller,
@@ -97,14 +98,13 @@ async def test_allow_list_from_settings_applies_to_listed_and_other_clients(
     tools_settings: Settings, clock: Clock
 ) -> None:
     from app.kernel.database import open_module_database
-    from app.main import REGISTRY
 
     settings = replace(
         tools_settings, tools_allowlist={"agent-a": ("text.stats",), "*": ("math.evaluate",)}
     )
     database = open_module_database("tools", settings)
     try:
-        service = REGISTRY["tools"].service(database, settings, clock=clock)
+        service = ToolsService(database, settings, clock=clock)
         with pytest.raises(ToolNotAllowed):
             await service.execute(name="math.evaluate", params={"expression": "1"}, caller=ALICE)
         other = Caller(user_id="alice", client_id="agent-b")
@@ -223,12 +223,11 @@ async def test_without_a_sandbox_calls_answer_unavailable_and_nothing_runs(
     tools_settings: Settings, clock: Clock
 ) -> None:
     from app.kernel.database import open_module_database
-    from app.main import REGISTRY
 
     settings = replace(tools_settings, sandbox_bwrap="/nonexistent/bwrap")
     database = open_module_database("tools", settings)
     try:
-        service = REGISTRY["tools"].service(database, settings, clock=clock)
+        service = ToolsService(database, settings, clock=clock)
         health = await service.component_health()
         assert health["sandbox"].ok is False
         assert "install bubblewrap" in (health["sandbox"].error or "")

@@ -1,6 +1,7 @@
 """Events: a transactional outbox per module, a relay, a bus, and consumers with an inbox."""
 
-from .consumer import Consumer, ConsumesEvents, DeadLetter, FlushesEvents, Handler
+from .consumer import Consumer, ConsumesEvents, DeadLetter, FlushesEvents
+from .handlers import EventHandlers, Handler, user_of
 from .outbox import Outbox
 from .relay import OutboxStatus, Relay
 from .system import EventsStatus, EventSystem, create_bus
@@ -10,6 +11,7 @@ __all__ = [
     "Consumer",
     "ConsumesEvents",
     "DeadLetter",
+    "EventHandlers",
     "EventSystem",
     "EventTables",
     "EventsStatus",
@@ -21,4 +23,5 @@ __all__ = [
     "add_event_tables",
     "create_bus",
     "event_tables_of",
+    "user_of",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -15,17 +15,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.errors import Conflict, NotFound
-from contracts.events import Event, EventEnvelope
+from contracts.events import EventEnvelope
 from contracts.users import UserDeletionRequested
 
 from ..columns import utcnow
 from ..database import ModuleDatabase
+from .handlers import EventHandlers
 from .tables import EventTables
 
 log = logging.getLogger(__name__)
 
-# Applies one event inside the consumer's transaction, which also records it in the inbox.
-Handler = Callable[[AsyncSession, Event, EventEnvelope], Awaitable[None]]
 MAX_ERROR_CHARS = 2_000
 
 
@@ -38,7 +37,7 @@ Flush = Callable[[AsyncSession], Awaitable[None]]
 class ConsumesEvents(Protocol):
     """A module service that reacts to other modules' events."""
 
-    def event_handlers(self) -> Mapping[type[Event], Handler]: ...
+    def event_handlers(self) -> EventHandlers: ...
 
 
 @runtime_checkable
@@ -75,7 +74,7 @@ class Consumer:
         name: str,
         database: ModuleDatabase,
         tables: EventTables,
-        handlers: Mapping[type[Event], Handler],
+        handlers: EventHandlers,
         *,
         max_attempts: int = 5,
         backoff_s: float = 0.1,
@@ -86,7 +85,7 @@ class Consumer:
         self._inbox = tables.inbox
         self._dead = tables.dead_letters
         self._forgotten = tables.forgotten_users
-        self._handlers = {(cls.TYPE, cls.VERSION): h for cls, h in handlers.items()}
+        self._handlers = {(cls.TYPE, cls.VERSION): h for cls, h in handlers}
         self._max_attempts = max_attempts
         self._backoff_s = backoff_s
         self._flush = flush

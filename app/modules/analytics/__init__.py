@@ -7,18 +7,28 @@ told by an event, so it can be emptied and rebuilt by replaying the modules' out
 
 from pathlib import Path
 
+from app.kernel.database import ModuleDatabase
 from app.kernel.module import Module
+from app.kernel.settings import Settings
 from contracts.analytics import AnalyticsAPI
+from contracts.record import Contracts
 
 from .models import metadata
 from .routes import AnalyticsController
 from .service import AnalyticsService
 
+
+def build_service(
+    database: ModuleDatabase, settings: Settings, contracts: Contracts
+) -> AnalyticsAPI:
+    return AnalyticsService(database, settings)
+
+
 module = Module(
     name="analytics",
     metadata=metadata,
     contract=AnalyticsAPI,
-    service=AnalyticsService,
+    service=build_service,
     routes=[AnalyticsController],
     migrations=Path(__file__).parent / "migrations",
 )

@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.kernel.events import Handler
+from app.kernel.events import EventHandlers, Handler
 from contracts.conversation import MessageAppended, RoutingDecided, SessionCreated, SessionDeleted
 from contracts.events import Event, EventEnvelope
 from contracts.memory import MemoryAdded, MemoryDeleted
@@ -133,8 +133,9 @@ async def session_deleted(tx: AsyncSession, event: Event, envelope: EventEnvelop
     await _count(tx, envelope, sessions_deleted=1)
 
 
-async def message_appended(tx: AsyncSession, event: Event, envelope: EventEnvelope) -> None:
-    assert isinstance(event, MessageAppended)
+async def message_appended(
+    tx: AsyncSession, event: MessageAppended, envelope: EventEnvelope
+) -> None:
     await _count(tx, envelope, messages=1, tokens=event.tokens)
 
 
@@ -154,8 +155,9 @@ async def memory_deleted(tx: AsyncSession, event: Event, envelope: EventEnvelope
     await _count(tx, envelope, memories_deleted=1)
 
 
-async def search_performed(tx: AsyncSession, event: Event, envelope: EventEnvelope) -> None:
-    assert isinstance(event, SearchPerformed)
+async def search_performed(
+    tx: AsyncSession, event: SearchPerformed, envelope: EventEnvelope
+) -> None:
     tx.add(
         RetrievalSampleRow(
             event_id=envelope.id,
@@ -166,33 +168,35 @@ async def search_performed(tx: AsyncSession, event: Event, envelope: EventEnvelo
     )
 
 
-async def tool_executed(tx: AsyncSession, event: Event, envelope: EventEnvelope) -> None:
-    assert isinstance(event, ToolExecuted)
+async def tool_executed(tx: AsyncSession, event: ToolExecuted, envelope: EventEnvelope) -> None:
     row = _pending(tx).tools[(envelope.user_id or UNATTRIBUTED, _day(envelope), event.tool_name)]
     row["calls"] += 1
     row["succeeded"] += 1 if event.status == "succeeded" else 0
     row["duration_ms"] += event.duration_ms or 0.0
 
 
-async def user_deletion_requested(tx: AsyncSession, event: Event, envelope: EventEnvelope) -> None:
+async def user_deletion_requested(
+    tx: AsyncSession, event: UserDeletionRequested, envelope: EventEnvelope
+) -> None:
     """Forget the user: their rows go, so reports (and a rebuild) no longer count them."""
     await flush(tx)  # what came before this event in the batch goes too; what comes after stays
     for row in (UsageByDayRow, ToolCallsByDayRow, RetrievalSampleRow):
         await tx.execute(delete(row).where(row.user_id == event.user_id))
 
 
-PROJECTIONS: dict[type[Event], Handler] = {
-    SessionCreated: session_created,
-    SessionDeleted: session_deleted,
-    MessageAppended: message_appended,
-    RoutingDecided: routing_decided,
-    DocumentIngested: document_ingested,
-    SearchPerformed: search_performed,
-    ToolExecuted: tool_executed,
-    MemoryAdded: memory_added,
-    MemoryDeleted: memory_deleted,
-    UserDeletionRequested: user_deletion_requested,
-}
+PROJECTIONS = (
+    EventHandlers()
+    .on(SessionCreated, session_created)
+    .on(SessionDeleted, session_deleted)
+    .on(MessageAppended, message_appended)
+    .on(RoutingDecided, routing_decided)
+    .on(DocumentIngested, document_ingested)
+    .on(SearchPerformed, search_performed)
+    .on(ToolExecuted, tool_executed)
+    .on(MemoryAdded, memory_added)
+    .on(MemoryDeleted, memory_deleted)
+    .on(UserDeletionRequested, user_deletion_requested)
+)
 
 
 def tracked(handler: Handler) -> Handler:
@@ -205,4 +209,4 @@ def tracked(handler: Handler) -> Handler:
     return apply
 
 
-HANDLERS: dict[type[Event], Handler] = {cls: tracked(h) for cls, h in PROJECTIONS.items()}
+HANDLERS = PROJECTIONS.around(tracked)

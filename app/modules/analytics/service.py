@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
 
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.kernel.database import ModuleDatabase
-from app.kernel.events import Consumer, Handler, Outbox
+from app.kernel.events import Consumer, EventHandlers, Outbox
 from app.kernel.settings import Settings
 from contracts.analytics import AnalyticsReport
-from contracts.events import Event, EventEnvelope, EventPage
+from contracts.events import EventEnvelope, EventPage
 
 from .models import (
     EVENT_TABLES,
@@ -35,7 +34,7 @@ class AnalyticsService:
             "analytics", database, EVENT_TABLES, HANDLERS, max_attempts=1, flush=flush
         )
 
-    def event_handlers(self) -> Mapping[type[Event], Handler]:
+    def event_handlers(self) -> EventHandlers:
         return HANDLERS
 
     async def flush_events(self, tx: AsyncSession) -> None:

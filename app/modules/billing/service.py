@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
 from datetime import UTC, datetime, time
 
 import msgspec
@@ -14,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.kernel.columns import utcnow
 from app.kernel.database import ModuleDatabase
-from app.kernel.events import Handler, Outbox
+from app.kernel.events import EventHandlers, Outbox, user_of
 from app.kernel.settings import Settings
 from app.kernel.validation import validated
 from contracts.billing import (
@@ -28,7 +27,7 @@ from contracts.billing import (
     UsageSummary,
 )
 from contracts.errors import Conflict
-from contracts.events import Event, EventEnvelope, EventPage
+from contracts.events import EventEnvelope, EventPage
 from contracts.users import UserDeletionRequested
 
 from .models import EVENT_TABLES, SESSION_REGISTERED, SESSION_RELEASED, QuotaRow, UsageRow
@@ -152,16 +151,16 @@ class BillingService:
     async def replay_events(self, *, after: int = 0, limit: int = 500) -> EventPage:
         return await self._outbox.replay(self._db, after=after, limit=limit)
 
-    def event_handlers(self) -> Mapping[type[Event], Handler]:
-        return {UserDeletionRequested: self._forget_user}
+    def event_handlers(self) -> EventHandlers:
+        return EventHandlers().on(UserDeletionRequested, self._forget_user)
 
-    async def _forget_user(self, tx: AsyncSession, event: Event, _: EventEnvelope) -> None:
+    async def _forget_user(
+        self, tx: AsyncSession, event: UserDeletionRequested, _: EventEnvelope
+    ) -> None:
         """The ledger and the quota stay: they hold no content, only ids, counts and times,
         and deleting them would hand the same user a fresh plan. The user's sessions are
         gone with the conversation module's data, so the ledger releases those still open."""
-        if not isinstance(event, UserDeletionRequested) or event.user_id is None:
-            raise TypeError(f"not a user deletion: {event!r}")
-        user_id = event.user_id
+        user_id = user_of(event)
         of_user = UsageRow.user_id == user_id
         registered = set(
             await tx.scalars(

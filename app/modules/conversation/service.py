@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
 from datetime import datetime
 
 from sqlalchemy import delete, func, select, update
@@ -13,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.kernel.columns import utcnow
 from app.kernel.cursor import decode_cursor, encode_cursor
 from app.kernel.database import ModuleDatabase
-from app.kernel.events import Handler, Outbox
+from app.kernel.events import EventHandlers, Outbox, user_of
 from app.kernel.keyset import newest_first, page_limit
 from app.kernel.settings import Settings
 from app.kernel.validation import check_metadata_size, validated
@@ -39,7 +38,7 @@ from contracts.conversation import (
     UnknownTool,
 )
 from contracts.errors import InvalidInput
-from contracts.events import Event, EventEnvelope, EventPage
+from contracts.events import EventEnvelope, EventPage
 from contracts.paging import DEFAULT_PAGE_LIMIT
 from contracts.tools import ToolsAPI
 from contracts.users import UserDeletionRequested
@@ -338,20 +337,22 @@ class ConversationService:
     async def replay_events(self, *, after: int = 0, limit: int = 500) -> EventPage:
         return await self._outbox.replay(self._db, after=after, limit=limit)
 
-    def event_handlers(self) -> Mapping[type[Event], Handler]:
-        return {UserDeletionRequested: self._forget_user}
+    def event_handlers(self) -> EventHandlers:
+        return EventHandlers().on(UserDeletionRequested, self._forget_user)
 
-    async def _forget_user(self, tx: AsyncSession, event: Event, _: EventEnvelope) -> None:
+    async def _forget_user(
+        self, tx: AsyncSession, event: UserDeletionRequested, _: EventEnvelope
+    ) -> None:
         """Every session of the user goes, tombstones too, with their events."""
-        assert isinstance(event, UserDeletionRequested) and event.user_id is not None
-        sessions = select(SessionRow.id).where(SessionRow.user_id == event.user_id)
+        user_id = user_of(event)
+        sessions = select(SessionRow.id).where(SessionRow.user_id == user_id)
         messages = select(MessageRow.id).where(MessageRow.session_id.in_(sessions))
         await tx.execute(
             delete(RoutingDecisionRow).where(RoutingDecisionRow.message_id.in_(messages))
         )
         await tx.execute(delete(MessageRow).where(MessageRow.session_id.in_(sessions)))
-        await tx.execute(delete(SessionRow).where(SessionRow.user_id == event.user_id))
-        await self._outbox.forget_user(tx, event.user_id)
+        await tx.execute(delete(SessionRow).where(SessionRow.user_id == user_id))
+        await self._outbox.forget_user(tx, user_id)
 
     async def _by_key(self, user_id: str, key: str) -> Session | None:
         async with self._db.read() as tx:

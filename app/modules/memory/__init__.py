@@ -2,18 +2,26 @@
 
 from pathlib import Path
 
+from app.kernel.database import ModuleDatabase
 from app.kernel.module import Module
+from app.kernel.settings import Settings
 from contracts.memory import MemoryAPI
+from contracts.record import Contracts
 
 from .models import metadata
 from .routes import MemoryController, MemoryStatsController, WorkingMemoryController
 from .service import MemoryService
 
+
+def build_service(database: ModuleDatabase, settings: Settings, contracts: Contracts) -> MemoryAPI:
+    return MemoryService(database, settings, conversation=contracts.conversation)
+
+
 module = Module(
     name="memory",
     metadata=metadata,
     contract=MemoryAPI,
-    service=MemoryService,
+    service=build_service,
     routes=[MemoryStatsController, MemoryController, WorkingMemoryController],
     migrations=Path(__file__).parent / "migrations",
     depends_on=["conversation"],  # whose session a working memory belongs to

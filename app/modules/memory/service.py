@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime
 from typing import TypeVar
 
@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.kernel.columns import utcnow
 from app.kernel.database import ModuleDatabase
 from app.kernel.embedding import Embedder, create_embedder
-from app.kernel.events import Handler, Outbox
+from app.kernel.events import EventHandlers, Outbox, user_of
 from app.kernel.health import ComponentHealth
 from app.kernel.keyset import newest_first
 from app.kernel.percentiles import nearest_rank
@@ -29,7 +29,7 @@ from contracts.conversation import (
     SessionNotFound,
 )
 from contracts.errors import InvalidInput, Unavailable
-from contracts.events import Event, EventEnvelope, EventPage
+from contracts.events import EventEnvelope, EventPage
 from contracts.memory import (
     AddedMemory,
     DuplicateMemory,
@@ -426,25 +426,26 @@ class MemoryService:
     async def replay_events(self, *, after: int = 0, limit: int = 500) -> EventPage:
         return await self._outbox.replay(self._db, after=after, limit=limit)
 
-    def event_handlers(self) -> Mapping[type[Event], Handler]:
-        return {
-            MessageAppended: self._on_message_appended,
-            SessionDeleted: self._on_session_deleted,
-            UserDeletionRequested: self._on_user_deletion,
-        }
+    def event_handlers(self) -> EventHandlers:
+        return (
+            EventHandlers()
+            .on(MessageAppended, self._on_message_appended)
+            .on(SessionDeleted, self._on_session_deleted)
+            .on(UserDeletionRequested, self._on_user_deletion)
+        )
 
     async def _on_message_appended(
-        self, tx: AsyncSession, event: Event, envelope: EventEnvelope
+        self, tx: AsyncSession, event: MessageAppended, envelope: EventEnvelope
     ) -> None:
         """The session's working memory gains the turn, and the facts the user stated."""
-        assert isinstance(event, MessageAppended) and event.user_id is not None
+        user_id = user_of(event)
         if await _cleaned_up(tx, event.session_id):
             return  # a late message of a deleted session must not bring its memory back
         if await tx.get(WorkingSessionRow, event.session_id) is None:
             # The conversation module's event is its word on whose session this is.
             tx.add(
                 WorkingSessionRow(
-                    session_id=event.session_id, user_id=event.user_id, created_at=self._clock()
+                    session_id=event.session_id, user_id=user_id, created_at=self._clock()
                 )
             )
         facts = stated_facts(event.content) if event.role == "user" else []
@@ -469,17 +470,16 @@ class MemoryService:
                 for f in facts
             ),
         ]
-        held = await self._working.read_or_empty(event.session_id, event.user_id)
+        held = await self._working.read_or_empty(event.session_id, user_id)
         # A redelivery after the store took them (and before this commit) adds nothing.
         done = {(i.kind, i.content) for i in held.items if i.message_id == event.message_id}
         for item in items:
             if (item.kind, item.content) not in done:
-                await self._working.append(event.session_id, event.user_id, item)
+                await self._working.append(event.session_id, user_id, item)
 
     async def _on_session_deleted(
-        self, tx: AsyncSession, event: Event, envelope: EventEnvelope
+        self, tx: AsyncSession, event: SessionDeleted, envelope: EventEnvelope
     ) -> None:
-        assert isinstance(event, SessionDeleted)
         await self._working.store.delete([str(event.session_id)])
         await tx.execute(
             delete(WorkingSessionRow).where(WorkingSessionRow.session_id == event.session_id)
@@ -494,10 +494,9 @@ class MemoryService:
         )
 
     async def _on_user_deletion(
-        self, tx: AsyncSession, event: Event, envelope: EventEnvelope
+        self, tx: AsyncSession, event: UserDeletionRequested, envelope: EventEnvelope
     ) -> None:
-        assert event.user_id is not None
-        await self._forget_user(tx, event.user_id)
+        await self._forget_user(tx, user_of(event))
 
     # -- recall ------------------------------------------------------------------------
 

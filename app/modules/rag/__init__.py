@@ -2,18 +2,26 @@
 
 from pathlib import Path
 
+from app.kernel.database import ModuleDatabase
 from app.kernel.module import Module
+from app.kernel.settings import Settings
 from contracts.rag import RagAPI
+from contracts.record import Contracts
 
 from .models import UNMODELLED, metadata
 from .routes import DocumentController, RagStatsController, SearchController
 from .service import RagService
 
+
+def build_service(database: ModuleDatabase, settings: Settings, contracts: Contracts) -> RagAPI:
+    return RagService(database, settings)
+
+
 module = Module(
     name="rag",
     metadata=metadata,
     contract=RagAPI,
-    service=RagService,
+    service=build_service,
     routes=[DocumentController, SearchController, RagStatsController],
     migrations=Path(__file__).parent / "migrations",
     postgres_extensions=("vector",),

@@ -26,8 +26,8 @@ STORED_REFUSED_PARAMS_BYTES = 2_048  # params of a refused call kept whole up to
 
 
 @dataclass(frozen=True)
-class Call:
-    """What was asked: the tool (as resolved, when it was), by whom, with what."""
+class ToolRequest:
+    """A tool call as asked, before it is judged: the tool (as resolved, when it was), by whom, with what."""
 
     tool_name: str
     caller: Caller
@@ -36,7 +36,7 @@ class Call:
     version: int | None = None  # as asked, when the tool could not be resolved
 
 
-def refusal_row(call: Call, status: ExecutionStatus, reason: str) -> ExecutionRow:
+def refusal_row(call: ToolRequest, status: ExecutionStatus, reason: str) -> ExecutionRow:
     """A call that did not run keeps small params whole, and only the size and digest of
     large ones: refusals are cheap to send, so they must be cheap to store."""
     row = _row(call, status=status, reason=reason)
@@ -54,7 +54,7 @@ def _text(value: str) -> str:
 
 
 def run_row(
-    call: Call, run: SandboxRun, status: ExecutionStatus, reason: str | None, result: Any
+    call: ToolRequest, run: SandboxRun, status: ExecutionStatus, reason: str | None, result: Any
 ) -> ExecutionRow:
     row = _row(call, status=status, reason=reason)
     row.result = result
@@ -66,7 +66,7 @@ def run_row(
     return row
 
 
-def _row(call: Call, *, status: ExecutionStatus, reason: str | None) -> ExecutionRow:
+def _row(call: ToolRequest, *, status: ExecutionStatus, reason: str | None) -> ExecutionRow:
     return ExecutionRow(
         id=uuid.uuid4(),
         tool_id=call.tool.id if call.tool else None,

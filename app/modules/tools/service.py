@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -21,13 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.kernel.auth import USER_ID_PATTERN
 from app.kernel.columns import utcnow
 from app.kernel.database import ModuleDatabase
-from app.kernel.events import Handler, Outbox
+from app.kernel.events import EventHandlers, Outbox, user_of
 from app.kernel.health import ComponentHealth
 from app.kernel.keyset import newest_first
 from app.kernel.settings import Settings
 from app.kernel.validation import validated
 from contracts.errors import ContractError, InvalidInput
-from contracts.events import Event, EventEnvelope, EventPage
+from contracts.events import EventEnvelope, EventPage
 from contracts.paging import DEFAULT_PAGE_LIMIT
 from contracts.tools import (
     Caller,
@@ -55,7 +55,7 @@ from contracts.tools import (
 from contracts.users import UserDeletionRequested
 
 from . import catalog
-from .audit import Call, refusal_row, run_row, to_execution
+from .audit import ToolRequest, refusal_row, run_row, to_execution
 from .builtin_tools import BUILTIN_TOOLS
 from .json_schemas import check_params
 from .models import EVENT_TABLES, ClientPolicyRow, ExecutionRow, ToolRow
@@ -189,7 +189,7 @@ class ToolsService:
         self, *, name: str, params: dict[str, Any], caller: Caller, version: int | None = None
     ) -> Execution:
         encoded = msgspec.json.encode(params)
-        call = Call(tool_name=name, caller=caller, params=params, version=version)
+        call = ToolRequest(tool_name=name, caller=caller, params=params, version=version)
         if len(encoded) > self._settings.tools_max_params_bytes:
             too_big = InvalidParams(
                 f"params are {len(encoded)} bytes; the limit is "
@@ -233,7 +233,7 @@ class ToolsService:
             )
         return await self._run(call, tool, encoded)
 
-    async def _run(self, call: Call, tool: ToolRow, stdin: bytes) -> Execution:
+    async def _run(self, call: ToolRequest, tool: ToolRow, stdin: bytes) -> Execution:
         limits = SandboxLimits(
             timeout_s=tool.timeout_s,
             memory_mb=tool.memory_mb,
@@ -274,7 +274,12 @@ class ToolsService:
         )
 
     async def _refuse(
-        self, call: Call, status: ExecutionStatus, error: ContractError, *, counted: bool = False
+        self,
+        call: ToolRequest,
+        status: ExecutionStatus,
+        error: ContractError,
+        *,
+        counted: bool = False,
     ) -> ContractError:
         """Record a call that did not run (its params in a bounded form), and hand back its
         error to raise. A `counted` refusal (the caller's fault) takes one from the
@@ -325,14 +330,16 @@ class ToolsService:
     async def replay_events(self, *, after: int = 0, limit: int = 500) -> EventPage:
         return await self._outbox.replay(self._db, after=after, limit=limit)
 
-    def event_handlers(self) -> Mapping[type[Event], Handler]:
-        return {UserDeletionRequested: self._forget_user}
+    def event_handlers(self) -> EventHandlers:
+        return EventHandlers().on(UserDeletionRequested, self._forget_user)
 
-    async def _forget_user(self, tx: AsyncSession, event: Event, _: EventEnvelope) -> None:
+    async def _forget_user(
+        self, tx: AsyncSession, event: UserDeletionRequested, _: EventEnvelope
+    ) -> None:
         """The user's executions go from the audit log (with their params and output)."""
-        assert event.user_id is not None
-        await tx.execute(delete(ExecutionRow).where(ExecutionRow.user_id == event.user_id))
-        await self._outbox.forget_user(tx, event.user_id)
+        user_id = user_of(event)
+        await tx.execute(delete(ExecutionRow).where(ExecutionRow.user_id == user_id))
+        await self._outbox.forget_user(tx, user_id)
 
     def _rate_limit(self, tool: ToolRow) -> RateLimit:
         if tool.rate_limit_calls is not None and tool.rate_limit_window_s is not None:
