@@ -42,7 +42,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports importlinter.ini
-	$(BIN)/mypy --strict contracts app/kernel
+	$(BIN)/mypy --strict app contracts bench tests
 
 test: lint sandbox
 	BULKHEAD_DATA_DIR=$$(mktemp -d) bash -c '$(BIN)/bulkhead db upgrade >/dev/null && $(BIN)/bulkhead check'

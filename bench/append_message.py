@@ -37,6 +37,7 @@ from app.main import REGISTRY
 from app.modules.conversation.models import MessageRow, SessionRow  # the baseline needs the table
 from app.modules.conversation.service import ConversationService
 from contracts.conversation import ConversationAPI, MessageCreate, SessionCreate
+from tests.fakes.tools import FakeTools
 
 APPENDS = int(os.environ.get("BENCH_APPENDS", "1000"))
 HTTP_CLIENTS = 16
@@ -76,7 +77,7 @@ async def timed(backend: str, path: str, ops: int, call: Callable[[], Awaitable[
 
 async def in_process(backend: str, settings: Settings) -> list[Result]:
     database = open_module_database("conversation", settings)
-    service: ConversationAPI = ConversationService(database, settings)
+    service: ConversationAPI = ConversationService(database, settings, tools=FakeTools().as_api())
     try:
         contract_session = await service.create_session(user_id="bench", session=SessionCreate())
         direct_session = await service.create_session(user_id="bench", session=SessionCreate())

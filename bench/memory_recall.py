@@ -40,7 +40,7 @@ from app.modules.memory.entries import content_hash
 from app.modules.memory.models import MemoryEntryRow
 from app.modules.memory.service import MemoryService
 from bench.rag_search import synthetic_text, topic_vocabularies, vocabulary
-from contracts.memory import MemoryAPI, RecallQuery, WorkingMemoryItemCreate
+from contracts.memory import RecallQuery, WorkingMemoryItemCreate
 from tests.fakes.conversation import FakeConversation
 from tests.pgvector_server import PgvectorServer
 
@@ -117,7 +117,7 @@ async def load(settings: Settings, size: int, words: list[str]) -> list[str]:
 
 async def recall_latencies(settings: Settings, queries: list[str]) -> list[float]:
     database = open_module_database("memory", settings)
-    service = MemoryService(database, settings, conversation=FakeConversation())
+    service = MemoryService(database, settings, conversation=FakeConversation().as_api())
     try:
         await service.recall(user_id="target", query=RecallQuery(query=queries[0]))  # warm up
         latencies = []
@@ -173,7 +173,7 @@ def _row(backend: str, size: int, latencies: list[float]) -> None:
 async def working_memory_p50(settings: Settings) -> tuple[float, float]:
     conversation = FakeConversation()
     database = open_module_database("memory", settings)
-    service: MemoryAPI = MemoryService(database, settings, conversation=conversation)
+    service = MemoryService(database, settings, conversation=conversation.as_api())
     session = conversation.open_session("alice")
     item = WorkingMemoryItemCreate(kind="turn", role="user", content="what's on today?")
     try:
@@ -188,7 +188,7 @@ async def working_memory_p50(settings: Settings) -> tuple[float, float]:
             reads.append((time.perf_counter() - started) * 1000)
         return statistics.median(writes), statistics.median(reads)
     finally:
-        await service.close()  # type: ignore[attr-defined]
+        await service.close()
         await database.dispose()
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.kernel import migrations, provision
-from app.kernel.database import open_module_database
+from app.kernel.database import ModuleDatabase, open_module_database
 from app.kernel.embedding import DEFAULT_MODEL, create_embedder
 from app.kernel.settings import Settings
 from app.main import REGISTRY
@@ -126,7 +126,7 @@ async def measure(backend: str, settings: Settings, size: int, words: list[str])
     return Row(backend, size, ingest_rate, p50, p95, recall)
 
 
-async def index_recall(database, settings: Settings, queries: list[str]) -> float:  # type: ignore[no-untyped-def]
+async def index_recall(database: ModuleDatabase, settings: Settings, queries: list[str]) -> float:
     embedder = create_embedder(MODEL, settings)
     vectors = await embedder.embed(queries)
     overlap = 0

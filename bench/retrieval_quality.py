@@ -12,10 +12,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from contracts.rag import DocumentCreate, RagAPI, SearchRequest
+from contracts.rag import DocumentCreate, RagAPI, SearchMode, SearchRequest
 
 DATA = Path(__file__).parent / "data"
-MODES = ("lexical", "vector", "hybrid")
+MODES: tuple[SearchMode, ...] = ("lexical", "vector", "hybrid")
 
 
 @dataclass(frozen=True)

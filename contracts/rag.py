@@ -22,6 +22,7 @@ MetadataKey = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 Scalar = str | int | float | bool
 MAX_FILTER_KEYS = 32
 SearchMode = Literal["hybrid", "vector", "lexical"]
+IngestStatus = Literal["created", "replaced", "unchanged"]
 ModelName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 
 
@@ -37,7 +38,7 @@ class DocumentBatch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
 
 class IngestResult(msgspec.Struct, frozen=True, kw_only=True):
     source: str
-    status: Literal["created", "replaced", "unchanged"]
+    status: IngestStatus
     chunks: int
     document_ids: list[UUID]  # one per chunk, in order
 

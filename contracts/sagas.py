@@ -10,7 +10,7 @@ import msgspec
 
 from .errors import Conflict, NotFound
 from .events import EventSource
-from .users import TokenRevocation
+from .users import TokenRevocation, UserDeletion
 
 SagaState = Literal["running", "compensating", "succeeded", "compensated", "needs_attention"]
 Phase = Literal["action", "compensation"]
@@ -66,6 +66,10 @@ class SagaAdminAPI(EventSource, Protocol):
 
     async def retry(self, *, saga_id: UUID) -> Saga:
         """Take up a saga in `needs_attention` again where it stopped."""
+        ...
+
+    async def request_user_deletion(self, *, user_id: str, requested_by: str) -> UserDeletion:
+        """Record the request and publish it; each module forgets the user as it applies it."""
         ...
 
     async def revoke_tokens(self, *, user_id: str) -> TokenRevocation:

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import asyncpg
 import pytest
 import redis as redis_sync
+from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 
@@ -138,7 +139,7 @@ def sqlite_settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[AsyncTestClient]:  # type: ignore[type-arg]
+async def client(settings: Settings) -> AsyncIterator[AsyncTestClient[Litestar]]:
     async with AsyncTestClient(app=create_app(settings)) as test_client:
         yield test_client
 
@@ -177,7 +178,7 @@ def redis_prefix(redis_url: str) -> Iterator[str]:
         client.delete(*keys)
 
 
-async def events_settled(client: AsyncTestClient, timeout_s: float = 30.0) -> None:  # type: ignore[type-arg]
+async def events_settled(client: AsyncTestClient[Litestar], timeout_s: float = 30.0) -> None:
     """Wait until the server has applied every event written so far.
 
     Asked over HTTP: the test client runs the app (and its relay) on a loop of its own,

@@ -57,7 +57,7 @@ async def session_context(
 def _recall_query(session: Session, messages: Part) -> str | None:
     """What the user said last, else the session's title."""
     if messages.ok:
-        said = [m.content for m in messages.data if m.role == "user"]
+        said: list[str] = [m.content for m in messages.data if m.role == "user"]
         if said:
             return said[-1][:2000]
     return session.title

@@ -138,3 +138,8 @@ def _sqlite_engine(path: Path, settings: Settings) -> AsyncEngine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+def dialect_of(tx: AsyncSession) -> str:
+    """`sqlite` or `postgresql`: which SQL a query inside this transaction may use."""
+    return tx.get_bind().dialect.name

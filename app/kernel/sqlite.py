@@ -81,4 +81,4 @@ def sqlean_dbapi() -> AsyncAdapt_aiosqlite_dbapi:
             "sqlite_version_info": sqlean.sqlite_version_info,
         }
     )
-    return AsyncAdapt_aiosqlite_dbapi(shim, sqlean)  # type: ignore[arg-type]
+    return AsyncAdapt_aiosqlite_dbapi(shim, sqlean)  # type: ignore[arg-type]  # the shim stands in for aiosqlite's module

@@ -345,8 +345,8 @@ class SagaOrchestrator:
             return await self._save(
                 row, state="needs_attention", attempts=attempts, last_error=message, record=record
             )
-        if business:
-            self._errors[row.id] = exc  # type: ignore[assignment]
+        if business and isinstance(exc, ContractError):
+            self._errors[row.id] = exc
             while len(self._errors) > 1000:  # callers that never asked (a 202) leave theirs
                 self._errors.pop(next(iter(self._errors)))
         return await self._save(
@@ -405,7 +405,7 @@ class SagaOrchestrator:
                 .where(SagaRow.id == row.id, SagaRow.lease_owner == self._owner)
                 .values(**values)
             )
-            if result.rowcount == 0:  # type: ignore[attr-defined]
+            if result.rowcount == 0:  # type: ignore[attr-defined]  # an UPDATE's result is a CursorResult
                 return False
             if record is not None:
                 tx.add(record)

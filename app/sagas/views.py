@@ -28,9 +28,9 @@ def to_saga(row: SagaRow, saga_type: SagaType, history: list[SagaStepRow] | None
         else [
             SagaStepRecord(
                 step=h.step,
-                phase=h.phase,  # type: ignore[arg-type]
+                phase=h.phase,  # type: ignore[arg-type]  # the column holds only Phase values
                 attempt=h.attempt,
-                outcome=h.outcome,  # type: ignore[arg-type]
+                outcome=h.outcome,  # type: ignore[arg-type]  # the column holds only outcome values
                 started_at=h.started_at,
                 finished_at=h.finished_at,
                 result=h.result,

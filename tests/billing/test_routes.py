@@ -3,12 +3,15 @@
 from collections.abc import Callable
 
 import pytest
+from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 Auth = Callable[..., dict[str, str]]
 
 
-async def test_usage_shows_the_callers_own_quota(client: AsyncTestClient, auth: Auth) -> None:
+async def test_usage_shows_the_callers_own_quota(
+    client: AsyncTestClient[Litestar], auth: Auth
+) -> None:
     response = await client.get("/v1/usage", headers=auth("alice"))
     assert response.status_code == 200
     body = response.json()
@@ -20,7 +23,7 @@ async def test_usage_shows_the_callers_own_quota(client: AsyncTestClient, auth: 
 
 
 async def test_admin_sets_a_quota_that_the_user_then_sees(
-    client: AsyncTestClient, auth: Auth
+    client: AsyncTestClient[Litestar], auth: Auth
 ) -> None:
     response = await client.put(
         "/v1/admin/quotas/alice", json={"max_active_sessions": 4}, headers=auth("root", admin=True)
@@ -30,7 +33,9 @@ async def test_admin_sets_a_quota_that_the_user_then_sees(
     assert usage["quota"]["max_active_sessions"] == 4
 
 
-async def test_quota_routes_need_the_admin_claim(client: AsyncTestClient, auth: Auth) -> None:
+async def test_quota_routes_need_the_admin_claim(
+    client: AsyncTestClient[Litestar], auth: Auth
+) -> None:
     response = await client.put(
         "/v1/admin/quotas/alice", json={"max_active_sessions": 1000}, headers=auth("alice")
     )
@@ -42,7 +47,7 @@ async def test_quota_routes_need_the_admin_claim(client: AsyncTestClient, auth: 
     "body", [{"max_active_sessions": -1}, {"max_sessions_per_day": "many"}, {"plan": "gold"}]
 )
 async def test_bad_quota_is_400(
-    client: AsyncTestClient, auth: Auth, body: dict[str, object]
+    client: AsyncTestClient[Litestar], auth: Auth, body: dict[str, object]
 ) -> None:
     response = await client.put(
         "/v1/admin/quotas/alice", json=body, headers=auth("root", admin=True)

@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from app.composition.dashboard import dashboard
@@ -58,7 +59,9 @@ async def test_slow_and_failing_parts_do_not_hold_up_the_rest() -> None:
     assert all(p.latency_ms >= 0 for p in parts.values())
 
 
-async def test_dashboard_over_http_has_every_module(client: AsyncTestClient, auth: Auth) -> None:
+async def test_dashboard_over_http_has_every_module(
+    client: AsyncTestClient[Litestar], auth: Auth
+) -> None:
     assert (await client.get("/v1/dashboard", headers=auth("alice"))).status_code == 403
     response = await client.get("/v1/dashboard?range=1h", headers=auth("root", admin=True))
     assert response.status_code == 200
@@ -97,7 +100,7 @@ async def test_a_module_not_running_here_is_unavailable_not_a_crash(
     assert (session.status_code, session.json()["code"]) == (503, "SagasUnavailable")
 
 
-async def test_session_context_in_one_call(client: AsyncTestClient, auth: Auth) -> None:
+async def test_session_context_in_one_call(client: AsyncTestClient[Litestar], auth: Auth) -> None:
     alice = auth("alice")
     await client.post(
         "/v1/memories", json={"content": "Allergic to peanuts", "importance": 0.9}, headers=alice

@@ -17,5 +17,5 @@ def tools() -> FakeTools:
 @pytest.fixture
 async def conversation(settings: Settings, tools: FakeTools) -> AsyncIterator[ConversationAPI]:
     database = open_module_database("conversation", settings)
-    yield ConversationService(database, settings, tools=tools)
+    yield ConversationService(database, settings, tools=tools.as_api())
     await database.dispose()

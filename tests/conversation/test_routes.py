@@ -4,18 +4,19 @@ import uuid
 from collections.abc import Callable
 
 import pytest
+from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 Auth = Callable[..., dict[str, str]]
 
 
-async def new_session(client: AsyncTestClient, headers: dict[str, str]) -> str:  # type: ignore[type-arg]
+async def new_session(client: AsyncTestClient[Litestar], headers: dict[str, str]) -> str:
     response = await client.post("/v1/sessions", json={"title": "trip"}, headers=headers)
     assert response.status_code == 201, response.text
     return str(response.json()["id"])
 
 
-async def test_conversation_round_trip(client: AsyncTestClient, auth: Auth) -> None:
+async def test_conversation_round_trip(client: AsyncTestClient[Litestar], auth: Auth) -> None:
     alice = auth("alice")
     session_id = await new_session(client, alice)
     for content in ("Plan a trip to Lisbon", "Sure: when do you leave?"):
@@ -39,7 +40,7 @@ async def test_conversation_round_trip(client: AsyncTestClient, auth: Auth) -> N
 
 
 async def test_idempotency_key_header_makes_retried_create_return_the_same_session(
-    client: AsyncTestClient, auth: Auth
+    client: AsyncTestClient[Litestar], auth: Auth
 ) -> None:
     headers = {**auth("alice"), "Idempotency-Key": "retry-1"}
     first = await client.post("/v1/sessions", json={}, headers=headers)
@@ -47,7 +48,7 @@ async def test_idempotency_key_header_makes_retried_create_return_the_same_sessi
     assert first.json()["id"] == second.json()["id"]
 
 
-async def test_no_token_is_401(client: AsyncTestClient) -> None:
+async def test_no_token_is_401(client: AsyncTestClient[Litestar]) -> None:
     assert (await client.get("/v1/sessions")).status_code == 401
 
 
@@ -55,11 +56,11 @@ async def test_no_token_is_401(client: AsyncTestClient) -> None:
     "header",
     ["Bearer not-a-jwt", "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl", "Basic abc"],
 )
-async def test_bad_token_is_401(client: AsyncTestClient, header: str) -> None:
+async def test_bad_token_is_401(client: AsyncTestClient[Litestar], header: str) -> None:
     assert (await client.get("/v1/sessions", headers={"Authorization": header})).status_code == 401
 
 
-async def test_token_signed_with_another_secret_is_401(client: AsyncTestClient) -> None:
+async def test_token_signed_with_another_secret_is_401(client: AsyncTestClient[Litestar]) -> None:
     from datetime import timedelta
 
     from app.kernel.auth import create_token
@@ -70,7 +71,7 @@ async def test_token_signed_with_another_secret_is_401(client: AsyncTestClient) 
 
 
 async def test_other_users_session_is_404_like_a_missing_one(
-    client: AsyncTestClient, auth: Auth
+    client: AsyncTestClient[Litestar], auth: Auth
 ) -> None:
     session_id = await new_session(client, auth("alice"))
     mallory = auth("mallory")
@@ -86,7 +87,7 @@ async def test_other_users_session_is_404_like_a_missing_one(
     assert posted.status_code == 404
 
 
-async def test_stats_needs_the_admin_claim(client: AsyncTestClient, auth: Auth) -> None:
+async def test_stats_needs_the_admin_claim(client: AsyncTestClient[Litestar], auth: Auth) -> None:
     assert (await client.get("/v1/conversation/stats", headers=auth("alice"))).status_code == 403
     response = await client.get("/v1/conversation/stats?range=7d", headers=auth("root", admin=True))
     assert response.status_code == 200
@@ -94,7 +95,9 @@ async def test_stats_needs_the_admin_claim(client: AsyncTestClient, auth: Auth) 
 
 
 @pytest.mark.parametrize("value", ["", "7", "7y", "-1h", "0h", "999999d"])
-async def test_bad_stats_range_is_400(client: AsyncTestClient, auth: Auth, value: str) -> None:
+async def test_bad_stats_range_is_400(
+    client: AsyncTestClient[Litestar], auth: Auth, value: str
+) -> None:
     response = await client.get(
         f"/v1/conversation/stats?range={value}", headers=auth("root", admin=True)
     )
@@ -112,7 +115,7 @@ async def test_bad_stats_range_is_400(client: AsyncTestClient, auth: Auth, value
     ],
 )
 async def test_bad_message_is_400_naming_the_field_and_writes_nothing(
-    client: AsyncTestClient, auth: Auth, body: dict[str, object], field: str
+    client: AsyncTestClient[Litestar], auth: Auth, body: dict[str, object], field: str
 ) -> None:
     alice = auth("alice")
     session_id = await new_session(client, alice)
@@ -126,7 +129,7 @@ async def test_bad_message_is_400_naming_the_field_and_writes_nothing(
 
 @pytest.mark.parametrize("confidence", [1.5, -0.01, "high"])
 async def test_confidence_outside_0_1_is_400(
-    client: AsyncTestClient, auth: Auth, confidence: object
+    client: AsyncTestClient[Litestar], auth: Auth, confidence: object
 ) -> None:
     alice = auth("alice")
     session_id = await new_session(client, alice)
@@ -142,7 +145,9 @@ async def test_confidence_outside_0_1_is_400(
     assert "confidence" in response.text
 
 
-async def test_message_to_closed_session_is_409(client: AsyncTestClient, auth: Auth) -> None:
+async def test_message_to_closed_session_is_409(
+    client: AsyncTestClient[Litestar], auth: Auth
+) -> None:
     alice = auth("alice")
     session_id = await new_session(client, alice)
     await client.post(f"/v1/sessions/{session_id}/close", headers=alice)
@@ -154,7 +159,7 @@ async def test_message_to_closed_session_is_409(client: AsyncTestClient, auth: A
 
 
 async def test_message_to_deleted_session_is_404_and_delete_repeats_as_204(
-    client: AsyncTestClient, auth: Auth
+    client: AsyncTestClient[Litestar], auth: Auth
 ) -> None:
     alice = auth("alice")
     session_id = await new_session(client, alice)
@@ -166,7 +171,9 @@ async def test_message_to_deleted_session_is_404_and_delete_repeats_as_204(
     assert response.status_code == 404
 
 
-async def test_session_pages_follow_next_cursor(client: AsyncTestClient, auth: Auth) -> None:
+async def test_session_pages_follow_next_cursor(
+    client: AsyncTestClient[Litestar], auth: Auth
+) -> None:
     alice = auth("alice")
     created = [await new_session(client, alice) for _ in range(5)]
     seen: list[str] = []
@@ -180,19 +187,21 @@ async def test_session_pages_follow_next_cursor(client: AsyncTestClient, auth: A
 
 @pytest.mark.parametrize("query", ["cursor=%%%", "cursor=abc", "limit=0", "limit=201", "limit=x"])
 async def test_bad_paging_parameters_are_400(
-    client: AsyncTestClient, auth: Auth, query: str
+    client: AsyncTestClient[Litestar], auth: Auth, query: str
 ) -> None:
     response = await client.get(f"/v1/sessions?{query}", headers=auth("alice"))
     assert response.status_code == 400
 
 
-async def test_malformed_session_id_is_a_client_error(client: AsyncTestClient, auth: Auth) -> None:
+async def test_malformed_session_id_is_a_client_error(
+    client: AsyncTestClient[Litestar], auth: Auth
+) -> None:
     response = await client.get("/v1/sessions/not-a-uuid", headers=auth("alice"))
     assert response.status_code == 404  # no route has such a path
     assert "Traceback" not in response.text
 
 
-async def test_openapi_document_names_every_operation(client: AsyncTestClient) -> None:
+async def test_openapi_document_names_every_operation(client: AsyncTestClient[Litestar]) -> None:
     schema = (await client.get("/schema/openapi.json")).json()
     operations = {op["operationId"] for path in schema["paths"].values() for op in path.values()}
     assert {
@@ -219,17 +228,17 @@ async def test_openapi_document_names_every_operation(client: AsyncTestClient) -
     ],
 )
 async def test_nul_characters_are_422_naming_the_field_on_every_backend(
-    client: AsyncTestClient,
+    client: AsyncTestClient[Litestar],
     auth: Auth,
     path: str,
-    body: dict,
-    field: str,  # type: ignore[type-arg]
+    body: dict[str, object],
+    field: str,
 ) -> None:
     response = await client.post(path, json=body, headers=auth("alice"))
     assert (response.status_code, response.json()["field"]) == (422, field)
 
 
-async def test_nul_in_a_message_is_422(client: AsyncTestClient, auth: Auth) -> None:
+async def test_nul_in_a_message_is_422(client: AsyncTestClient[Litestar], auth: Auth) -> None:
     session_id = await new_session(client, auth("alice"))
     response = await client.post(
         f"/v1/sessions/{session_id}/messages",

@@ -37,9 +37,10 @@ def applied(data_dir: Path) -> int:
 def unpublished(data_dir: Path) -> tuple[int, int]:
     """Rows not yet published, and of those, how many a relay holds a lease on."""
     with sqlite3.connect(data_dir / "conversation.sqlite3") as db:
-        return db.execute(
+        counts: tuple[int, int] = db.execute(
             "SELECT count(*), count(lease_owner) FROM outbox WHERE published_at IS NULL"
         ).fetchone()
+        return counts
 
 
 def in_the_middle_of_a_batch(data_dir: Path) -> bool:

@@ -93,7 +93,7 @@ def crash_during(env: dict[str, str], point: str, method: str, path: str, **kwar
     server = Server({**env, "BULKHEAD_SAGA_CRASH_AT": point})
     try:
         with pytest.raises(httpx.TransportError):  # the process died mid-request
-            httpx.request(method, f"{server.base}{path}", timeout=30, **kwargs)  # type: ignore[arg-type]
+            httpx.request(method, f"{server.base}{path}", timeout=30, **kwargs)  # type: ignore[arg-type]  # kwargs are httpx's own
         assert server.process.wait(timeout=10) == CRASH_EXIT_CODE
     finally:
         server.stop()

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 
@@ -98,7 +99,9 @@ async def test_the_model_agrees_with_the_modules_own_stats(modules: Modules) -> 
     assert report.tools[0].succeeded == tools.by_status.get("succeeded", 0)
     assert total["searches"] == rag.searches == 3 == report.retrieval.searches
     assert (
-        report.retrieval.p50_ms is not None and report.retrieval.p50_ms <= report.retrieval.p99_ms
+        report.retrieval.p50_ms is not None
+        and report.retrieval.p99_ms is not None
+        and report.retrieval.p50_ms <= report.retrieval.p99_ms
     )
     assert total["documents_ingested"] == 1
     assert (total["memories_added"], total["memories_deleted"]) == (4, 2)
@@ -133,7 +136,7 @@ async def test_a_rebuild_equals_the_model_built_incrementally(modules: Modules) 
     assert await model_rows(modules) == incremental
 
 
-async def test_report_route(client: AsyncTestClient, auth: Auth) -> None:
+async def test_report_route(client: AsyncTestClient[Litestar], auth: Auth) -> None:
     assert (await client.get("/v1/analytics/report", headers=auth("alice"))).status_code == 403
     admin = auth("root", admin=True)
     bad = await client.get("/v1/analytics/report?range=forever", headers=admin)

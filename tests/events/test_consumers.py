@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 import msgspec
 import pytest
@@ -37,11 +38,11 @@ class Poison:
         if self.poisoned & {envelope.aggregate_id, envelope.user_id}:
             self.failures += 1
             raise ValueError(f"cannot read session {envelope.aggregate_id}")
-        await self.handler(tx, event, envelope)  # type: ignore[misc]
+        await self.handler(tx, event, envelope)  # type: ignore[misc]  # a test handler wraps any handler
 
 
 def poison_analytics(modules: Modules, system: object, monkeypatch: pytest.MonkeyPatch) -> Poison:
-    consumer = system.consumers["analytics"]  # type: ignore[attr-defined]
+    consumer = system.consumers["analytics"]  # type: ignore[attr-defined]  # a test reaches into the system
     key = (SessionCreated.TYPE, SessionCreated.VERSION)
     poison = Poison(consumer._handlers[key])
     monkeypatch.setitem(consumer._handlers, key, poison)
@@ -106,7 +107,7 @@ async def test_dead_letter_admin_routes(
     app = create_app(replace(settings, events_max_attempts=2, events_backoff_s=0.01))
     async with AsyncTestClient(app=app) as client:
         system = app.state.events
-        poison = poison_analytics(None, system, monkeypatch)  # type: ignore[arg-type]
+        poison = poison_analytics(None, system, monkeypatch)  # type: ignore[arg-type]  # the helper does not use the fixture it is given
         admin = auth("root", admin=True)
         poison.poisoned.add("mallory")
         session = (await client.post("/v1/sessions", json={}, headers=auth("mallory"))).json()
@@ -173,7 +174,9 @@ async def test_redis_streams_reclaimed_events_are_applied_once(
     await bus.create_group("analytics")
     await system.drain()  # onto the stream
     client = redis.Redis.from_url(redis_url)
-    taken = await client.xreadgroup("analytics", "doomed", {bus.stream: ">"}, count=10)
+    taken: Any = await client.xreadgroup(  # redis-py types its reply as a union of shapes
+        "analytics", "doomed", {bus.stream: ">"}, count=10
+    )
     assert len(taken[0][1]) == 10
     consumer = system.consumers["analytics"]
     for _entry_id, fields in taken[0][1][:4]:  # it applied four, then died

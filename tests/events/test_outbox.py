@@ -73,7 +73,7 @@ async def test_each_write_records_its_event_with_the_user_and_aggregate(modules:
         ("MessageAppended", 1, "alice", str(session.id)),
     ]
     appended = page.items[1].event()
-    assert appended.content == "hi" and appended.seq == 1  # type: ignore[attr-defined]
+    assert appended.content == "hi" and appended.seq == 1  # type: ignore[attr-defined]  # the event is a MessageAppended
     assert page.items[0].position < page.items[1].position
     assert page.retained == 2 and page.next_after is None
 

@@ -10,9 +10,10 @@ from datetime import UTC, datetime, timedelta
 
 import msgspec
 import pytest
+from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from contracts.conversation import MessageCreate, SessionCreate
+from contracts.conversation import MessageCreate, Role, SessionCreate
 from contracts.memory import WorkingMemoryNotFound
 from tests.conftest import events_settled
 
@@ -24,11 +25,12 @@ Auth = Callable[..., dict[str, str]]
 async def test_memory_converges_on_the_conversation(modules: Modules) -> None:
     conversation, memory = modules.contracts.conversation, modules.contracts.memory
     session = await conversation.create_session(user_id="alice", session=SessionCreate())
-    for role, content in [
+    turns: list[tuple[Role, str]] = [
         ("user", "I'm vegetarian. Book a table for two tonight!"),
         ("assistant", "Done: a table for two at 8pm."),
         ("user", "My sister is visiting. I live in Leeds"),
-    ]:
+    ]
+    for role, content in turns:
         await conversation.append_message(
             session_id=session.id,
             user_id="alice",
@@ -70,7 +72,9 @@ async def test_memory_converges_on_the_conversation(modules: Modules) -> None:
         await memory.working_memory(session_id=session.id, user_id="alice")
 
 
-async def test_deleting_a_user_reaches_every_module(client: AsyncTestClient, auth: Auth) -> None:
+async def test_deleting_a_user_reaches_every_module(
+    client: AsyncTestClient[Litestar], auth: Auth
+) -> None:
     alice, bob, admin = auth("alice"), auth("bob"), auth("root", admin=True)
     for who in (alice, bob):
         session = (await client.post("/v1/sessions", json={"title": "plans"}, headers=who)).json()

@@ -49,7 +49,7 @@ async def test_publishes_in_order_marks_published_and_feeds_consumers(modules: M
     events = modules.events(bus)
     assert await events.drain() == 6
     assert [e.type for e in bus.published] == ["SessionCreated"] + ["MessageAppended"] * 5
-    assert [e.event().seq for e in bus.published[1:]] == [1, 2, 3, 4, 5]  # type: ignore[attr-defined]
+    assert [e.event().seq for e in bus.published[1:]] == [1, 2, 3, 4, 5]  # type: ignore[attr-defined]  # the events are MessageAppended
     assert await unpublished(modules, "conversation") == 0
     assert await events.drain() == 0  # nothing is published twice
     assert await sessions_counted(modules) == 1

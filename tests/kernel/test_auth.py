@@ -7,6 +7,7 @@ from pathlib import Path
 import jwt
 import pytest
 from click.testing import CliRunner
+from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from app.cli import main
@@ -77,7 +78,9 @@ def test_token_create_refuses_bad_input(tmp_path: Path, args: list[str], hint: s
     assert hint in result.output
 
 
-async def test_token_with_a_malformed_client_claim_is_401(client: AsyncTestClient) -> None:
+async def test_token_with_a_malformed_client_claim_is_401(
+    client: AsyncTestClient[Litestar],
+) -> None:
     from tests.conftest import JWT_SECRET
 
     claims = {
@@ -91,7 +94,7 @@ async def test_token_with_a_malformed_client_claim_is_401(client: AsyncTestClien
     assert response.status_code == 401
 
 
-async def test_expired_token_is_401(client: AsyncTestClient) -> None:
+async def test_expired_token_is_401(client: AsyncTestClient[Litestar]) -> None:
     from tests.conftest import JWT_SECRET
 
     now = datetime.now(UTC)
@@ -106,7 +109,9 @@ async def test_expired_token_is_401(client: AsyncTestClient) -> None:
     assert response.status_code == 401
 
 
-async def test_options_on_an_admin_route_answers_without_a_token(client: AsyncTestClient) -> None:
+async def test_options_on_an_admin_route_answers_without_a_token(
+    client: AsyncTestClient[Litestar],
+) -> None:
     response = await client.options("/v1/conversation/stats")
     assert response.status_code == 204
     assert "GET" in response.headers["allow"]

@@ -3,6 +3,7 @@
 from collections.abc import Callable
 from dataclasses import replace
 
+from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from app.kernel.settings import Settings
@@ -11,7 +12,7 @@ from tests.conftest import upgrade_all
 
 
 async def test_health_reports_each_module_with_latency(
-    client: AsyncTestClient, auth: Callable[..., dict[str, str]]
+    client: AsyncTestClient[Litestar], auth: Callable[..., dict[str, str]]
 ) -> None:
     response = await client.get("/v1/admin/health", headers=auth("root", admin=True))
     assert response.status_code == 200

@@ -42,7 +42,7 @@ async def memory(
     settings: Settings, clock: Clock, conversation: FakeConversation
 ) -> AsyncIterator[object]:
     database = open_module_database("memory", settings)
-    service = MemoryService(database, settings, conversation=conversation, clock=clock)
+    service = MemoryService(database, settings, conversation=conversation.as_api(), clock=clock)
     yield service
     await service.close()
     await database.dispose()

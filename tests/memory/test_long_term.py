@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -115,7 +116,9 @@ async def test_expired_memory_leaves_lists_and_recall(memory: MemoryAPI, clock: 
         {"content": "x", "importance": -0.1},
     ],
 )
-async def test_bad_input_is_refused_and_nothing_written(memory: MemoryAPI, entry: dict) -> None:  # type: ignore[type-arg]
+async def test_bad_input_is_refused_and_nothing_written(
+    memory: MemoryAPI, entry: dict[str, Any]
+) -> None:
     with pytest.raises(InvalidInput):
         await memory.add(user_id="alice", entry=MemoryEntryCreate(**entry))
     assert (await memory.list_memories(user_id="alice")).items == []

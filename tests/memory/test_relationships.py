@@ -15,6 +15,7 @@ from contracts.memory import (
     MemoryNotFound,
     RecallQuery,
     RelationshipCreate,
+    RelationType,
 )
 
 
@@ -80,7 +81,7 @@ async def test_self_and_foreign_edges_are_refused(memory: MemoryAPI) -> None:
 
 async def test_supersedes_retires_the_target_and_cannot_loop(memory: MemoryAPI) -> None:
     old, new, newest = [await remember(memory, f"zebra {n}") for n in ("old", "new", "newest")]
-    supersedes = "supersedes"
+    supersedes: RelationType = "supersedes"
     await memory.relate(
         user_id="alice",
         source_id=new.id,

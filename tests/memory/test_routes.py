@@ -5,8 +5,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 import pytest
+from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from app.kernel.settings import Settings
@@ -15,7 +17,7 @@ from app.main import create_app
 Auth = Callable[..., dict[str, str]]
 
 
-async def test_memory_round_trip(client: AsyncTestClient, auth: Auth) -> None:
+async def test_memory_round_trip(client: AsyncTestClient[Litestar], auth: Auth) -> None:
     alice = auth("alice")
     created = await client.post(
         "/v1/memories",
@@ -64,9 +66,9 @@ async def test_memory_round_trip(client: AsyncTestClient, auth: Auth) -> None:
     ],
 )
 async def test_bad_memory_is_4xx_naming_the_field(
-    client: AsyncTestClient,
+    client: AsyncTestClient[Litestar],
     auth: Auth,
-    body: dict,  # type: ignore[type-arg]
+    body: dict[str, Any],
     field: str,
     status: int,
 ) -> None:
@@ -75,7 +77,9 @@ async def test_bad_memory_is_4xx_naming_the_field(
     assert (await client.get("/v1/memories", headers=auth("alice"))).json()["items"] == []
 
 
-async def test_unknown_category_filter_is_a_4xx(client: AsyncTestClient, auth: Auth) -> None:
+async def test_unknown_category_filter_is_a_4xx(
+    client: AsyncTestClient[Litestar], auth: Auth
+) -> None:
     listed = await client.get("/v1/memories?category=gossip", headers=auth("alice"))
     searched = await client.post(
         "/v1/memories/search",
@@ -86,7 +90,7 @@ async def test_unknown_category_filter_is_a_4xx(client: AsyncTestClient, auth: A
 
 
 async def test_relationship_to_another_users_memory_is_404(
-    client: AsyncTestClient, auth: Auth
+    client: AsyncTestClient[Litestar], auth: Auth
 ) -> None:
     mine = await client.post("/v1/memories", json={"content": "mine"}, headers=auth("alice"))
     theirs = await client.post("/v1/memories", json={"content": "theirs"}, headers=auth("bob"))
@@ -105,7 +109,7 @@ async def test_relationship_to_another_users_memory_is_404(
 
 
 async def test_working_memory_of_a_session_is_its_owners_only(
-    client: AsyncTestClient, auth: Auth
+    client: AsyncTestClient[Litestar], auth: Auth
 ) -> None:
     session = await client.post("/v1/sessions", json={}, headers=auth("alice"))
     path = f"/v1/sessions/{session.json()['id']}/working-memory"
@@ -119,7 +123,7 @@ async def test_working_memory_of_a_session_is_its_owners_only(
     assert (await client.post(unknown, json=turn, headers=auth("alice"))).status_code == 404
 
 
-async def test_memory_stats_are_admin_only(client: AsyncTestClient, auth: Auth) -> None:
+async def test_memory_stats_are_admin_only(client: AsyncTestClient[Litestar], auth: Auth) -> None:
     await client.post("/v1/memories", json={"content": "x", "category": "goal"}, headers=auth("a"))
     assert (await client.get("/v1/memory/stats", headers=auth("alice"))).status_code == 403
     stats = await client.get("/v1/memory/stats?range=1h", headers=auth("root", admin=True))
@@ -146,7 +150,7 @@ async def test_redis_down_answers_503_for_working_memory_only(
 
 
 async def test_a_memory_cannot_name_another_users_session_as_its_source(
-    client: AsyncTestClient, auth: Auth
+    client: AsyncTestClient[Litestar], auth: Auth
 ) -> None:
     alices = (await client.post("/v1/sessions", json={}, headers=auth("alice"))).json()
     bobs = (await client.post("/v1/sessions", json={}, headers=auth("bob"))).json()

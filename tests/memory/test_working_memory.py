@@ -38,7 +38,7 @@ async def memory_on(
             redis_key_prefix=request.getfixturevalue("redis_prefix"),
         )
     database = open_module_database("memory", settings)
-    service = MemoryService(database, settings, conversation=conversation, clock=clock)
+    service = MemoryService(database, settings, conversation=conversation.as_api(), clock=clock)
     yield service
     await service.close()
     await database.dispose()
@@ -143,12 +143,12 @@ async def test_with_redis_down_working_memory_is_unavailable_and_long_term_works
 ) -> None:
     database = open_module_database("memory", settings)
     # While the store was up, alice got a session's working memory and a memory.
-    up = MemoryService(database, settings, conversation=conversation, clock=clock)
+    up = MemoryService(database, settings, conversation=conversation.as_api(), clock=clock)
     session = conversation.open_session("alice")
     await up.remember_in_session(session_id=session, user_id="alice", item=TURN)
     kept = await up.add(user_id="alice", entry=MemoryEntryCreate(content="zebra"))
     down = replace(settings, redis_url="redis://127.0.0.1:1/0")
-    service = MemoryService(database, down, conversation=conversation, clock=clock)
+    service = MemoryService(database, down, conversation=conversation.as_api(), clock=clock)
     try:
         with pytest.raises(WorkingMemoryUnavailable):
             await service.working_memory(session_id=session, user_id="alice")

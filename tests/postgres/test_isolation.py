@@ -74,7 +74,7 @@ async def test_raw_sql_through_the_conversation_engine_cannot_read_billing_table
 async def test_provision_twice_is_harmless(postgres_urls: dict[str, str], tmp_path: Path) -> None:
     output = tmp_path / "urls.json"
     output.write_text(json.dumps(postgres_urls))
-    prefix = make_url(postgres_urls["billing"]).database.rsplit("_billing", 1)[0]
+    prefix = str(make_url(postgres_urls["billing"]).database).rsplit("_billing", 1)[0]
     again = await provision.provision(
         POSTGRES_ADMIN_URL, PLAIN_MODULES, prefix=prefix, output=output
     )

@@ -3,6 +3,7 @@
 from collections.abc import Callable
 
 import pytest
+from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from contracts.rag import MAX_QUERY_CHARS, MAX_TEXT_CHARS
@@ -11,12 +12,14 @@ Auth = Callable[..., dict[str, str]]
 DOC = {"source": "kb/cats.md", "text": "Cats purr. Dogs bark.", "metadata": {"lang": "en"}}
 
 
-async def chunk_count(client: AsyncTestClient, auth: Auth) -> int:  # type: ignore[type-arg]
+async def chunk_count(client: AsyncTestClient[Litestar], auth: Auth) -> int:
     stats = await client.get("/v1/rag/stats", headers=auth("root", admin=True))
     return int(stats.json()["chunks"])
 
 
-async def test_admin_ingests_and_any_user_searches(client: AsyncTestClient, auth: Auth) -> None:
+async def test_admin_ingests_and_any_user_searches(
+    client: AsyncTestClient[Litestar], auth: Auth
+) -> None:
     created = await client.post("/v1/documents", json=DOC, headers=auth("root", admin=True))
     assert created.status_code == 201 and created.json()["status"] == "created"
     found = await client.post("/v1/search", json={"query": "purr"}, headers=auth("alice"))
@@ -24,7 +27,9 @@ async def test_admin_ingests_and_any_user_searches(client: AsyncTestClient, auth
     assert found.json()["hits"][0]["source"] == "kb/cats.md"
 
 
-async def test_ingest_and_delete_need_the_admin_claim(client: AsyncTestClient, auth: Auth) -> None:
+async def test_ingest_and_delete_need_the_admin_claim(
+    client: AsyncTestClient[Litestar], auth: Auth
+) -> None:
     alice = auth("alice")
     assert (await client.post("/v1/documents", json=DOC, headers=alice)).status_code == 403
     batch = {"documents": [DOC]}
@@ -34,7 +39,9 @@ async def test_ingest_and_delete_need_the_admin_claim(client: AsyncTestClient, a
     assert await chunk_count(client, auth) == 0
 
 
-async def test_batch_ingest_and_delete_by_source(client: AsyncTestClient, auth: Auth) -> None:
+async def test_batch_ingest_and_delete_by_source(
+    client: AsyncTestClient[Litestar], auth: Auth
+) -> None:
     admin = auth("root", admin=True)
     batch = {"documents": [DOC, {**DOC, "source": "kb/dogs.md", "text": "Dogs fetch."}]}
     results = (await client.post("/v1/documents/batch", json=batch, headers=admin)).json()
@@ -63,7 +70,7 @@ async def test_batch_ingest_and_delete_by_source(client: AsyncTestClient, auth: 
     ],
 )
 async def test_bad_documents_are_refused_and_nothing_is_written(
-    client: AsyncTestClient, auth: Auth, body: dict[str, object], status: int
+    client: AsyncTestClient[Litestar], auth: Auth, body: dict[str, object], status: int
 ) -> None:
     response = await client.post("/v1/documents", json=body, headers=auth("root", admin=True))
     assert response.status_code == status, response.text
@@ -85,7 +92,7 @@ async def test_bad_documents_are_refused_and_nothing_is_written(
     ],
 )
 async def test_bad_searches_are_400_naming_the_field_and_log_nothing(
-    client: AsyncTestClient, auth: Auth, body: dict[str, object], field: str
+    client: AsyncTestClient[Litestar], auth: Auth, body: dict[str, object], field: str
 ) -> None:
     response = await client.post("/v1/search", json=body, headers=auth("alice"))
     assert response.status_code == 400, response.text
@@ -94,7 +101,7 @@ async def test_bad_searches_are_400_naming_the_field_and_log_nothing(
     assert stats.json()["searches"] == 0
 
 
-async def test_stats_need_the_admin_claim(client: AsyncTestClient, auth: Auth) -> None:
+async def test_stats_need_the_admin_claim(client: AsyncTestClient[Litestar], auth: Auth) -> None:
     assert (await client.get("/v1/rag/stats", headers=auth("alice"))).status_code == 403
     response = await client.get("/v1/rag/stats?range=7d", headers=auth("root", admin=True))
     assert response.status_code == 200

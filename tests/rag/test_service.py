@@ -11,6 +11,7 @@ from contracts.rag import (
     DocumentCreate,
     DocumentNotFound,
     RagAPI,
+    RagStats,
     SearchFilters,
     SearchRequest,
 )
@@ -28,7 +29,7 @@ DATABASES = DocumentCreate(
 )
 
 
-async def stats_now(rag: RagAPI):  # type: ignore[no-untyped-def]
+async def stats_now(rag: RagAPI) -> RagStats:
     now = datetime.now(UTC)
     return await rag.stats(since=now - timedelta(hours=1), until=now + timedelta(seconds=1))
 

@@ -120,12 +120,7 @@ async def test_a_saga_left_by_a_dead_process_is_finished_by_another(world: World
     saga_id = await dead.start(CREATE_SESSION, PAYLOAD)
     survivor = world.make()
     assert await survivor.resume_unfinished() == []  # the lease has not lapsed yet
-    survivor._clock = lambda: (
-        dead._clock()
-        + timedelta(  # type: ignore[method-assign]
-            seconds=world.settings.saga_lease_s + 1
-        )
-    )
+    survivor._clock = lambda: dead._clock() + timedelta(seconds=world.settings.saga_lease_s + 1)
     assert await survivor.resume_unfinished() == [saga_id]
     saga = await survivor.wait(saga_id, 10)
     assert saga.state == "succeeded"
@@ -136,17 +131,17 @@ async def test_a_process_without_the_modules_leaves_the_saga_to_one_with_them(
     world: World,
 ) -> None:
     starter = world.make()
-    starter._spawn = lambda saga_id: None  # type: ignore[method-assign]
+    starter._spawn = lambda saga_id: None  # type: ignore[method-assign]  # a test stops this process running it
     saga_id = await starter.start(CREATE_SESSION, PAYLOAD)
     later = starter._clock() + timedelta(seconds=world.settings.saga_lease_s + 1)
     partial = world.make()
     partial._contracts = Contracts.none_running().with_service(  # no memory, no billing
         "conversation", world.contracts.conversation
     )
-    partial._clock = lambda: later  # type: ignore[method-assign]
+    partial._clock = lambda: later
     assert await partial.resume_unfinished() == []
     whole = world.make()
-    whole._clock = lambda: later  # type: ignore[method-assign]
+    whole._clock = lambda: later
     assert await whole.resume_unfinished() == [saga_id]
     assert (await whole.wait(saga_id, 10)).state == "succeeded"
 
@@ -160,7 +155,7 @@ async def test_two_orchestrators_never_run_one_saga_twice(world: World) -> None:
         ids.append(await starter.start(CREATE_SESSION, {**PAYLOAD, "user_id": f"user{i}"}))
     later = starter._clock() + timedelta(seconds=world.settings.saga_lease_s + 1)
     for owner in owners:
-        owner._clock = lambda: later  # type: ignore[method-assign]
+        owner._clock = lambda: later
     claimed = await asyncio.gather(*(o.resume_unfinished() for o in owners))
     assert sorted(claimed[0] + claimed[1]) == sorted(ids)
     assert not set(claimed[0]) & set(claimed[1])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
+from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from app.kernel.settings import Settings
@@ -13,7 +14,9 @@ from app.main import create_app
 Auth = Callable[..., dict[str, str]]
 
 
-async def test_quota_refusal_is_429_and_leaves_nothing(client: AsyncTestClient, auth: Auth) -> None:
+async def test_quota_refusal_is_429_and_leaves_nothing(
+    client: AsyncTestClient[Litestar], auth: Auth
+) -> None:
     admin, alice = auth("root", admin=True), auth("alice")
     await client.put("/v1/admin/quotas/alice", json={"max_active_sessions": 1}, headers=admin)
     assert (await client.post("/v1/sessions", json={}, headers=alice)).status_code == 201
@@ -27,7 +30,7 @@ async def test_quota_refusal_is_429_and_leaves_nothing(client: AsyncTestClient, 
     assert saga["error_code"] == "QuotaExceeded"
 
 
-async def test_delete_undoes_all_three(client: AsyncTestClient, auth: Auth) -> None:
+async def test_delete_undoes_all_three(client: AsyncTestClient[Litestar], auth: Auth) -> None:
     alice = auth("alice")
     session = (await client.post("/v1/sessions", json={}, headers=alice)).json()
     working = f"/v1/sessions/{session['id']}/working-memory"
@@ -65,7 +68,7 @@ async def test_saga_still_retrying_past_the_deadline_answers_202(
 
 
 async def test_admin_saga_routes_are_guarded_and_retry_only_what_needs_it(
-    client: AsyncTestClient, auth: Auth
+    client: AsyncTestClient[Litestar], auth: Auth
 ) -> None:
     await client.post("/v1/sessions", json={}, headers=auth("alice"))
     assert (await client.get("/v1/admin/sagas", headers=auth("alice"))).status_code == 403

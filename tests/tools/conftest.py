@@ -51,7 +51,7 @@ async def tools(tools_settings: Settings, clock: Clock) -> AsyncIterator[ToolsAP
 @pytest.fixture
 async def sandboxed(tools: ToolsAPI) -> ToolsAPI:
     """The service, where the sandbox can run; skips with the reason where it cannot."""
-    health = await tools.component_health()  # type: ignore[attr-defined]
+    health = await tools.component_health()  # type: ignore[attr-defined]  # a service method outside the contract
     if not health["sandbox"].ok:
         pytest.skip(f"the tool sandbox cannot run here: {health['sandbox'].error}")
     return tools
@@ -59,7 +59,7 @@ async def sandboxed(tools: ToolsAPI) -> ToolsAPI:
 
 def raw_tool(name: str, source: str, **fields: object) -> ToolCreate:
     """A tool that takes any params, with no output schema: for attacks and probes."""
-    return ToolCreate(name=name, source=source, schema={"type": "object"}, **fields)  # type: ignore[arg-type]
+    return ToolCreate(name=name, source=source, schema={"type": "object"}, **fields)  # type: ignore[arg-type]  # fields are checked by msgspec when built
 
 
 def processes_with(marker: str) -> list[int]:

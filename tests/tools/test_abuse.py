@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -136,7 +137,9 @@ async def test_a_tool_printing_5000_deep_json_ends_in_one_audit_row(sandboxed: T
         {"$ref": "#/$defs/missing"},
     ],
 )
-async def test_a_schema_reaching_outside_itself_is_refused(tools: ToolsAPI, schema: dict) -> None:  # type: ignore[type-arg]
+async def test_a_schema_reaching_outside_itself_is_refused(
+    tools: ToolsAPI, schema: dict[str, Any]
+) -> None:
     with pytest.raises(InvalidToolDefinition) as refused:
         await tools.register(tool=ToolCreate(name="ref.tool", source="print(1)", schema=schema))
     assert refused.value.field == "schema"
@@ -166,7 +169,7 @@ async def test_a_backtracking_pattern_is_refused_at_registration(tools: ToolsAPI
         {"type": "object", "patternProperties": {"^(a+)+$": {}}, "additionalProperties": False},
     ],
 )
-async def test_a_catastrophic_pattern_is_checked_in_linear_time(schema: dict) -> None:  # type: ignore[type-arg]
+async def test_a_catastrophic_pattern_is_checked_in_linear_time(schema: dict[str, Any]) -> None:
     evil = "a" * 64 + "b"
     params = {"s": evil} if "properties" in schema else {evil: 1}
     # In a thread, so that a backtracking engine fails the test instead of hanging it.

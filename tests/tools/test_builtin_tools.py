@@ -28,7 +28,7 @@ async def test_upgrade_adds_a_version_only_where_a_release_changed_a_tool(
         for spec in builtin_tools.BUILTIN_TOOLS
     )
     monkeypatch.setattr(service, "BUILTIN_TOOLS", changed)
-    await tools.sync_builtin_tools()  # type: ignore[attr-defined]
+    await tools.sync_builtin_tools()  # type: ignore[attr-defined]  # a service method outside the contract
     await tools.sync_builtin_tools()  # type: ignore[attr-defined]  # idempotent
     versions = {
         t.name: [v.version for v in (await tools.list_versions(name=t.name)).items]
@@ -45,6 +45,6 @@ async def test_upgrade_leaves_an_admins_tool_of_the_same_name_alone(
     await tools.register(tool=raw_tool("web.search", "print(1)"))
     shipped = msgspec.structs.replace(builtin_tools.BUILTIN_TOOLS[0], name="web.search")
     monkeypatch.setattr(service, "BUILTIN_TOOLS", (shipped,))
-    await tools.sync_builtin_tools()  # type: ignore[attr-defined]
+    await tools.sync_builtin_tools()  # type: ignore[attr-defined]  # a service method outside the contract
     mine = await tools.list_versions(name="web.search")
     assert [(t.version, t.source, t.builtin) for t in mine.items] == [(1, "print(1)", False)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
+from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from app.kernel.settings import Settings
@@ -19,7 +20,7 @@ SLEEPER = {
 
 
 async def test_admin_registers_versions_disables_and_deletes_a_tool(
-    client: AsyncTestClient, auth: Auth
+    client: AsyncTestClient[Litestar], auth: Auth
 ) -> None:
     admin = auth("root", admin=True)
     tool = {**SLEEPER, "name": "demo.echo", "source": "print(1)"}
@@ -48,7 +49,7 @@ async def test_admin_registers_versions_disables_and_deletes_a_tool(
 
 
 async def test_bad_tool_definitions_are_422_naming_the_field(
-    client: AsyncTestClient, auth: Auth
+    client: AsyncTestClient[Litestar], auth: Auth
 ) -> None:
     admin = auth("root", admin=True)
     cases = {  # field: (body, status): 400 the DTO refuses it, 422 the service does
@@ -65,7 +66,7 @@ async def test_bad_tool_definitions_are_422_naming_the_field(
 
 
 async def test_execution_errors_carry_status_reason_and_audit_id(
-    client: AsyncTestClient, auth: Auth
+    client: AsyncTestClient[Litestar], auth: Auth
 ) -> None:
     admin = auth("root", admin=True)
     alice = auth("alice", client="agent-a")
@@ -102,7 +103,7 @@ async def test_execution_errors_carry_status_reason_and_audit_id(
 
 
 async def test_rate_limited_call_is_429_with_retry_after(
-    client: AsyncTestClient, auth: Auth
+    client: AsyncTestClient[Litestar], auth: Auth
 ) -> None:
     admin = auth("root", admin=True)
     await client.post(
@@ -139,7 +140,9 @@ async def test_missing_bwrap_is_503_and_health_says_so(settings: Settings, auth:
     assert "bubblewrap" in run.json()["detail"]
 
 
-async def test_tool_stats_route_is_admin_only(client: AsyncTestClient, auth: Auth) -> None:
+async def test_tool_stats_route_is_admin_only(
+    client: AsyncTestClient[Litestar], auth: Auth
+) -> None:
     assert (await client.get("/v1/tools/stats", headers=auth("alice"))).status_code == 403
     stats = await client.get("/v1/tools/stats?range=1h", headers=auth("root", admin=True))
     assert stats.status_code == 200 and stats.json()["calls"] == 0
@@ -148,7 +151,7 @@ async def test_tool_stats_route_is_admin_only(client: AsyncTestClient, auth: Aut
 
 
 async def test_routing_decision_checks_the_tool_through_the_tools_module(
-    client: AsyncTestClient, auth: Auth
+    client: AsyncTestClient[Litestar], auth: Auth
 ) -> None:
     alice, admin = auth("alice"), auth("root", admin=True)
     session = await client.post("/v1/sessions", json={}, headers=alice)

@@ -95,7 +95,7 @@ async def test_dev_shm_is_small_and_the_rest_of_dev_read_only(sandboxed: ToolsAP
 
 async def test_the_sandbox_memory_counts_as_a_whole(sandboxed: ToolsAPI) -> None:
     """Eight processes of 200 MB each stay under a 256 MB address space one by one."""
-    if "cgroup" not in sandboxed._sandbox.memory_accounting:  # type: ignore[attr-defined]
+    if "cgroup" not in sandboxed._sandbox.memory_accounting:  # type: ignore[attr-defined]  # a test reads the service's sandbox
         pytest.skip("this machine gives the server no writable cgroup; rlimits bound each process")
     source = (
         "import os, time\n"

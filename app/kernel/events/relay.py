@@ -142,7 +142,7 @@ class Relay:
             result = await tx.execute(
                 delete(self._table).where(self._table.c.published_at < cutoff)
             )
-        return result.rowcount or 0  # type: ignore[attr-defined]
+        return result.rowcount or 0  # type: ignore[attr-defined]  # an UPDATE's result is a CursorResult
 
     async def status(self) -> OutboxStatus:
         async with self._db.read() as tx:

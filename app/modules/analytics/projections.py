@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.kernel.database import dialect_of
 from app.kernel.events import EventHandlers, Handler
 from contracts.conversation import MessageAppended, RoutingDecided, SessionCreated, SessionDeleted
 from contracts.events import Event, EventEnvelope
@@ -29,16 +30,16 @@ from .models import (
 )
 
 _PENDING = "analytics_pending"
-_USAGE: Table = UsageByDayRow.__table__  # type: ignore[assignment]
-_TOOLS: Table = ToolCallsByDayRow.__table__  # type: ignore[assignment]
-_POSITIONS: Table = SourcePositionRow.__table__  # type: ignore[assignment]
+_USAGE: Table = UsageByDayRow.__table__  # type: ignore[assignment]  # declarative models type __table__ as FromClause
+_TOOLS: Table = ToolCallsByDayRow.__table__  # type: ignore[assignment]  # declarative models type __table__ as FromClause
+_POSITIONS: Table = SourcePositionRow.__table__  # type: ignore[assignment]  # declarative models type __table__ as FromClause
 
 
 async def _add(
     tx: AsyncSession, table: Table, keys: Mapping[str, Any], amounts: Mapping[str, Any]
 ) -> None:
     """Insert the row, or add `amounts` to the one already there (one statement)."""
-    insert = pg_insert if tx.bind.dialect.name == "postgresql" else sqlite_insert
+    insert = pg_insert if dialect_of(tx) == "postgresql" else sqlite_insert
     statement = insert(table).values(**keys, **amounts)
     await tx.execute(
         statement.on_conflict_do_update(
@@ -94,7 +95,7 @@ async def flush(tx: AsyncSession) -> None:
 async def _advance(
     tx: AsyncSession, source: str, position: int, occurred: datetime, count: int
 ) -> None:
-    postgres = tx.bind.dialect.name == "postgresql"
+    postgres = dialect_of(tx) == "postgresql"
     insert, greatest = (pg_insert, func.greatest) if postgres else (sqlite_insert, func.max)
     statement = insert(_POSITIONS).values(
         source=source, last_position=position, last_occurred_at=occurred, events_applied=count

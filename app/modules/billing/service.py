@@ -45,7 +45,9 @@ class BillingService:
     ) -> SessionRegistration:
         async with self._db.transaction() as tx:
             if replayed := await _replayed(tx, idempotency_key, SESSION_REGISTERED):
-                return await _registration(tx, replayed.session_id)
+                return await _registration(
+                    tx, replayed.session_id or session_id
+                )  # rows of sessions name one
             if await _entry(tx, session_id, SESSION_REGISTERED) is not None:
                 return await _registration(tx, session_id)
             quota = await self._lock_quota(tx, user_id)
@@ -77,7 +79,9 @@ class BillingService:
     ) -> SessionRegistration | None:
         async with self._db.transaction() as tx:
             if replayed := await _replayed(tx, idempotency_key, SESSION_RELEASED):
-                return await _registration(tx, replayed.session_id)
+                return await _registration(
+                    tx, replayed.session_id or session_id
+                )  # rows of sessions name one
             registered = await _entry(tx, session_id, SESSION_REGISTERED)
             if registered is None:
                 return None  # compensating a registration that never happened

@@ -237,16 +237,16 @@ class ConversationService:
         decision = validated(decision)
         await self._check_tool(decision)
         async with self._db.transaction() as tx:
-            owner = await tx.scalar(
-                select(SessionRow.user_id)
-                .join(MessageRow, MessageRow.session_id == SessionRow.id)
-                .where(MessageRow.id == message_id)
-            )
-            if owner != user_id:
+            found = (
+                await tx.execute(
+                    select(SessionRow.user_id, MessageRow.session_id)
+                    .join(MessageRow, MessageRow.session_id == SessionRow.id)
+                    .where(MessageRow.id == message_id)
+                )
+            ).one_or_none()
+            if found is None or found.user_id != user_id:
                 raise MessageNotFound(f"no message {message_id}", field="message_id")
-            session_id = await tx.scalar(
-                select(MessageRow.session_id).where(MessageRow.id == message_id)
-            )
+            session_id = found.session_id
             existing = await tx.scalar(
                 select(RoutingDecisionRow.id).where(RoutingDecisionRow.message_id == message_id)
             )

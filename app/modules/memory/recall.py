@@ -21,6 +21,7 @@ from pgvector.sqlalchemy import VECTOR
 from sqlalchemy import ColumnElement, Float, LargeBinary, bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.kernel.database import dialect_of
 from contracts.memory import RecallFilters, ScoreFactors
 
 from . import word_index
@@ -55,7 +56,7 @@ async def candidates(
     limit: int,
 ) -> tuple[list[MemoryEntryRow], dict[uuid.UUID, float]]:
     """The union of both ways' candidates, and each one's lexical score scaled to [0, 1]."""
-    if tx.bind.dialect.name == "postgresql":
+    if dialect_of(tx) == "postgresql":
         # asyncpg prepares statements; a generic plan ignores which user and which words,
         # and scans every user's memories (measured: 47 ms instead of 7 ms at 10k).
         await tx.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
@@ -103,7 +104,8 @@ async def _nearest(
     where: Sequence[ColumnElement[bool]],
     k: int,
 ) -> list[uuid.UUID]:
-    if tx.bind.dialect.name == "postgresql":
+    distance: ColumnElement[float]
+    if dialect_of(tx) == "postgresql":
         distance = MemoryEntryRow.embedding.op("<=>", return_type=Float)(
             bindparam("q", query_vector, type_=VECTOR())
         )

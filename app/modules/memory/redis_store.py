@@ -111,7 +111,7 @@ class RedisStore:
     async def _call(self, script: object, session_id: str, args: list[object]) -> Stored | None:
         keys = [self._items_key(session_id), self._expiry_key]
         try:
-            answer = await script(keys=keys, args=[session_id, *args])  # type: ignore[operator]
+            answer = await script(keys=keys, args=[session_id, *args])  # type: ignore[operator]  # redis-py's Script is untyped as a callable
         except RedisError as exc:
             raise self._unavailable(exc) from exc
         if not answer:

@@ -14,13 +14,14 @@ from collections.abc import Sequence
 from sqlalchemy import ColumnElement, bindparam, func, literal_column, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.kernel.database import dialect_of
 from app.kernel.query_words import query_words
 
 from .models import MemoryEntryRow
 
 
 async def add(tx: AsyncSession, rows: Sequence[MemoryEntryRow]) -> None:
-    if tx.bind.dialect.name == "sqlite" and rows:
+    if dialect_of(tx) == "sqlite" and rows:
         await tx.execute(
             text(
                 "INSERT INTO memory_entries_fts (entry_id, owner, content) "
@@ -31,7 +32,7 @@ async def add(tx: AsyncSession, rows: Sequence[MemoryEntryRow]) -> None:
 
 
 async def remove(tx: AsyncSession, entry_ids: Sequence[uuid.UUID]) -> None:
-    if tx.bind.dialect.name == "sqlite" and entry_ids:
+    if dialect_of(tx) == "sqlite" and entry_ids:
         await tx.execute(
             text("DELETE FROM memory_entries_fts WHERE entry_id IN :ids").bindparams(
                 bindparam("ids", expanding=True)
@@ -51,8 +52,10 @@ async def search(
     words = query_words(query)
     if not words:
         return []
-    if tx.bind.dialect.name == "postgresql":
-        document = literal_column("memory_entries.content_tsv")  # generated, PostgreSQL only
+    if dialect_of(tx) == "postgresql":
+        document: ColumnElement[str] = literal_column(
+            "memory_entries.content_tsv"
+        )  # generated, PostgreSQL only
         tsquery = func.to_tsquery(literal_column("'english'"), " | ".join(words))
         rank = func.ts_rank_cd(document, tsquery)
         rows = await tx.execute(

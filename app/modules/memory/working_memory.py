@@ -65,7 +65,7 @@ class WorkingMemories:
             return self._read_as(session_id, user_id, empty)
 
     def item(self, *, added_at: datetime | None = None, **fields: object) -> WorkingMemoryItem:
-        return WorkingMemoryItem(added_at=added_at or self._clock(), **fields)  # type: ignore[arg-type]
+        return WorkingMemoryItem(added_at=added_at or self._clock(), **fields)  # type: ignore[arg-type]  # fields are checked by msgspec when built
 
     def _read_as(self, session_id: uuid.UUID, user_id: str, stored: Stored) -> WorkingMemory:
         return WorkingMemory(

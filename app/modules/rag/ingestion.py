@@ -21,7 +21,7 @@ from app.kernel.columns import utcnow
 from app.kernel.database import ModuleDatabase
 from app.kernel.embedding import Embedder
 from app.kernel.events import Outbox
-from contracts.rag import DocumentCreate, DocumentIngested, IngestResult
+from contracts.rag import DocumentCreate, DocumentIngested, IngestResult, IngestStatus
 
 from . import lexical_index, vector_index
 from .chunking import split_into_chunks
@@ -95,7 +95,7 @@ async def ingest_batch(
     for p in plans:
         source = p.document.source
         stored = current.get(source, []) if source in unchanged else rows[source]
-        status = (
+        status: IngestStatus = (
             "unchanged" if source in unchanged else "replaced" if source in replaced else "created"
         )
         results.append(

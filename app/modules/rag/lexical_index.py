@@ -10,21 +10,24 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import bindparam, func, literal_column, select, text
+from sqlalchemy import ColumnElement, bindparam, func, literal_column, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.kernel.database import dialect_of
 from app.kernel.query_words import query_words
 from contracts.rag import SearchFilters
 
 from .filters import filter_condition
 from .models import DocumentRow
 
-_TSVECTOR = literal_column("documents.content_tsv")  # generated, PostgreSQL only
+_TSVECTOR: ColumnElement[str] = literal_column(
+    "documents.content_tsv"
+)  # generated, PostgreSQL only
 
 
 async def add(tx: AsyncSession, documents: Sequence[DocumentRow]) -> None:
     """SQLite keeps a separate FTS5 table; PostgreSQL indexes `documents` directly."""
-    if tx.bind.dialect.name == "sqlite" and documents:
+    if dialect_of(tx) == "sqlite" and documents:
         await tx.execute(
             text("INSERT INTO documents_fts (document_id, content) VALUES (:id, :content)"),
             [{"id": d.id.hex, "content": d.content} for d in documents],
@@ -32,7 +35,7 @@ async def add(tx: AsyncSession, documents: Sequence[DocumentRow]) -> None:
 
 
 async def remove(tx: AsyncSession, document_ids: Sequence[uuid.UUID]) -> None:
-    if tx.bind.dialect.name == "sqlite" and document_ids:
+    if dialect_of(tx) == "sqlite" and document_ids:
         await tx.execute(
             text("DELETE FROM documents_fts WHERE document_id IN :ids").bindparams(
                 bindparam("ids", expanding=True)
@@ -48,7 +51,7 @@ async def search(
     words = query_words(query)
     if not words:
         return []
-    dialect = tx.bind.dialect.name
+    dialect = dialect_of(tx)
     condition = filter_condition(filters, dialect)
     if dialect == "postgresql":
         tsquery = func.to_tsquery(literal_column("'english'"), " | ".join(words))

@@ -290,7 +290,7 @@ def _hit(
     )
 
 
-def _without_vector(model_name: str) -> Select[tuple[DocumentRow]]:
+def _without_vector(model_name: str) -> Select[DocumentRow]:
     """Chunks that have no vector of this model yet."""
     return (
         select(DocumentRow)

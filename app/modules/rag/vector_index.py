@@ -15,9 +15,10 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 from pgvector.sqlalchemy import VECTOR
-from sqlalchemy import Float, LargeBinary, bindparam, cast, func, select, text
+from sqlalchemy import ColumnElement, Float, LargeBinary, bindparam, cast, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.kernel.database import dialect_of
 from contracts.rag import SearchFilters
 
 from .filters import filter_condition
@@ -36,7 +37,7 @@ def _slug(model_name: str) -> str:
 async def ensure(tx: AsyncSession, model_name: str, dimensions: int) -> None:
     """Create this model's index if it does not exist yet (idempotent)."""
     slug = _slug(model_name)
-    if tx.bind.dialect.name == "postgresql":
+    if dialect_of(tx) == "postgresql":
         quoted = model_name.replace("'", "''")
         await tx.execute(
             text(
@@ -57,7 +58,7 @@ async def ensure(tx: AsyncSession, model_name: str, dimensions: int) -> None:
 
 async def add(tx: AsyncSession, model_name: str, rows: Sequence[EmbeddingRow]) -> None:
     """Index stored embedding rows (PostgreSQL indexes them on insert already)."""
-    if tx.bind.dialect.name == "sqlite" and rows:
+    if dialect_of(tx) == "sqlite" and rows:
         await tx.execute(
             text(f"INSERT INTO vec_{_slug(model_name)} (embedding_id, embedding) VALUES (:id, :v)"),
             [{"id": r.id, "v": np.asarray(r.vector, dtype=np.float32).tobytes()} for r in rows],
@@ -65,7 +66,7 @@ async def add(tx: AsyncSession, model_name: str, rows: Sequence[EmbeddingRow]) -
 
 
 async def remove(tx: AsyncSession, embedding_ids_by_model: dict[str, list[int]]) -> None:
-    if tx.bind.dialect.name != "sqlite":
+    if dialect_of(tx) != "sqlite":
         return
     for model_name, ids in embedding_ids_by_model.items():
         if ids and await _sqlite_table_exists(tx, model_name):
@@ -82,7 +83,7 @@ async def search(
 ) -> list[tuple[uuid.UUID, float]]:
     """(document id, cosine similarity) best first."""
     filtered = bool(filters.metadata) or filters.source_prefix is not None
-    if tx.bind.dialect.name == "postgresql":
+    if dialect_of(tx) == "postgresql":
         return await _search_postgres(tx, model_name, query, limit, filters, filtered)
     if not await _sqlite_table_exists(tx, model_name):
         return []
@@ -103,7 +104,8 @@ async def exact_search(
     tx: AsyncSession, model_name: str, query: Vector, limit: int, filters: SearchFilters
 ) -> list[tuple[uuid.UUID, float]]:
     """Brute force over every (filtered) chunk: the ground truth the index is held to."""
-    dialect = tx.bind.dialect.name
+    dialect = dialect_of(tx)
+    distance: ColumnElement[float]
     if dialect == "postgresql":
         # No cast to vector(dims): this expression matches no HNSW index, so it scans.
         distance = EmbeddingRow.vector.op("<=>", return_type=Float)(

@@ -12,12 +12,11 @@ callers' input, so two things `jsonschema` would do by default are closed off:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, cast
 
 import re2
-from jsonschema import Draft202012Validator, validators
-from jsonschema._keywords import additionalProperties as _additional_properties
+from jsonschema import Draft202012Validator, _keywords, validators
 from jsonschema.exceptions import SchemaError, ValidationError, best_match
 from jsonschema.protocols import Validator
 from referencing import Registry, Resource
@@ -27,6 +26,10 @@ from referencing.jsonschema import DRAFT202012
 from contracts.tools import InvalidParams, InvalidToolDefinition
 
 _REFERENCE_KEYWORDS = ("$ref", "$dynamicRef")
+# A keyword's rule, as the library calls it: (validator, value, instance, schema) -> errors.
+# The stubs describe the library's own rules as returning None; they are generators.
+Rule = Callable[[Any, Any, Any, dict[str, Any]], Iterator[ValidationError]]
+_additional_properties = cast(Rule, _keywords.additionalProperties)
 _LOCAL_BASE = "urn:bulkhead:tool-schema"
 
 
@@ -42,7 +45,7 @@ def _pattern(
 
 
 def _pattern_properties(
-    validator: Validator, patterns: dict[str, Any], instance: Any, _: Any
+    validator: Draft202012Validator, patterns: dict[str, Any], instance: Any, _: Any
 ) -> Iterator[ValidationError]:
     if not validator.is_type(instance, "object"):
         return
@@ -66,7 +69,7 @@ def _additional_properties_re2(
     yield from _additional_properties(validator, additional, instance, narrowed)
 
 
-BoundedValidator = validators.extend(
+BoundedValidator: type[Validator] = validators.extend(  # type: ignore[no-untyped-call]  # untyped in the stubs
     Draft202012Validator,
     {
         "pattern": _pattern,
@@ -109,7 +112,8 @@ def check_schema(schema: dict[str, Any], *, field: str) -> None:
 
 def _first_error(schema: dict[str, Any], instance: Any) -> ValidationError | None:
     try:
-        return best_match(_validator(schema).iter_errors(instance))
+        found: ValidationError | None = best_match(_validator(schema).iter_errors(instance))
+        return found
     except Unresolvable as exc:  # registration checks references; a nested $id can still hide one
         raise InvalidToolDefinition(
             f"the tool's schema has a reference to nothing: {exc}"

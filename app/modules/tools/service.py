@@ -164,7 +164,7 @@ class ToolsService:
                 .where(ToolRow.name == name, ToolRow.deleted_at.is_(None))
                 .values(deleted_at=utcnow(), enabled=False)
             )
-        if result.rowcount == 0:  # type: ignore[attr-defined]
+        if result.rowcount == 0:  # type: ignore[attr-defined]  # an UPDATE's result is a CursorResult
             raise ToolNotFound(f"no tool {name!r}", field="name")
 
     async def sync_builtin_tools(self) -> None:

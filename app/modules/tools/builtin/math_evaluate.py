@@ -9,8 +9,11 @@ import json
 import math
 import operator
 import sys
+from collections.abc import Callable
+from typing import Any
 
-FUNCTIONS = {
+Number = int | float
+FUNCTIONS: dict[str, Callable[..., Any]] = {
     name: getattr(math, name)
     for name in (
         "sqrt",
@@ -40,8 +43,8 @@ FUNCTIONS = {
         "perm",
     )
 } | {"abs": abs, "round": round, "min": min, "max": max}
-CONSTANTS = {"pi": math.pi, "e": math.e, "tau": math.tau}
-BINARY = {
+CONSTANTS: dict[str, Number] = {"pi": math.pi, "e": math.e, "tau": math.tau}
+BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Add: operator.add,
     ast.Sub: operator.sub,
     ast.Mult: operator.mul,
@@ -50,14 +53,17 @@ BINARY = {
     ast.Mod: operator.mod,
     ast.Pow: operator.pow,
 }
-UNARY = {ast.UAdd: operator.pos, ast.USub: operator.neg}
+UNARY: dict[type[ast.unaryop], Callable[[Any], Any]] = {
+    ast.UAdd: operator.pos,
+    ast.USub: operator.neg,
+}
 
 
 class Refused(ValueError):
     pass
 
 
-def evaluate(node):
+def evaluate(node: ast.AST) -> Any:
     if isinstance(node, ast.Expression):
         return evaluate(node.body)
     if isinstance(node, ast.Constant) and type(node.value) in (int, float):

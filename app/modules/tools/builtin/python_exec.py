@@ -29,5 +29,5 @@ with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
         error = traceback.format_exc()
 json.dump(
     {"stdout": stdout.getvalue(), "stderr": stderr.getvalue(), "value": value, "error": error},
-    sys.__stdout__,
+    sys.__stdout__ or sys.stdout,  # None only in a process started without stdout
 )
