@@ -24,7 +24,15 @@ from app.kernel.database import open_module_database
 from app.kernel.events import EventSystem
 from app.kernel.private_files import keep_files_private, set_private_umask
 from app.kernel.settings import Settings, SettingsError
-from app.main import DATABASES, REGISTRY, SAGA_STORE, open_modules
+from app.kernel.settings_report import effective_settings, markdown_table, render_effective
+from app.main import (
+    DATABASES,
+    REGISTRY,
+    SAGA_STORE,
+    SETTINGS_GROUPS,
+    load_settings,
+    open_modules,
+)
 from contracts.errors import ContractError
 from contracts.rag import DocumentCreate
 
@@ -32,13 +40,15 @@ _TTL = re.compile(r"(\d+)([smhd])")
 _TTL_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
-def _settings() -> Settings:
+def _settings(*, writes_files: bool = True) -> Settings:
     try:
-        settings = Settings.from_env()
+        settings = load_settings()
         settings.check_modules(REGISTRY.names | {SAGA_STORE.name})
         REGISTRY.select(settings.modules)
     except SettingsError as exc:
         raise click.ClickException(f"configuration error: {exc}") from exc
+    if not writes_files:
+        return settings
     set_private_umask()
     keep_files_private(settings.data_dir)
     return settings
@@ -304,6 +314,18 @@ def _run_contract_calls(run: Callable[[], Coroutine[Any, Any, None]]) -> None:
         asyncio.run(run())
     except ContractError as exc:
         raise click.ClickException(exc.message) from exc
+
+
+@main.command("settings")
+@click.option("--markdown", is_flag=True, help="print the README's table of every setting instead")
+def settings_command(markdown: bool) -> None:
+    """The effective settings of this process: value (secrets masked) and where it came from."""
+    if markdown:
+        click.echo(markdown_table(SETTINGS_GROUPS))
+        return
+    settings = _settings(writes_files=False)
+    databases = [m.name for m in DATABASES]
+    click.echo(render_effective(effective_settings(settings, SETTINGS_GROUPS, databases)))
 
 
 @main.command()

@@ -7,16 +7,18 @@ A remote client slots in here the same way, callers unchanged.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from litestar import Litestar
 
 from app.composition.routes import DashboardController, SessionContextController
+from app.composition.settings import CompositionSettings
 from app.kernel.app_factory import BoundModule, build_app, close_modules
 from app.kernel.database import open_module_database
 from app.kernel.events import EventSystem
+from app.kernel.events.settings import EventsSettings
 from app.kernel.private_files import keep_files_private
 from app.kernel.registry import ModuleRegistry
 from app.kernel.settings import Settings
@@ -36,6 +38,23 @@ REGISTRY = ModuleRegistry(
 )
 SAGA_STORE = saga_store  # not a module, but a database of its own like one
 DATABASES = [*REGISTRY, SAGA_STORE]  # every database this server owns
+# Every group of settings, the kernel's first: `bulkhead settings` and the README show them.
+SETTINGS_GROUPS: dict[str, type] = {
+    "kernel": Settings,
+    "events": EventsSettings,
+    "composition": CompositionSettings,
+    **{m.name: m.settings for m in DATABASES if m.settings is not None},
+}
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """The settings of this process; every group is parsed now, so a wrong value in any
+    module's fails at start, naming its variable."""
+    settings = Settings.from_env(environ)
+    for group in SETTINGS_GROUPS.values():
+        if group is not Settings:
+            settings.of(group)
+    return settings
 
 
 @dataclass(frozen=True)
@@ -73,7 +92,7 @@ async def open_modules(settings: Settings) -> AsyncIterator[Wiring]:
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
-    settings = settings or Settings.from_env()
+    settings = settings or load_settings()
     keep_files_private(settings.data_dir)
     wiring = bind_modules(settings)
     return build_app(

@@ -29,6 +29,7 @@ import redis as redis_sync
 from app.kernel import migrations, provision
 from app.kernel.app_factory import BoundModule, close_modules
 from app.kernel.events import EventSystem, Outbox, event_tables_of
+from app.kernel.events.settings import EventsSettings
 from app.kernel.settings import Settings
 from app.main import DATABASES, bind_modules
 from contracts.conversation import MessageAppended, MessageCreate, SessionCreate
@@ -85,7 +86,7 @@ async def direct(settings: Settings) -> float:
                 break
             after = page.next_after
         consumers = [c for c in system.consumers.values() if c.handles(envelopes[0])]
-        size = settings.events_batch_size  # as the relay hands them over
+        size = settings.of(EventsSettings).batch_size  # as the relay hands them over
         started = time.perf_counter()
         for start in range(0, len(envelopes), size):
             for consumer in consumers:

@@ -25,6 +25,7 @@ from app.kernel.database import open_module_database
 from app.kernel.settings import Settings
 from app.main import REGISTRY
 from app.modules.tools.service import ToolsService
+from app.modules.tools.settings import ToolsSettings
 from contracts.tools import Caller, ToolCreate, ToolsAPI
 
 RUNS = int(os.environ.get("BENCH_TOOL_RUNS", "100"))
@@ -84,8 +85,8 @@ def percentile(values: list[float], q: float) -> float:
 
 async def main() -> None:
     with tempfile.TemporaryDirectory() as data_dir:
-        settings = replace(
-            Settings.from_env({}), data_dir=Path(data_dir), tools_rate_limit=(10**6, 60)
+        settings = replace(Settings.from_env({}), data_dir=Path(data_dir)).with_values(
+            ToolsSettings, rate_limit=(10**6, 60)
         )
         await migrations.upgrade_modules([REGISTRY["tools"]], settings)
         database = open_module_database("tools", settings)
@@ -108,10 +109,10 @@ async def report_latencies(tools: ToolsAPI, settings: Settings) -> None:
     from app.modules.tools.sandbox import Sandbox, SandboxLimits  # the layer being measured
 
     sandbox = Sandbox(
-        bwrap=settings.sandbox_bwrap,
-        python=settings.sandbox_python,
-        uid=settings.sandbox_uid,
-        cgroup=settings.sandbox_cgroup,
+        bwrap=settings.of(ToolsSettings).sandbox_bwrap,
+        python=settings.of(ToolsSettings).sandbox_python,
+        uid=settings.of(ToolsSettings).sandbox_uid,
+        cgroup=settings.of(ToolsSettings).sandbox_cgroup,
     )
     limits = SandboxLimits(timeout_s=5, memory_mb=256, max_output_bytes=1 << 20)
 
@@ -123,7 +124,9 @@ async def report_latencies(tools: ToolsAPI, settings: Settings) -> None:
         await tools.execute(name="bench.echo", params=PARAMS, caller=CALLER)
 
     rows = {
-        "bare subprocess": await timed(lambda: bare_subprocess(settings.sandbox_python), RUNS),
+        "bare subprocess": await timed(
+            lambda: bare_subprocess(settings.of(ToolsSettings).sandbox_python), RUNS
+        ),
         "sandbox (bwrap)": await timed(sandboxed, RUNS),
         "ToolsAPI.execute": await timed(executed, RUNS),
     }

@@ -45,6 +45,16 @@ VECTOR_MODULES = [m for m in MODULES if "vector" in EXTENSIONS[m]]
 PLAIN_MODULES = [m for m in MODULES if m not in VECTOR_MODULES]
 
 
+@pytest.fixture(autouse=True)
+def umask_restored() -> Iterator[None]:
+    """CLI commands run in this process (CliRunner) set the server's private umask; it must
+    not leak into later tests (the bundled PostgreSQL reads its files as another user)."""
+    before = os.umask(0o022)
+    os.umask(before)
+    yield
+    os.umask(before)
+
+
 def run_in_own_loop(coroutine: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine to completion from sync code even inside a test's running loop."""
     with ThreadPoolExecutor(max_workers=1) as pool:

@@ -16,6 +16,7 @@ from contracts.record import Contracts
 
 from .dashboard import Dashboard, dashboard
 from .session_context import SessionContext, session_context
+from .settings import CompositionSettings
 
 AuthRequest = Request[Principal, Any, Any]
 
@@ -37,7 +38,7 @@ class DashboardController(Controller):
             contracts,
             since,
             until,
-            state.settings.composition_timeout_s,
+            state.settings.of(CompositionSettings).timeout_s,
             events=state.get("events"),
         )
 
@@ -65,5 +66,5 @@ class SessionContextController(Controller):
             request.user.user_id,
             messages=messages,
             memories=memories,
-            timeout_s=state.settings.composition_timeout_s,
+            timeout_s=state.settings.of(CompositionSettings).timeout_s,
         )

@@ -38,6 +38,8 @@ class Module:
     # (virtual tables, expression indexes); the boundary check counts them as its own.
     unmodelled: Sequence[str] = field(default=())
     seed: Seed | None = None
+    # Its own settings (a dataclass of `setting()` fields), read with `settings.of(...)`.
+    settings: type | None = None
 
     def owns_unmodelled(self, name: str) -> bool:
         return name.startswith(tuple(self.unmodelled))

@@ -16,6 +16,7 @@ from contracts.sagas import SagaAdminAPI
 from .models import metadata
 from .orchestrator import SagaOrchestrator
 from .routes import SagaAdminController, SessionSagaController, UserDeletionController
+from .settings import SagaSettings
 
 
 def build_orchestrator(
@@ -31,6 +32,7 @@ store = Module(
     service=build_orchestrator,
     routes=[SessionSagaController, SagaAdminController, UserDeletionController],
     migrations=Path(__file__).parent / "migrations",
+    settings=SagaSettings,
 )
 
 __all__ = ["SagaOrchestrator", "store"]

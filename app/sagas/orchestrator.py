@@ -48,6 +48,7 @@ from .create_session import CREATE_SESSION
 from .definition import SagaType, Step, StepCall
 from .delete_session import DELETE_SESSION
 from .models import EVENT_TABLES, SagaRow, SagaStepRow
+from .settings import SagaSettings
 from .user_deletion import request_user_deletion
 from .views import to_saga
 
@@ -65,7 +66,7 @@ class SagaOrchestrator:
     def __init__(self, database: ModuleDatabase, settings: Settings, contracts: Contracts) -> None:
         self._db = database.claim("sagas")
         self._outbox = Outbox("sagas", EVENT_TABLES)
-        self._settings = settings
+        self._settings = settings.of(SagaSettings)
         self._contracts = contracts
         self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._running: dict[uuid.UUID, asyncio.Task[None]] = {}
@@ -119,7 +120,7 @@ class SagaOrchestrator:
             step_index=0,
             attempts=0,
             lease_owner=self._owner,
-            lease_expires_at=now + timedelta(seconds=self._settings.saga_lease_s),
+            lease_expires_at=now + timedelta(seconds=self._settings.lease_s),
             created_at=now,
             updated_at=now,
         )
@@ -155,7 +156,7 @@ class SagaOrchestrator:
 
     @property
     def request_deadline_s(self) -> float:
-        return self._settings.saga_request_deadline_s
+        return self._settings.request_deadline_s
 
     def business_error(self, saga_id: uuid.UUID) -> ContractError | None:
         """The error that made this process compensate the saga, to answer its caller."""
@@ -198,7 +199,7 @@ class SagaOrchestrator:
             row.state = "running" if row.phase == "action" else "compensating"
             row.attempts, row.updated_at = 0, now
             row.lease_owner = self._owner
-            row.lease_expires_at = now + timedelta(seconds=self._settings.saga_lease_s)
+            row.lease_expires_at = now + timedelta(seconds=self._settings.lease_s)
         self._spawn(saga_id)
         return await self.get_saga(saga_id=saga_id)
 
@@ -244,7 +245,7 @@ class SagaOrchestrator:
                     .where(SagaRow.id.in_(ids))
                     .values(
                         lease_owner=self._owner,
-                        lease_expires_at=now + timedelta(seconds=self._settings.saga_lease_s),
+                        lease_expires_at=now + timedelta(seconds=self._settings.lease_s),
                     )
                 )
         for saga_id in ids:
@@ -258,7 +259,7 @@ class SagaOrchestrator:
                 await self.resume_unfinished()
             except Exception:  # the store may be down (health says so): look again later
                 logger.exception("could not look for unfinished sagas")
-            await asyncio.sleep(self._settings.saga_lease_s / 2)
+            await asyncio.sleep(self._settings.lease_s / 2)
 
     # -- driving one saga --------------------------------------------------------------
 
@@ -304,15 +305,15 @@ class SagaOrchestrator:
         function = step.action if forward else step.compensation
         if function is None:
             raise RuntimeError("_advance skips steps without a compensation")
-        crash_point(f"{saga_type.name}:{step.name}:before_{phase}", self._settings.saga_crash_at)
+        crash_point(f"{saga_type.name}:{step.name}:before_{phase}", self._settings.crash_at)
         started = self._clock()
         try:
             # `timeout`, not `wait_for`: on 3.11 the latter can swallow a shutdown's cancel.
-            async with asyncio.timeout(self._settings.saga_step_timeout_s):
+            async with asyncio.timeout(self._settings.step_timeout_s):
                 result = await function(call)
         except Exception as exc:  # every failure is recorded; its kind decides what next
             return await self._failed(row, saga_type, step, phase, started, exc)
-        crash_point(f"{saga_type.name}:{step.name}:after_{phase}", self._settings.saga_crash_at)
+        crash_point(f"{saga_type.name}:{step.name}:after_{phase}", self._settings.crash_at)
         record = self._record(row, step, phase, started, "succeeded", result=result)
         if forward:
             results = {**row.results, step.name: result}
@@ -335,7 +336,7 @@ class SagaOrchestrator:
         transient = isinstance(exc, Unavailable | TimeoutError | OSError)
         attempts = row.attempts + 1
         business = phase == "action" and isinstance(exc, ContractError) and not transient
-        if not business and attempts < self._settings.saga_max_attempts:
+        if not business and attempts < self._settings.max_attempts:
             await self._save(row, attempts=attempts, last_error=message, record=record)
             await asyncio.sleep(self._backoff(attempts))
             return True
@@ -361,7 +362,7 @@ class SagaOrchestrator:
         )
 
     def _backoff(self, attempts: int) -> float:
-        ceiling = min(MAX_BACKOFF_S, self._settings.saga_backoff_s * 2 ** (attempts - 1))
+        ceiling = min(MAX_BACKOFF_S, self._settings.backoff_s * 2 ** (attempts - 1))
         return random.uniform(ceiling / 2, ceiling)  # jitter, not secrecy
 
     def _record(
@@ -397,7 +398,7 @@ class SagaOrchestrator:
         values = {
             **changes,
             "updated_at": now,
-            "lease_expires_at": now + timedelta(seconds=self._settings.saga_lease_s),
+            "lease_expires_at": now + timedelta(seconds=self._settings.lease_s),
         }
         async with self._db.transaction() as tx:
             result = await tx.execute(

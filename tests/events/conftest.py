@@ -14,6 +14,7 @@ import pytest
 from app.kernel.app_factory import BoundModule, close_modules
 from app.kernel.events import EventSystem, Outbox, event_tables_of
 from app.kernel.events.bus import EventBus
+from app.kernel.events.settings import EventsSettings
 from app.kernel.settings import Settings
 from app.main import bind_modules
 from contracts.conversation import SessionCreated
@@ -34,7 +35,9 @@ class Modules:
 
     def events(self, bus: EventBus | None = None, **overrides: Any) -> EventSystem:
         """An event system over these modules (not started): one server process's worth."""
-        system = EventSystem(replace(self.settings, **overrides), self.bound, bus)
+        system = EventSystem(
+            self.settings.with_values(EventsSettings, **overrides), self.bound, bus
+        )
         self.made.append(system)
         return system
 
@@ -78,7 +81,7 @@ async def pg_modules(
 
 @asynccontextmanager
 async def _bound(settings: Settings) -> AsyncIterator[Modules]:
-    settings = replace(settings, events_backoff_s=0.001, events_max_attempts=3)
+    settings = settings.with_values(EventsSettings, backoff_s=0.001, max_attempts=3)
     wiring = bind_modules(settings)
     made: list[EventSystem] = []
     try:

@@ -6,7 +6,6 @@ import asyncio
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +15,7 @@ from litestar.testing import AsyncTestClient
 
 from app.kernel.events.bus import EventBus, InProcessBus
 from app.kernel.events.redis_streams import RedisStreamsBus
+from app.kernel.events.settings import EventsSettings
 from app.kernel.settings import Settings
 from app.main import create_app
 from contracts.events import EventEnvelope
@@ -147,7 +147,9 @@ async def test_redis_streams_a_dead_consumers_entries_are_reclaimed(
 async def test_with_the_bus_down_writes_succeed_and_events_wait_in_the_outbox(
     settings: Settings, auth: Callable[..., dict[str, str]]
 ) -> None:
-    down = replace(settings, bus_url="redis://127.0.0.1:1/0")  # nothing listens there
+    down = settings.with_values(
+        EventsSettings, bus_url="redis://127.0.0.1:1/0"
+    )  # nothing listens there
     admin = auth("root", admin=True)
     async with AsyncTestClient(create_app(down)) as client:  # it starts all the same
         created = await client.post("/v1/sessions", json={}, headers=auth("alice"))

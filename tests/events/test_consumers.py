@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 import msgspec
@@ -15,6 +14,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.kernel.events.redis_streams import RedisStreamsBus
+from app.kernel.events.settings import EventsSettings
 from app.kernel.settings import Settings
 from app.main import create_app
 from contracts.conversation import SessionCreated
@@ -65,7 +65,7 @@ async def test_a_poison_event_is_dead_lettered_and_the_rest_keep_flowing(
 ) -> None:
     await modules.write_sessions_created(6, aggregates=6, user="alice")
     bus = RecordingBus()
-    system = modules.events(bus, events_max_attempts=3)
+    system = modules.events(bus, max_attempts=3)
     poison = poison_analytics(modules, system, monkeypatch)
     poison.poisoned.add(
         bus_target := (await modules.contracts.conversation.replay_events()).items[2].aggregate_id
@@ -104,7 +104,7 @@ async def test_a_poison_event_is_dead_lettered_and_the_rest_keep_flowing(
 async def test_dead_letter_admin_routes(
     settings: Settings, auth: Auth, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    app = create_app(replace(settings, events_max_attempts=2, events_backoff_s=0.01))
+    app = create_app(settings.with_values(EventsSettings, max_attempts=2, backoff_s=0.01))
     async with AsyncTestClient(app=app) as client:
         system = app.state.events
         poison = poison_analytics(None, system, monkeypatch)  # type: ignore[arg-type]  # the helper does not use the fixture it is given

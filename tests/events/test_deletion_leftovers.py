@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import msgspec
@@ -14,6 +13,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from app.kernel.events import EventSystem
+from app.kernel.events.settings import EventsSettings
 from app.kernel.settings import Settings
 from app.main import create_app
 from contracts.conversation import MessageAppended, MessageCreate, SessionCreate
@@ -39,7 +39,7 @@ def poison_memory(events: EventSystem, monkeypatch: pytest.MonkeyPatch) -> Poiso
 async def test_a_deleted_users_dead_letters_go_and_cannot_be_replayed(
     settings: Settings, auth: Auth, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    app = create_app(replace(settings, events_max_attempts=2, events_backoff_s=0.01))
+    app = create_app(settings.with_values(EventsSettings, max_attempts=2, backoff_s=0.01))
     async with AsyncTestClient(app=app) as client:
         admin, mallory = auth("root", admin=True), auth("mallory")
         poison = poison_memory(app.state.events, monkeypatch)
@@ -113,7 +113,7 @@ async def test_an_event_of_a_deleted_user_arriving_late_writes_nothing(modules: 
 async def test_dead_letters_are_purged_past_their_retention(
     modules: Modules, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    system = modules.events(events_max_attempts=1, events_backoff_s=0.01)
+    system = modules.events(max_attempts=1, backoff_s=0.01)
     poison_memory(system, monkeypatch).poisoned.add("alice")
     conversation = modules.contracts.conversation
     session = await conversation.create_session(user_id="alice", session=SessionCreate())

@@ -73,7 +73,7 @@ async def test_published_rows_are_purged_after_retention_unpublished_never(
     modules: Modules,
 ) -> None:
     await modules.write_sessions_created(4, aggregates=2, user="alice")
-    events = modules.events(events_retention_s=3600)
+    events = modules.events(retention_s=3600)
     await events.drain()
     await modules.write_sessions_created(2, aggregates=1, user="alice")  # not yet published
     await events.purge(now=datetime.now(UTC) + timedelta(minutes=30))
@@ -89,8 +89,8 @@ async def test_rows_of_a_relay_that_died_are_published_again_after_its_lease(
 ) -> None:
     await modules.write_sessions_created(30, aggregates=3, user="alice")
     dead_bus, live_bus = RecordingBus(), RecordingBus()
-    dead = modules.events(dead_bus, events_batch_size=10, events_lease_s=1)
-    live = modules.events(live_bus, events_batch_size=10, events_lease_s=1)
+    dead = modules.events(dead_bus, batch_size=10, lease_s=1)
+    live = modules.events(live_bus, batch_size=10, lease_s=1)
     relay: Relay = dead.relays[[r.source for r in dead.relays].index("conversation")]
 
     # The dead relay claimed a batch and delivered it, then died before marking it.
@@ -115,7 +115,7 @@ async def test_two_relays_over_ten_thousand_events(pg_modules: Modules) -> None:
     modules = pg_modules
     await modules.write_sessions_created(10_000, aggregates=400, user="alice")
     buses = [RecordingBus(), RecordingBus()]
-    systems = [modules.events(bus, events_batch_size=100) for bus in buses]
+    systems = [modules.events(bus, batch_size=100) for bus in buses]
     await asyncio.gather(*(system.drain() for system in systems))
 
     published = [e for bus in buses for e in bus.published]
@@ -135,7 +135,7 @@ async def test_two_relays_with_lapsing_leases_still_apply_each_event_once(
     modules = pg_modules
     await modules.write_sessions_created(1_000, aggregates=50, user="alice")
     buses = [SlowBus(), SlowBus()]
-    systems = [modules.events(bus, events_batch_size=50, events_lease_s=1) for bus in buses]
+    systems = [modules.events(bus, batch_size=50, lease_s=1) for bus in buses]
     conversation = modules.by_name("conversation").database
     table = modules.outbox("conversation").table
 

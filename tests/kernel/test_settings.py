@@ -6,7 +6,9 @@ from pathlib import Path
 import pytest
 
 from app.kernel.settings import Settings, SettingsError
-from app.main import REGISTRY
+from app.main import REGISTRY, load_settings
+from app.modules.memory.settings import MemorySettings
+from app.modules.tools.settings import ToolsSettings
 
 
 def test_defaults_give_each_module_its_own_sqlite_file(tmp_path: Path) -> None:
@@ -62,31 +64,34 @@ def test_urls_file_written_by_provision_is_read(tmp_path: Path) -> None:
 )
 def test_bad_value_fails_naming_the_variable(environ: dict[str, str], variable: str) -> None:
     with pytest.raises(SettingsError) as caught:
-        Settings.from_env(environ)
+        load_settings(environ)
     assert caught.value.variable == variable
     assert str(caught.value).startswith(f"{variable}: ")
 
 
 def test_tool_settings_parse_allow_list_and_rate_limit() -> None:
-    default = Settings.from_env({})
-    assert default.tools_allowlist == {"*": ("*",)} and default.tools_rate_limit == (60, 60)
+    default = Settings.from_env({}).of(ToolsSettings)
+    assert default.allowlist == {"*": ("*",)} and default.rate_limit == (60, 60)
     settings = Settings.from_env(
         {
             "BULKHEAD_TOOLS_ALLOWLIST": '{"agent-a": ["math.*", "text.stats"]}',
             "BULKHEAD_TOOLS_RATE_LIMIT": "100/2h",
         }
-    )
+    ).of(ToolsSettings)
     # Listing clients means the others get nothing unless "*" is listed too.
-    assert settings.tools_allowlist == {"*": (), "agent-a": ("math.*", "text.stats")}
-    assert settings.tools_rate_limit == (100, 7200)
-    assert Settings.from_env({"BULKHEAD_TOOLS_RATE_LIMIT": "5/s"}).tools_rate_limit == (5, 1)
+    assert settings.allowlist == {"*": (), "agent-a": ("math.*", "text.stats")}
+    assert settings.rate_limit == (100, 7200)
+    assert Settings.from_env({"BULKHEAD_TOOLS_RATE_LIMIT": "5/s"}).of(ToolsSettings).rate_limit == (
+        5,
+        1,
+    )
 
 
 def test_memory_durations_parse_with_units() -> None:
     settings = Settings.from_env(
         {"BULKHEAD_MEMORY_WORKING_TTL": "90s", "BULKHEAD_MEMORY_HALF_LIFE": "2w"}
-    )
-    assert (settings.memory_working_ttl_s, settings.memory_half_life_s) == (90, 14 * 86_400)
+    ).of(MemorySettings)
+    assert (settings.working_ttl_s, settings.half_life_s) == (90, 14 * 86_400)
 
 
 def test_unknown_module_names_fail_naming_the_variable() -> None:

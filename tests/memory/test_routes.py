@@ -13,6 +13,7 @@ from litestar.testing import AsyncTestClient
 
 from app.kernel.settings import Settings
 from app.main import create_app
+from app.sagas.settings import SagaSettings
 
 Auth = Callable[..., dict[str, str]]
 
@@ -134,7 +135,9 @@ async def test_memory_stats_are_admin_only(client: AsyncTestClient[Litestar], au
 async def test_redis_down_answers_503_for_working_memory_only(
     settings: Settings, auth: Auth
 ) -> None:
-    settings = replace(settings, redis_url="redis://127.0.0.1:1/0", saga_backoff_s=0.01)
+    settings = replace(settings, redis_url="redis://127.0.0.1:1/0").with_values(
+        SagaSettings, backoff_s=0.01
+    )
     async with AsyncTestClient(create_app(settings)) as client:
         health = await client.get("/v1/admin/health", headers=auth("root", admin=True))
         # A new session needs its working memory: the saga retries, then undoes it all.

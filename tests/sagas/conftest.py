@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -13,6 +13,7 @@ from app.kernel.database import open_module_database
 from app.kernel.settings import Settings
 from app.main import SAGA_STORE, bind_modules
 from app.sagas import SagaOrchestrator
+from app.sagas.settings import SagaSettings
 from contracts.errors import Unavailable
 from contracts.record import Contracts
 
@@ -49,7 +50,7 @@ class Faulty:
 
 @pytest.fixture
 async def world(settings: Settings) -> AsyncIterator[World]:
-    settings = replace(settings, saga_backoff_s=0.005, saga_max_attempts=4)
+    settings = settings.with_values(SagaSettings, backoff_s=0.005, max_attempts=4)
     wiring = bind_modules(settings)
     contracts = wiring.contracts
     made: list[tuple[SagaOrchestrator, Any]] = []

@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 
 from app.sagas.create_session import CREATE_SESSION
+from app.sagas.settings import SagaSettings
 from contracts.billing import QuotaExceeded, QuotaUpdate
 from contracts.memory import WorkingMemoryNotFound
 from contracts.record import Contracts
@@ -82,7 +83,7 @@ async def test_retries_exhausted_compensate_what_was_done(world: World) -> None:
     sagas = world.make(memory=memory)
     saga = await sagas.wait(await sagas.start(CREATE_SESSION, PAYLOAD), 10)
     assert (saga.state, saga.error_code) == ("compensated", "RetriesExhausted")
-    assert memory.calls["initialize"] == world.settings.saga_max_attempts
+    assert memory.calls["initialize"] == world.settings.of(SagaSettings).max_attempts
     assert await effects(world) == (0, 0, 0)
 
 
@@ -120,7 +121,9 @@ async def test_a_saga_left_by_a_dead_process_is_finished_by_another(world: World
     saga_id = await dead.start(CREATE_SESSION, PAYLOAD)
     survivor = world.make()
     assert await survivor.resume_unfinished() == []  # the lease has not lapsed yet
-    survivor._clock = lambda: dead._clock() + timedelta(seconds=world.settings.saga_lease_s + 1)
+    survivor._clock = lambda: (
+        dead._clock() + timedelta(seconds=world.settings.of(SagaSettings).lease_s + 1)
+    )
     assert await survivor.resume_unfinished() == [saga_id]
     saga = await survivor.wait(saga_id, 10)
     assert saga.state == "succeeded"
@@ -133,7 +136,7 @@ async def test_a_process_without_the_modules_leaves_the_saga_to_one_with_them(
     starter = world.make()
     starter._spawn = lambda saga_id: None  # type: ignore[method-assign]  # a test stops this process running it
     saga_id = await starter.start(CREATE_SESSION, PAYLOAD)
-    later = starter._clock() + timedelta(seconds=world.settings.saga_lease_s + 1)
+    later = starter._clock() + timedelta(seconds=world.settings.of(SagaSettings).lease_s + 1)
     partial = world.make()
     partial._contracts = Contracts.none_running().with_service(  # no memory, no billing
         "conversation", world.contracts.conversation
@@ -153,7 +156,7 @@ async def test_two_orchestrators_never_run_one_saga_twice(world: World) -> None:
     ids = []
     for i in range(8):
         ids.append(await starter.start(CREATE_SESSION, {**PAYLOAD, "user_id": f"user{i}"}))
-    later = starter._clock() + timedelta(seconds=world.settings.saga_lease_s + 1)
+    later = starter._clock() + timedelta(seconds=world.settings.of(SagaSettings).lease_s + 1)
     for owner in owners:
         owner._clock = lambda: later
     claimed = await asyncio.gather(*(o.resume_unfinished() for o in owners))

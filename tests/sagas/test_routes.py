@@ -10,6 +10,7 @@ from litestar.testing import AsyncTestClient
 
 from app.kernel.settings import Settings
 from app.main import create_app
+from app.sagas.settings import SagaSettings
 
 Auth = Callable[..., dict[str, str]]
 
@@ -48,11 +49,8 @@ async def test_saga_still_retrying_past_the_deadline_answers_202(
     settings: Settings, auth: Auth
 ) -> None:
     # Working memory is down: the saga retries memory.initialize with backoff.
-    settings = replace(
-        settings,
-        redis_url="redis://127.0.0.1:1/0",
-        saga_request_deadline_s=0.2,
-        saga_backoff_s=1.0,
+    settings = replace(settings, redis_url="redis://127.0.0.1:1/0").with_values(
+        SagaSettings, request_deadline_s=0.2, backoff_s=1.0
     )
     async with AsyncTestClient(create_app(settings)) as client:
         pending = await client.post("/v1/sessions", json={}, headers=auth("alice"))

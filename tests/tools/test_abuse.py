@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from app.kernel.settings import Settings
 from app.modules.tools.json_schemas import check_params
+from app.modules.tools.settings import ToolsSettings
 from contracts.tools import (
     Caller,
     InvalidParams,
@@ -32,12 +32,12 @@ SLEEPER = "import json, sys, time\ntime.sleep(json.load(sys.stdin)['s'])\nprint(
 
 @pytest.fixture
 def tools_settings(settings: Settings) -> Settings:
-    return replace(
-        settings,
-        tools_max_concurrent=4,
-        tools_max_concurrent_per_user=2,
-        tools_rate_limit=(3, 60),
-        tools_max_params_bytes=64 * 1024,
+    return settings.with_values(
+        ToolsSettings,
+        max_concurrent=4,
+        max_concurrent_per_user=2,
+        rate_limit=(3, 60),
+        max_params_bytes=64 * 1024,
     )
 
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from app.kernel.settings import Settings
 from app.modules.tools.service import ToolsService
+from app.modules.tools.settings import ToolsSettings
 from contracts.errors import ContractError
 from contracts.tools import (
     Caller,
@@ -99,8 +99,8 @@ async def test_allow_list_from_settings_applies_to_listed_and_other_clients(
 ) -> None:
     from app.kernel.database import open_module_database
 
-    settings = replace(
-        tools_settings, tools_allowlist={"agent-a": ("text.stats",), "*": ("math.evaluate",)}
+    settings = tools_settings.with_values(
+        ToolsSettings, allowlist={"agent-a": ("text.stats",), "*": ("math.evaluate",)}
     )
     database = open_module_database("tools", settings)
     try:
@@ -224,7 +224,7 @@ async def test_without_a_sandbox_calls_answer_unavailable_and_nothing_runs(
 ) -> None:
     from app.kernel.database import open_module_database
 
-    settings = replace(tools_settings, sandbox_bwrap="/nonexistent/bwrap")
+    settings = tools_settings.with_values(ToolsSettings, sandbox_bwrap="/nonexistent/bwrap")
     database = open_module_database("tools", settings)
     try:
         service = ToolsService(database, settings, clock=clock)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from app.kernel.settings import Settings
 from app.main import create_app
+from app.modules.tools.settings import ToolsSettings
 
 Auth = Callable[..., dict[str, str]]
 SLEEPER = {
@@ -125,7 +125,7 @@ async def test_rate_limited_call_is_429_with_retry_after(
 
 
 async def test_missing_bwrap_is_503_and_health_says_so(settings: Settings, auth: Auth) -> None:
-    settings = replace(settings, sandbox_bwrap="/nonexistent/bwrap")
+    settings = settings.with_values(ToolsSettings, sandbox_bwrap="/nonexistent/bwrap")
     async with AsyncTestClient(create_app(settings)) as client:
         health = await client.get("/v1/admin/health", headers=auth("root", admin=True))
         run = await client.post(

@@ -32,6 +32,7 @@ from .consumer import Consumer, ConsumesEvents, DeadLetter, DeadLetterNotFound, 
 from .outbox import Outbox
 from .redis_streams import RedisStreamsBus
 from .relay import OutboxStatus, Relay
+from .settings import EventsSettings
 from .tables import event_tables_of
 
 log = logging.getLogger(__name__)
@@ -60,9 +61,12 @@ class Bound(Protocol):
 
 
 def create_bus(settings: Settings) -> EventBus:
-    if settings.bus_url:
+    events_settings = settings.of(EventsSettings)
+    if events_settings.bus_url:
         return RedisStreamsBus(
-            settings.bus_url, settings.redis_key_prefix, claim_idle_s=settings.bus_claim_idle_s
+            events_settings.bus_url,
+            settings.redis_key_prefix,
+            claim_idle_s=events_settings.bus_claim_idle_s,
         )
     return InProcessBus()
 
@@ -72,6 +76,7 @@ class EventSystem:
         self, settings: Settings, sources: Sequence[Bound], bus: EventBus | None = None
     ) -> None:
         self.settings = settings
+        self.own = events_settings = settings.of(EventsSettings)
         self.bus = bus or create_bus(settings)
         owner = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.relays: list[Relay] = []
@@ -89,8 +94,8 @@ class EventSystem:
                     tables,
                     self.bus,
                     owner=owner,
-                    batch_size=settings.events_batch_size,
-                    lease_s=settings.events_lease_s,
+                    batch_size=events_settings.batch_size,
+                    lease_s=events_settings.lease_s,
                 )
             )
             source.database.on_events_committed(self._wake.set)
@@ -100,8 +105,8 @@ class EventSystem:
                     source.database,
                     tables,
                     source.service.event_handlers(),
-                    max_attempts=settings.events_max_attempts,
-                    backoff_s=settings.events_backoff_s,
+                    max_attempts=events_settings.max_attempts,
+                    backoff_s=events_settings.backoff_s,
                     flush=(
                         source.service.flush_events
                         if isinstance(source.service, FlushesEvents)
@@ -174,11 +179,11 @@ class EventSystem:
                 # Not `wait_for`: on Python 3.11 it can swallow a cancellation that
                 # arrives as the event is set, and shutdown would then wait forever.
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self.settings.events_poll_s):
+                    async with asyncio.timeout(self.own.poll_s):
                         await self._wake.wait()
 
     async def purge(self, now: datetime | None = None) -> None:
-        cutoff = (now or utcnow()) - timedelta(seconds=self.settings.events_retention_s)
+        cutoff = (now or utcnow()) - timedelta(seconds=self.own.retention_s)
         for relay in self.relays:
             try:
                 await relay.purge(cutoff)
@@ -188,9 +193,9 @@ class EventSystem:
         for consumer in self.consumers.values():
             try:
                 await consumer.purge(
-                    cutoff - timedelta(seconds=self.settings.events_retention_s),
+                    cutoff - timedelta(seconds=self.own.retention_s),
                     dead_letters_before=(now or utcnow())
-                    - timedelta(seconds=self.settings.events_dead_letter_retention_s),
+                    - timedelta(seconds=self.own.dead_letter_retention_s),
                 )
             except Exception:
                 log.exception("consumer %s: purging its inbox failed", consumer.name)

@@ -11,6 +11,7 @@ from contracts.record import Contracts
 from .models import metadata
 from .routes import QuotaAdminController, UsageController
 from .service import BillingService
+from .settings import BillingSettings
 
 
 def build_service(database: ModuleDatabase, settings: Settings, contracts: Contracts) -> BillingAPI:
@@ -24,6 +25,7 @@ module = Module(
     service=build_service,
     routes=[UsageController, QuotaAdminController],
     migrations=Path(__file__).parent / "migrations",
+    settings=BillingSettings,
 )
 
 __all__ = ["module"]

@@ -31,14 +31,16 @@ from contracts.events import EventEnvelope, EventPage
 from contracts.users import UserDeletionRequested
 
 from .models import EVENT_TABLES, SESSION_REGISTERED, SESSION_RELEASED, QuotaRow, UsageRow
+from .settings import BillingSettings
 
 
 class BillingService:
     def __init__(self, database: ModuleDatabase, settings: Settings) -> None:
         self._db = database.claim("billing")
         self._outbox = Outbox("billing", EVENT_TABLES)
-        self._default_active = settings.default_max_active_sessions
-        self._default_per_day = settings.default_max_sessions_per_day
+        plan = settings.of(BillingSettings)
+        self._default_active = plan.default_max_active_sessions
+        self._default_per_day = plan.default_max_sessions_per_day
 
     async def register_session(
         self, *, user_id: str, session_id: uuid.UUID, idempotency_key: str

@@ -11,6 +11,7 @@ from contracts.record import Contracts
 from .models import metadata
 from .routes import MemoryController, MemoryStatsController, WorkingMemoryController
 from .service import MemoryService
+from .settings import MemorySettings
 
 
 def build_service(database: ModuleDatabase, settings: Settings, contracts: Contracts) -> MemoryAPI:
@@ -24,6 +25,7 @@ module = Module(
     service=build_service,
     routes=[MemoryStatsController, MemoryController, WorkingMemoryController],
     migrations=Path(__file__).parent / "migrations",
+    settings=MemorySettings,
     depends_on=["conversation"],  # whose session a working memory belongs to
     postgres_extensions=["vector"],
     unmodelled=["memory_entries_fts", "content_tsv", "ix_memory_entries_content_tsv"],

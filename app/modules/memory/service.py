@@ -77,6 +77,7 @@ from .models import (
     WorkingSessionRow,
 )
 from .redis_store import RedisStore
+from .settings import MemorySettings
 from .stated_facts import stated_facts
 from .working_memory import WorkingMemories
 from .working_store import InProcessStore, WorkingStore
@@ -97,7 +98,7 @@ class MemoryService:
     ) -> None:
         self._db = database.claim("memory")
         self._outbox = Outbox("memory", EVENT_TABLES)
-        self._settings = settings
+        self._settings = settings.of(MemorySettings)
         self._conversation = conversation
         self._clock = clock
         if store is None:
@@ -161,7 +162,7 @@ class MemoryService:
         return await self._working.append(session_id, user_id, entry)
 
     async def _seeds(self, user_id: str) -> list[WorkingMemoryItem]:
-        if self._settings.memory_seed_count == 0:
+        if self._settings.seed_count == 0:
             return []
         async with self._db.read() as tx:
             rows = (
@@ -171,7 +172,7 @@ class MemoryService:
                     .order_by(
                         MemoryEntryRow.importance.desc(), MemoryEntryRow.last_accessed_at.desc()
                     )
-                    .limit(self._settings.memory_seed_count)
+                    .limit(self._settings.seed_count)
                 )
             ).all()
         return [
@@ -524,7 +525,7 @@ class MemoryService:
                         query_vector=vector,
                         model_name=self._embedder.model_name,
                         lexical=lexical.get(row.id, 0.0),
-                        half_life_s=self._settings.memory_half_life_s,
+                        half_life_s=self._settings.half_life_s,
                         now=now,
                     ),
                     row,

@@ -11,6 +11,7 @@ import msgspec
 from app.kernel.settings import Settings
 from contracts.memory import WorkingMemory, WorkingMemoryItem, WorkingMemoryNotFound
 
+from .settings import MemorySettings
 from .working_store import Stored, WorkingStore
 
 _encoder = msgspec.json.Encoder()
@@ -20,8 +21,9 @@ _decoder = msgspec.json.Decoder(WorkingMemoryItem)
 class WorkingMemories:
     def __init__(self, store: WorkingStore, settings: Settings, clock: Callable[[], datetime]):
         self.store = store
-        self._ttl_s = settings.memory_working_ttl_s
-        self._max_items = settings.memory_working_max_items
+        own = settings.of(MemorySettings)
+        self._ttl_s = own.working_ttl_s
+        self._max_items = own.working_max_items
         self._clock = clock
 
     async def create(

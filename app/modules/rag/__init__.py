@@ -11,6 +11,7 @@ from contracts.record import Contracts
 from .models import UNMODELLED, metadata
 from .routes import DocumentController, RagStatsController, SearchController
 from .service import RagService
+from .settings import RagSettings
 
 
 def build_service(database: ModuleDatabase, settings: Settings, contracts: Contracts) -> RagAPI:
@@ -24,6 +25,7 @@ module = Module(
     service=build_service,
     routes=[DocumentController, SearchController, RagStatsController],
     migrations=Path(__file__).parent / "migrations",
+    settings=RagSettings,
     postgres_extensions=("vector",),
     unmodelled=UNMODELLED,
 )

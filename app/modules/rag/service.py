@@ -37,6 +37,7 @@ from .fusion import reciprocal_rank_fusion
 from .index_state import IndexState, load_index_state, save_index_state
 from .ingestion import ingest_batch, plan, remove_documents, store_vectors
 from .models import EVENT_TABLES, DocumentRow, EmbeddingRow, RetrievalLogRow
+from .settings import RagSettings
 
 # Hybrid fuses the top max(10, k) of each ranking. Deeper lists let chunks that are
 # mediocre in both outrank one that is first in one (measured: bench/retrieval_quality.py).
@@ -47,6 +48,7 @@ class RagService:
     def __init__(self, database: ModuleDatabase, settings: Settings) -> None:
         self._db = database.claim("rag")
         self._settings = settings
+        self._chunking = settings.of(RagSettings)
         self._embedders: dict[str, Embedder] = {}
         self._outbox = Outbox("rag", EVENT_TABLES)
 
@@ -67,7 +69,7 @@ class RagService:
         for document in documents:
             check_metadata_size(document.metadata)
         plans = [
-            plan(d, size=self._settings.rag_chunk_size, overlap=self._settings.rag_chunk_overlap)
+            plan(d, size=self._chunking.chunk_size, overlap=self._chunking.chunk_overlap)
             for d in documents
         ]
         for _ in range(3):

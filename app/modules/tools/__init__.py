@@ -11,6 +11,7 @@ from contracts.tools import ToolsAPI
 from .models import metadata
 from .routes import ExecutionController, PolicyController, ToolController, ToolStatsController
 from .service import ToolsService, seed_builtin_tools
+from .settings import ToolsSettings
 
 
 def build_service(database: ModuleDatabase, settings: Settings, contracts: Contracts) -> ToolsAPI:
@@ -24,6 +25,7 @@ module = Module(
     service=build_service,
     routes=[ToolStatsController, PolicyController, ExecutionController, ToolController],
     migrations=Path(__file__).parent / "migrations",
+    settings=ToolsSettings,
     seed=seed_builtin_tools,
 )
 

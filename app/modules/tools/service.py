@@ -63,6 +63,7 @@ from .outcome import judge
 from .policy import EVERY_CLIENT, admin_policies, allow_list, allows
 from .rate_limiter import REFUSALS, take_call
 from .sandbox import Sandbox, SandboxLimits
+from .settings import ToolsSettings
 from .slots import SandboxSlots
 from .usage_stats import tool_stats
 
@@ -80,18 +81,17 @@ class ToolsService:
     ) -> None:
         self._db = database.claim("tools")
         self._outbox = Outbox("tools", EVENT_TABLES)
-        self._settings = settings
+        self._settings = settings.of(ToolsSettings)
+        own = self._settings
         self._sandbox = sandbox or Sandbox(
-            bwrap=settings.sandbox_bwrap,
-            python=settings.sandbox_python,
-            uid=settings.sandbox_uid,
-            cgroup=settings.sandbox_cgroup,
+            bwrap=own.sandbox_bwrap,
+            python=own.sandbox_python,
+            uid=own.sandbox_uid,
+            cgroup=own.sandbox_cgroup,
         )
         self._clock = clock
-        self._slots = SandboxSlots(
-            total=settings.tools_max_concurrent, per_user=settings.tools_max_concurrent_per_user
-        )
-        calls, window_s = settings.tools_rate_limit
+        self._slots = SandboxSlots(total=own.max_concurrent, per_user=own.max_concurrent_per_user)
+        calls, window_s = own.rate_limit
         self._default_rate_limit = RateLimit(calls=calls, window_s=window_s)
 
     # -- the registry ------------------------------------------------------------------
@@ -190,10 +190,10 @@ class ToolsService:
     ) -> Execution:
         encoded = msgspec.json.encode(params)
         call = ToolRequest(tool_name=name, caller=caller, params=params, version=version)
-        if len(encoded) > self._settings.tools_max_params_bytes:
+        if len(encoded) > self._settings.max_params_bytes:
             too_big = InvalidParams(
                 f"params are {len(encoded)} bytes; the limit is "
-                f"{self._settings.tools_max_params_bytes} (BULKHEAD_TOOLS_MAX_PARAMS_BYTES)",
+                f"{self._settings.max_params_bytes} (BULKHEAD_TOOLS_MAX_PARAMS_BYTES)",
                 field="params",
             )
             raise await self._refuse(call, "invalid_params", too_big, counted=True)
@@ -202,7 +202,7 @@ class ToolsService:
                 tool = catalog.runnable(await catalog.pick(tx, name, version))
             except (ToolNotFound, ToolDisabled) as exc:
                 raise await self._refuse(call, "refused", exc, counted=True) from None
-            patterns = await allow_list(tx, self._settings.tools_allowlist, caller.client_id)
+            patterns = await allow_list(tx, self._settings.allowlist, caller.client_id)
         call = replace(call, tool=tool)
         if not allows(patterns, name):
             not_allowed = ToolNotAllowed(
@@ -237,7 +237,7 @@ class ToolsService:
         limits = SandboxLimits(
             timeout_s=tool.timeout_s,
             memory_mb=tool.memory_mb,
-            max_output_bytes=self._settings.tools_max_output_bytes,
+            max_output_bytes=self._settings.max_output_bytes,
         )
         async with self._slots.hold(call.caller.user_id):
             try:
@@ -409,7 +409,7 @@ class ToolsService:
             stored = {row.client_id: row for row in await admin_policies(tx)}
         policies = {
             client: ClientPolicy(client_id=client, allowed_tools=list(tools), source="settings")
-            for client, tools in self._settings.tools_allowlist.items()
+            for client, tools in self._settings.allowlist.items()
         }
         for client, row in stored.items():
             policies[client] = ClientPolicy(
