@@ -1,0 +1,86 @@
+"""Recall: a user's memories best for a query, by meaning, words, importance, recency."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from sqlalchemy import update
+
+from app.kernel.validation import validated
+from contracts.memory import (
+    RecalledMemory,
+    RecallQuery,
+    RecallResult,
+)
+
+from . import recall
+from .entries import (
+    to_entry,
+)
+from .models import (
+    MemoryEntryRow,
+    RecallLogRow,
+)
+from .part import MemoryPart
+
+
+class Recaller(MemoryPart):
+    """Scores the candidates, touches what it returns, and logs the latency."""
+
+    async def recall(self, *, user_id: str, query: RecallQuery) -> RecallResult:
+        query = validated(query)
+        started = time.perf_counter()
+        vector = (await self._embedder.embed([query.query]))[0]
+        now = self._clock()
+        where = recall.conditions(user_id, query.filters, now)
+        async with self._db.read() as tx:
+            rows, lexical = await recall.candidates(
+                tx,
+                user_id=user_id,
+                query=query.query,
+                query_vector=vector,
+                model_name=self._embedder.model_name,
+                where=where,
+                limit=query.limit,
+            )
+        scored = sorted(
+            (
+                (
+                    recall.score(
+                        row,
+                        query_vector=vector,
+                        model_name=self._embedder.model_name,
+                        lexical=lexical.get(row.id, 0.0),
+                        half_life_s=self._settings.half_life_s,
+                        now=now,
+                    ),
+                    row,
+                )
+                for row in rows
+            ),
+            key=lambda pair: (-pair[0].score, pair[1].id),
+        )[: query.limit]
+        latency_ms = (time.perf_counter() - started) * 1000
+        async with self._db.transaction() as tx:
+            ids = [row.id for _, row in scored]
+            if ids:  # recalled memories count as used: their recency restarts
+                await tx.execute(
+                    update(MemoryEntryRow)
+                    .where(MemoryEntryRow.id.in_(ids))
+                    .values(access_count=MemoryEntryRow.access_count + 1, last_accessed_at=now)
+                )
+            tx.add(
+                RecallLogRow(
+                    id=uuid.uuid4(),
+                    user_id=user_id,
+                    results=len(ids),
+                    latency_ms=latency_ms,
+                    created_at=now,
+                )
+            )
+        return RecallResult(
+            items=[RecalledMemory(entry=to_entry(row), factors=factors) for factors, row in scored],
+            model_name=self._embedder.model_name,
+            latency_ms=round(latency_ms, 3),
+        )
