@@ -11,6 +11,7 @@ the unfinished ones. `DELETE /v1/users/me` answers 202 once the request is durab
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,13 +19,33 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.kernel.columns import utcnow
 from app.kernel.database import ModuleDatabase
 from app.kernel.events import Outbox
-from contracts.users import UserDeletion, UserDeletionRequested
+from contracts.users import TokenRevocation, UserDeletion, UserDeletionRequested
 
 from .models import SagaRow, SagaStepRow
-from .token_revocations import revoke
+from .token_revocations import revoke, valid_after
 
 FINISHED = ("succeeded", "compensated")
 PERSONAL_FIELDS = ("title", "metadata")  # what a user wrote; ids stay for the admin
+
+
+class UserDeletionService:
+    """Deleting users and revoking their tokens, in the saga store's database."""
+
+    def __init__(self, database: ModuleDatabase, outbox: Outbox) -> None:
+        self._db = database
+        self._outbox = outbox
+
+    async def request_user_deletion(self, *, user_id: str, requested_by: str) -> UserDeletion:
+        return await request_user_deletion(
+            self._db, self._outbox, user_id=user_id, requested_by=requested_by
+        )
+
+    async def revoke_tokens(self, *, user_id: str, at: datetime) -> TokenRevocation:
+        async with self._db.transaction() as tx:
+            return await revoke(tx, user_id=user_id, at=at, reason="admin")
+
+    async def tokens_valid_after(self, *, user_id: str) -> datetime | None:
+        return await valid_after(self._db, user_id)
 
 
 async def request_user_deletion(
