@@ -32,7 +32,7 @@ from sqlalchemy import insert, text
 
 from app.kernel import migrations, provision
 from app.kernel.database import open_module_database
-from app.kernel.hashing_embedder import HashingEmbedder
+from app.kernel.embedding.hashing import HashingEmbedder
 from app.kernel.settings import Settings
 from app.main import REGISTRY
 from app.modules.memory import word_index  # bulk loading writes what the service writes

@@ -67,6 +67,16 @@ def test_the_real_tree_keeps_every_contract(tree_copy: Path) -> None:
             "import app.modules.conversation",
             "Only the composition root imports a module",
         ),
+        (
+            "app/kernel/embedding/hashing.py",
+            "import app.kernel.embedding.factory",
+            "Embedders import only their base",
+        ),
+        (
+            "app/kernel/embedding/http.py",
+            "import app.kernel.embedding.onnx",
+            "Embedders import only their base",
+        ),
     ],
 )
 def test_a_broken_boundary_fails_its_contract(

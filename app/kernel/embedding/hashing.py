@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .embedding import Vectors, normalise
+from .base import Vectors, normalise
 
 _WORD = re.compile(r"\w+")
 

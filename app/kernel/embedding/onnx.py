@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .embedding import DEFAULT_MODEL, Vectors, normalise
+from .base import DEFAULT_MODEL, Vectors, normalise
 
 MAX_TOKENS = 256  # the sequence length the model was trained with
 BATCH = 32

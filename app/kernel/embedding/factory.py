@@ -14,44 +14,27 @@ Models by name:
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from typing import Protocol
-
-import numpy as np
-import numpy.typing as npt
 
 from contracts.embedding import UnknownEmbeddingModel
 
-from .settings import DEFAULT_EMBEDDING_MODEL, Settings
+from ..settings import Settings
+from .base import DEFAULT_MODEL, Embedder
 
-DEFAULT_MODEL = DEFAULT_EMBEDDING_MODEL
 _HASHING = re.compile(r"hashing-(\d{1,5})")
-
-Vectors = npt.NDArray[np.float32]
-
-
-class Embedder(Protocol):
-    @property
-    def model_name(self) -> str: ...
-
-    async def embed(self, texts: Sequence[str]) -> Vectors:
-        """One L2-normalised row per text, in order. Raises `Unavailable` when the
-        model cannot be reached (an HTTP endpoint down)."""
-        ...
 
 
 def create_embedder(model_name: str, settings: Settings) -> Embedder:
     """The embedder for a model name; `UnknownEmbeddingModel` for a name none serves."""
     if model_name == DEFAULT_MODEL:
-        from .onnx_embedder import MiniLMEmbedder
+        from .onnx import MiniLMEmbedder
 
         return MiniLMEmbedder()
     if match := _HASHING.fullmatch(model_name):
-        from .hashing_embedder import HashingEmbedder
+        from .hashing import HashingEmbedder
 
         return HashingEmbedder(int(match.group(1)))
     if model_name.startswith("openai:") and len(model_name) > len("openai:"):
-        from .http_embedder import OpenAICompatibleEmbedder
+        from .http import OpenAICompatibleEmbedder
 
         return OpenAICompatibleEmbedder(model_name, settings)
     raise UnknownEmbeddingModel(
@@ -59,8 +42,3 @@ def create_embedder(model_name: str, settings: Settings) -> Embedder:
         "or hashing-<dims>",
         field="model",
     )
-
-
-def normalise(vectors: npt.NDArray[np.floating]) -> Vectors:
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return (vectors / np.where(norms == 0, 1, norms)).astype(np.float32)

@@ -10,8 +10,8 @@ import numpy as np
 
 from contracts.errors import Unavailable
 
-from .embedding import Vectors, normalise
-from .settings import Settings
+from ..settings import Settings
+from .base import Vectors, normalise
 
 BATCH = 64
 TIMEOUT_S = 30.0
