@@ -15,9 +15,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from app.kernel.database import ModuleDatabase
+from app.kernel.events import ReplaysOutbox
 from app.kernel.settings import Settings
 from contracts.errors import ContractError, Unavailable
-from contracts.events import EventPage
 from contracts.record import Contracts
 from contracts.sagas import Saga
 from contracts.users import TokenRevocation, UserDeletion
@@ -34,7 +34,7 @@ class SagasUnavailable(Unavailable):
     """A module a saga calls is not running in this process."""
 
 
-class SagaOrchestrator(SagaRecovery, SagaAdmin):
+class SagaOrchestrator(SagaRecovery, SagaAdmin, ReplaysOutbox):
     """Starts sagas, waits for them, and answers with what they made or why they failed."""
 
     def __init__(self, database: ModuleDatabase, settings: Settings, contracts: Contracts) -> None:
@@ -111,9 +111,6 @@ class SagaOrchestrator(SagaRecovery, SagaAdmin):
     async def _by_request_key(self, request_key: str) -> uuid.UUID | None:
         async with self._db.read() as tx:
             return await tx.scalar(select(SagaRow.id).where(SagaRow.request_key == request_key))
-
-    async def replay_events(self, *, after: int = 0, limit: int = 500) -> EventPage:
-        return await self._outbox.replay(self._db, after=after, limit=limit)
 
     async def request_user_deletion(self, *, user_id: str, requested_by: str) -> UserDeletion:
         return await self._users.request_user_deletion(user_id=user_id, requested_by=requested_by)

@@ -2,7 +2,7 @@
 
 from .consumer import Consumer, ConsumesEvents, DeadLetter, FlushesEvents
 from .handlers import EventHandlers, Handler, user_of
-from .outbox import Outbox
+from .outbox import Outbox, ReplaysOutbox
 from .relay import OutboxStatus, Relay
 from .system import EventsStatus, EventSystem, create_bus
 from .tables import EventTables, add_event_tables, event_tables_of
@@ -20,6 +20,7 @@ __all__ = [
     "Outbox",
     "OutboxStatus",
     "Relay",
+    "ReplaysOutbox",
     "add_event_tables",
     "create_bus",
     "event_tables_of",

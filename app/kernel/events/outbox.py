@@ -90,3 +90,14 @@ class Outbox:
             occurred_at=row.occurred_at,
             payload=msgspec.json.decode(row.payload),
         )
+
+
+class ReplaysOutbox:
+    """Gives a service the `EventSource` contract method from its own outbox: a module's
+    retained events, oldest first, read again (for read-model rebuilds)."""
+
+    _db: ModuleDatabase
+    _outbox: Outbox
+
+    async def replay_events(self, *, after: int = 0, limit: int = 500) -> EventPage:
+        return await self._outbox.replay(self._db, after=after, limit=limit)

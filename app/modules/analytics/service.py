@@ -8,10 +8,10 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.kernel.database import ModuleDatabase
-from app.kernel.events import Consumer, EventHandlers, Outbox
+from app.kernel.events import Consumer, EventHandlers, Outbox, ReplaysOutbox
 from app.kernel.settings import Settings
 from contracts.analytics import AnalyticsReport
-from contracts.events import EventEnvelope, EventPage
+from contracts.events import EventEnvelope
 
 from .models import (
     EVENT_TABLES,
@@ -24,7 +24,7 @@ from .projections import HANDLERS, flush
 from .report import build_report
 
 
-class AnalyticsService:
+class AnalyticsService(ReplaysOutbox):
     def __init__(self, database: ModuleDatabase, settings: Settings) -> None:
         self._db = database.claim("analytics")
         self._outbox = Outbox("analytics", EVENT_TABLES)  # it writes none; kept for the shape
@@ -56,6 +56,3 @@ class AnalyticsService:
             if self._replay.handles(envelope) and await self._replay.apply(envelope):
                 applied += 1
         return applied
-
-    async def replay_events(self, *, after: int = 0, limit: int = 500) -> EventPage:
-        return await self._outbox.replay(self._db, after=after, limit=limit)

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.kernel.columns import utcnow
 from app.kernel.database import ModuleDatabase
-from app.kernel.events import EventHandlers, Outbox, user_of
+from app.kernel.events import EventHandlers, Outbox, ReplaysOutbox, user_of
 from app.kernel.settings import Settings
 from app.kernel.validation import validated
 from contracts.billing import (
@@ -27,14 +27,14 @@ from contracts.billing import (
     UsageSummary,
 )
 from contracts.errors import Conflict
-from contracts.events import EventEnvelope, EventPage
+from contracts.events import EventEnvelope
 from contracts.users import UserDeletionRequested
 
 from .models import EVENT_TABLES, SESSION_REGISTERED, SESSION_RELEASED, QuotaRow, UsageRow
 from .settings import BillingSettings
 
 
-class BillingService:
+class BillingService(ReplaysOutbox):
     def __init__(self, database: ModuleDatabase, settings: Settings) -> None:
         self._db = database.claim("billing")
         self._outbox = Outbox("billing", EVENT_TABLES)
@@ -153,9 +153,6 @@ class BillingService:
             return self._quota(user_id, row)
 
     # -- events ------------------------------------------------------------------------
-
-    async def replay_events(self, *, after: int = 0, limit: int = 500) -> EventPage:
-        return await self._outbox.replay(self._db, after=after, limit=limit)
 
     def event_handlers(self) -> EventHandlers:
         return EventHandlers().on(UserDeletionRequested, self._forget_user)

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.kernel.columns import utcnow
 from app.kernel.cursor import decode_cursor, encode_cursor
 from app.kernel.database import ModuleDatabase
-from app.kernel.events import EventHandlers, Outbox, user_of
+from app.kernel.events import EventHandlers, Outbox, ReplaysOutbox, user_of
 from app.kernel.keyset import newest_first, page_limit
 from app.kernel.settings import Settings
 from app.kernel.validation import check_metadata_size, validated
@@ -38,7 +38,7 @@ from contracts.conversation import (
     UnknownTool,
 )
 from contracts.errors import InvalidInput
-from contracts.events import EventEnvelope, EventPage
+from contracts.events import EventEnvelope
 from contracts.paging import DEFAULT_PAGE_LIMIT
 from contracts.tools import ToolsAPI
 from contracts.users import UserDeletionRequested
@@ -47,7 +47,7 @@ from .models import EVENT_TABLES, MessageRow, RoutingDecisionRow, SessionRow
 from .tokens import TOKEN_ENCODING, count_tokens
 
 
-class ConversationService:
+class ConversationService(ReplaysOutbox):
     def __init__(self, database: ModuleDatabase, settings: Settings, *, tools: ToolsAPI) -> None:
         self._db = database.claim("conversation")
         self._tools = tools
@@ -333,9 +333,6 @@ class ConversationService:
         )
 
     # -- events ------------------------------------------------------------------------
-
-    async def replay_events(self, *, after: int = 0, limit: int = 500) -> EventPage:
-        return await self._outbox.replay(self._db, after=after, limit=limit)
 
     def event_handlers(self) -> EventHandlers:
         return EventHandlers().on(UserDeletionRequested, self._forget_user)

@@ -13,11 +13,10 @@ from datetime import datetime
 from app.kernel.columns import utcnow
 from app.kernel.database import ModuleDatabase
 from app.kernel.embedding import create_embedder
-from app.kernel.events import EventHandlers, Outbox
+from app.kernel.events import EventHandlers, Outbox, ReplaysOutbox
 from app.kernel.health import ComponentHealth
 from app.kernel.settings import Settings
 from contracts.conversation import ConversationAPI
-from contracts.events import EventPage
 from contracts.memory import (
     AddedMemory,
     MemoryCategory,
@@ -50,7 +49,7 @@ from .working_memory import WorkingMemories
 from .working_store import InProcessStore, WorkingStore
 
 
-class MemoryService:
+class MemoryService(ReplaysOutbox):
     def __init__(
         self,
         database: ModuleDatabase,
@@ -162,9 +161,6 @@ class MemoryService:
         return await self._graph.relationships(memory_id=memory_id, user_id=user_id)
 
     # -- events, stats, health -------------------------------------------------------------
-
-    async def replay_events(self, *, after: int = 0, limit: int = 500) -> EventPage:
-        return await self._outbox.replay(self._db, after=after, limit=limit)
 
     def event_handlers(self) -> EventHandlers:
         return self._reactions.event_handlers()

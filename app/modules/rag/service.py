@@ -14,11 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.kernel.columns import utcnow
 from app.kernel.database import ModuleDatabase
 from app.kernel.embedding import Embedder, create_embedder
-from app.kernel.events import Outbox
+from app.kernel.events import Outbox, ReplaysOutbox
 from app.kernel.settings import Settings
 from app.kernel.validation import check_metadata_size, validated
 from contracts.errors import InvalidInput, Unavailable
-from contracts.events import EventPage
 from contracts.rag import (
     Document,
     DocumentCreate,
@@ -44,7 +43,7 @@ from .settings import RagSettings
 CANDIDATES_PER_RANKING = 10
 
 
-class RagService:
+class RagService(ReplaysOutbox):
     def __init__(self, database: ModuleDatabase, settings: Settings) -> None:
         self._db = database.claim("rag")
         self._settings = settings
@@ -172,9 +171,6 @@ class RagService:
                 occurred_at=searched_at,
             )
         return SearchResult(mode=request.mode, model_name=model, hits=hits, latency_ms=latency_ms)
-
-    async def replay_events(self, *, after: int = 0, limit: int = 500) -> EventPage:
-        return await self._outbox.replay(self._db, after=after, limit=limit)
 
     async def reindex_step(self, *, model_name: str, batch_size: int = 64) -> ReindexProgress:
         if not 1 <= batch_size <= 1000:

@@ -21,13 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.kernel.auth import USER_ID_PATTERN
 from app.kernel.columns import utcnow
 from app.kernel.database import ModuleDatabase
-from app.kernel.events import EventHandlers, Outbox, user_of
+from app.kernel.events import EventHandlers, Outbox, ReplaysOutbox, user_of
 from app.kernel.health import ComponentHealth
 from app.kernel.keyset import newest_first
 from app.kernel.settings import Settings
 from app.kernel.validation import validated
 from contracts.errors import ContractError, InvalidInput
-from contracts.events import EventEnvelope, EventPage
+from contracts.events import EventEnvelope
 from contracts.paging import DEFAULT_PAGE_LIMIT
 from contracts.tools import (
     Caller,
@@ -70,7 +70,7 @@ from .usage_stats import tool_stats
 logger = logging.getLogger("bulkhead.tools")
 
 
-class ToolsService:
+class ToolsService(ReplaysOutbox):
     def __init__(
         self,
         database: ModuleDatabase,
@@ -326,9 +326,6 @@ class ToolsService:
         )
 
     # -- events ------------------------------------------------------------------------
-
-    async def replay_events(self, *, after: int = 0, limit: int = 500) -> EventPage:
-        return await self._outbox.replay(self._db, after=after, limit=limit)
 
     def event_handlers(self) -> EventHandlers:
         return EventHandlers().on(UserDeletionRequested, self._forget_user)
