@@ -28,11 +28,11 @@ from app.kernel.settings_report import effective_settings, markdown_table, rende
 from app.main import (
     DATABASES,
     REGISTRY,
-    SAGA_STORE,
     SETTINGS_GROUPS,
     load_settings,
     open_modules,
 )
+from app.sagas import SAGA_STORE
 from contracts.errors import ContractError
 from contracts.rag import DocumentCreate
 

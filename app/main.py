@@ -23,7 +23,7 @@ from app.kernel.private_files import keep_files_private
 from app.kernel.registry import ModuleRegistry
 from app.kernel.settings import Settings
 from app.modules import analytics, billing, conversation, memory, rag, tools
-from app.sagas import store as saga_store
+from app.sagas import SAGA_STORE
 from contracts.record import Contracts
 
 REGISTRY = ModuleRegistry(
@@ -36,7 +36,6 @@ REGISTRY = ModuleRegistry(
         analytics.module,
     ]
 )
-SAGA_STORE = saga_store  # not a module, but a database of its own like one
 DATABASES = [*REGISTRY, SAGA_STORE]  # every database this server owns
 # Every group of settings, the kernel's first: `bulkhead settings` and the README show them.
 SETTINGS_GROUPS: dict[str, type] = {

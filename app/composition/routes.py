@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
-from litestar import Controller, Request, get
+from litestar import Controller, get
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
 
-from app.kernel.auth import Principal, requires_admin
+from app.kernel.auth import requires_admin
+from app.kernel.route_params import AuthRequest
 from app.kernel.time_range import StatsRange, parse_range
 from contracts.record import Contracts
 
 from .dashboard import Dashboard, dashboard
 from .session_context import SessionContext, session_context
 from .settings import CompositionSettings
-
-AuthRequest = Request[Principal, Any, Any]
 
 
 class DashboardController(Controller):

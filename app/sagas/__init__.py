@@ -25,7 +25,9 @@ def build_orchestrator(
     return SagaOrchestrator(database, settings, contracts)
 
 
-store = Module(
+# The saga store's database, described like a module's so the kernel migrates,
+# provisions and health-checks it the same way; it is not a module of the registry.
+SAGA_STORE = Module(
     name="sagas",
     metadata=metadata,
     contract=SagaAdminAPI,
@@ -35,4 +37,4 @@ store = Module(
     settings=SagaSettings,
 )
 
-__all__ = ["SagaOrchestrator", "store"]
+__all__ = ["SAGA_STORE", "SagaOrchestrator"]

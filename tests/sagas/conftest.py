@@ -11,8 +11,8 @@ import pytest
 from app.kernel.app_factory import close_modules
 from app.kernel.database import open_module_database
 from app.kernel.settings import Settings
-from app.main import SAGA_STORE, bind_modules
-from app.sagas import SagaOrchestrator
+from app.main import bind_modules
+from app.sagas import SAGA_STORE, SagaOrchestrator
 from app.sagas.settings import SagaSettings
 from contracts.errors import Unavailable
 from contracts.record import Contracts

@@ -23,7 +23,7 @@ from ..database import ModuleDatabase
 from .handlers import EventHandlers
 from .tables import EventTables
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger("bulkhead.events")
 
 MAX_ERROR_CHARS = 2_000
 
@@ -107,7 +107,7 @@ class Consumer:
                 return
             except Exception as exc:  # a handler may fail in any way; the reason is kept
                 error = f"{type(exc).__name__}: {exc}"
-                log.warning(
+                logger.warning(
                     "%s: %s %s failed (attempt %d): %s",
                     self.name,
                     envelope.type,
@@ -128,7 +128,7 @@ class Consumer:
                 await self._apply_all(mine)
                 return
             except Exception as exc:
-                log.info("%s: a batch failed (%s); applying it event by event", self.name, exc)
+                logger.info("%s: a batch failed (%s); applying it event by event", self.name, exc)
         for envelope in mine:
             await self.deliver(envelope)
 
@@ -193,7 +193,9 @@ class Consumer:
         user_id, deletion = envelope.user_id, envelope.type == UserDeletionRequested.TYPE
         late = user_id in forgotten and envelope.occurred_at <= forgotten[user_id]
         if late and not deletion:
-            log.info("%s: skipped %s %s of a deleted user", self.name, envelope.type, envelope.id)
+            logger.info(
+                "%s: skipped %s %s of a deleted user", self.name, envelope.type, envelope.id
+            )
             return
         handler = self._handlers[(envelope.type, envelope.version)]
         await handler(tx, envelope.event(), envelope)
@@ -271,7 +273,7 @@ class Consumer:
                     failed_at=now,
                 )
             )
-        log.error("%s: dead-lettered %s %s: %s", self.name, envelope.type, envelope.id, error)
+        logger.error("%s: dead-lettered %s %s: %s", self.name, envelope.type, envelope.id, error)
 
     async def state_of(self, event_id: uuid.UUID) -> str:
         """`applied`, `dead_letter` (given up on, for now) or `pending`."""

@@ -25,7 +25,7 @@ from contracts.events import EventEnvelope
 
 from .bus import Deliver
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger("bulkhead.events")
 _decode = msgspec.json.Decoder(EventEnvelope).decode
 _encode = msgspec.json.encode
 _FIELD = b"envelope"
@@ -133,11 +133,11 @@ class RedisStreamsBus:
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
-                log.warning("event bus: reading for %s failed (%s); retrying", group, exc)
+                logger.warning("event bus: reading for %s failed (%s); retrying", group, exc)
                 await asyncio.sleep(1.0)
             except Exception:
                 # The entry stays pending and is claimed again after claim_idle_s.
-                log.exception("event bus: delivering to %s failed; it will be retried", group)
+                logger.exception("event bus: delivering to %s failed; it will be retried", group)
                 await asyncio.sleep(1.0)
 
     async def oldest_unhandled(self) -> datetime | None:

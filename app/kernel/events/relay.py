@@ -22,7 +22,7 @@ from .bus import EventBus
 from .outbox import Outbox
 from .tables import EventTables
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger("bulkhead.events")
 # Serialises claims among the relays of one PostgreSQL database (the key is arbitrary but
 # fixed): a claim decides by other claims' leases, so two must not decide at once.
 _CLAIM_LOCK = 0x6275_6C6B  # "bulk"
@@ -134,7 +134,7 @@ class Relay:
                     .values(lease_owner=None, lease_until=None)
                 )
         except Exception:  # the lease lapses on its own
-            log.warning("relay %s: could not release its lease early", self.source)
+            logger.warning("relay %s: could not release its lease early", self.source)
 
     async def purge(self, cutoff: datetime) -> int:
         """Delete rows published before `cutoff` (the retention period)."""

@@ -35,7 +35,7 @@ from .relay import OutboxStatus, Relay
 from .settings import EventsSettings
 from .tables import event_tables_of
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger("bulkhead.events")
 LAG_DEGRADED_S = 60.0  # /health says degraded past this consistency lag
 PURGE_EVERY_S = 3_600.0
 
@@ -141,7 +141,7 @@ class EventSystem:
             try:
                 published += await relay.publish_batch()
             except Exception as exc:  # one outbox's trouble must not stop the others
-                log.warning("relay %s: publishing failed (%r); retrying", relay.source, exc)
+                logger.warning("relay %s: publishing failed (%r); retrying", relay.source, exc)
         return published
 
     async def drain(self) -> int:
@@ -188,7 +188,7 @@ class EventSystem:
             try:
                 await relay.purge(cutoff)
             except Exception:
-                log.exception("relay %s: purging failed", relay.source)
+                logger.exception("relay %s: purging failed", relay.source)
         # An inbox must outlive every copy of an event that could still be delivered.
         for consumer in self.consumers.values():
             try:
@@ -198,7 +198,7 @@ class EventSystem:
                     - timedelta(seconds=self.own.dead_letter_retention_s),
                 )
             except Exception:
-                log.exception("consumer %s: purging its inbox failed", consumer.name)
+                logger.exception("consumer %s: purging its inbox failed", consumer.name)
 
     # -- looking -----------------------------------------------------------------------
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
 from uuid import UUID
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import FromPath, JSONBody
 
-from app.kernel.auth import Principal, requires_admin
+from app.kernel.auth import requires_admin
+from app.kernel.route_params import AuthRequest, Cursor, Limit
 from app.kernel.time_range import StatsRange, parse_range
 from contracts.conversation import (
     ConversationAPI,
@@ -23,10 +23,6 @@ from contracts.conversation import (
     SessionPage,
 )
 from contracts.paging import DEFAULT_PAGE_LIMIT
-
-AuthRequest = Request[Principal, Any, Any]
-Limit = Annotated[int, QueryParameter(ge=1, le=200, description="page size")]
-Cursor = Annotated[str | None, QueryParameter(description="next_cursor of the previous page")]
 
 
 class SessionController(Controller):

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
-from litestar import Controller, Request, Response, delete, get, patch, post
+from litestar import Controller, Response, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 
-from app.kernel.auth import Principal, requires_admin
+from app.kernel.auth import requires_admin
+from app.kernel.route_params import AuthRequest, Cursor, Limit
 from app.kernel.time_range import StatsRange, parse_range
 from contracts.memory import (
     MemoryAPI,
@@ -28,10 +29,6 @@ from contracts.memory import (
     WorkingMemoryItemCreate,
 )
 from contracts.paging import DEFAULT_PAGE_LIMIT
-
-AuthRequest = Request[Principal, Any, Any]
-Limit = Annotated[int, QueryParameter(ge=1, le=200, description="page size")]
-Cursor = Annotated[str | None, QueryParameter(description="next_cursor of the previous page")]
 
 
 class MemoryController(Controller):

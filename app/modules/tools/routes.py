@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
-from litestar import Controller, Request, delete, get, patch, post, put
+from litestar import Controller, delete, get, patch, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 
-from app.kernel.auth import Principal, requires_admin
+from app.kernel.auth import requires_admin
+from app.kernel.route_params import AuthRequest, Cursor, Limit
 from app.kernel.time_range import StatsRange, parse_range
 from contracts.paging import DEFAULT_PAGE_LIMIT
 from contracts.tools import (
@@ -28,12 +29,9 @@ from contracts.tools import (
     ToolVersionCreate,
 )
 
-AuthRequest = Request[Principal, Any, Any]
 Version = Annotated[
     int | None, QueryParameter(ge=1, description="a version; default the latest enabled")
 ]
-Limit = Annotated[int, QueryParameter(ge=1, le=200, description="page size")]
-Cursor = Annotated[str | None, QueryParameter(description="next_cursor of the previous page")]
 Filter = Annotated[str | None, QueryParameter(max_length=200)]
 
 
