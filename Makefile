@@ -43,6 +43,7 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports importlinter.ini
 	$(BIN)/mypy --strict app contracts bench tests
+	$(BIN)/bulkhead docs --check
 
 test: lint sandbox
 	BULKHEAD_DATA_DIR=$$(mktemp -d) bash -c '$(BIN)/bulkhead db upgrade >/dev/null && $(BIN)/bulkhead check'

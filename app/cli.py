@@ -22,6 +22,7 @@ from app.kernel.auth import create_token, resolve_jwt_secret
 from app.kernel.boundary_check import run_checks
 from app.kernel.database import open_module_database
 from app.kernel.events import EventSystem
+from app.kernel.module_map import mermaid, replace_between_markers
 from app.kernel.private_files import keep_files_private, set_private_umask
 from app.kernel.settings import Settings, SettingsError
 from app.kernel.settings_report import effective_settings, markdown_table, render_effective
@@ -32,7 +33,7 @@ from app.main import (
     load_settings,
     open_modules,
 )
-from app.sagas import SAGA_STORE
+from app.sagas import SAGA_STORE, SAGA_TYPES
 from contracts.errors import ContractError
 from contracts.rag import DocumentCreate
 
@@ -314,6 +315,31 @@ def _run_contract_calls(run: Callable[[], Coroutine[Any, Any, None]]) -> None:
         asyncio.run(run())
     except ContractError as exc:
         raise click.ClickException(exc.message) from exc
+
+
+ARCHITECTURE_DOC = Path("docs/architecture.md")
+
+
+def module_map() -> str:
+    sagas = {name: list(t.modules) for name, t in SAGA_TYPES.items()}
+    composed = [m.name for m in REGISTRY]  # the dashboard asks every module
+    return mermaid(list(REGISTRY), SAGA_STORE, sagas, composed)
+
+
+@main.command()
+@click.option("--check", is_flag=True, help="exit 1 if the diagram in the file is out of date")
+@click.option("--file", "path", type=click.Path(path_type=Path), default=ARCHITECTURE_DOC)
+def docs(check: bool, path: Path) -> None:
+    """Draw the module map from the registry into docs/architecture.md (Mermaid)."""
+    current = path.read_text()
+    updated = replace_between_markers(current, module_map())
+    if check:
+        if updated != current:
+            raise click.ClickException(f"{path}'s module map is stale: run `bulkhead docs`")
+        click.echo(f"{path}: the module map is current")
+        return
+    path.write_text(updated)
+    click.echo(f"{path}: module map drawn from the registry")
 
 
 @main.command("settings")

@@ -13,6 +13,7 @@ from app.kernel.settings import Settings
 from contracts.record import Contracts
 from contracts.sagas import SagaAdminAPI
 
+from .engine import SAGA_TYPES
 from .models import metadata
 from .orchestrator import SagaOrchestrator
 from .routes import SagaAdminController, SessionSagaController, UserDeletionController
@@ -37,4 +38,4 @@ SAGA_STORE = Module(
     settings=SagaSettings,
 )
 
-__all__ = ["SAGA_STORE", "SagaOrchestrator"]
+__all__ = ["SAGA_STORE", "SAGA_TYPES", "SagaOrchestrator"]
