@@ -48,6 +48,8 @@ lint: install
 test: lint sandbox
 	BULKHEAD_DATA_DIR=$$(mktemp -d) bash -c '$(BIN)/bulkhead db upgrade >/dev/null && $(BIN)/bulkhead check'
 	$(BIN)/pytest
+	@echo "Every benchmark in quick mode (tiny sizes: proves each still runs to the end)"
+	BENCH_QUICK=1 $(BIN)/python -m bench
 
 bench: install sandbox
 	$(BIN)/python -m bench

@@ -36,12 +36,14 @@ from app.kernel.settings import Settings
 from app.main import REGISTRY
 from app.modules.conversation.models import MessageRow, SessionRow  # the baseline needs the table
 from app.modules.conversation.service import ConversationService
+from app.sagas import SAGA_STORE
+from bench.sizes import size
 from contracts.conversation import ConversationAPI, MessageCreate, SessionCreate
 from tests.fakes.tools import FakeTools
 
-APPENDS = int(os.environ.get("BENCH_APPENDS", "1000"))
+APPENDS = int(size("BENCH_APPENDS", "1000", "20"))
 HTTP_CLIENTS = 16
-HTTP_REQUESTS_PER_CLIENT = int(os.environ.get("BENCH_HTTP_PER_CLIENT", "60"))
+HTTP_REQUESTS_PER_CLIENT = int(size("BENCH_HTTP_PER_CLIENT", "60", "3"))
 POSTGRES_ADMIN_URL = os.environ.get(
     "BULKHEAD_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
@@ -125,7 +127,23 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def over_http(backend: str, env: dict[str, str]) -> Result:
+async def open_sessions(settings: Settings, user_id: str, count: int) -> list[str]:
+    """Sessions made in-process before the server starts: the HTTP part measures appends,
+    and creating a session over HTTP is a saga needing memory, which this bench leaves out."""
+    database = open_module_database("conversation", settings)
+    try:
+        service = ConversationService(database, settings, tools=FakeTools().as_api())
+        made = [
+            await service.create_session(user_id=user_id, session=SessionCreate())
+            for _ in range(count)
+        ]
+        return [str(s.id) for s in made]
+    finally:
+        await database.dispose()
+
+
+async def over_http(backend: str, settings: Settings, env: dict[str, str]) -> Result:
+    sessions = await open_sessions(settings, "bench-http", HTTP_CLIENTS)
     port = free_port()
     bulkhead = str(Path(sys.executable).parent / "bulkhead")
     server = await asyncio.create_subprocess_exec(
@@ -154,8 +172,7 @@ async def over_http(backend: str, env: dict[str, str]) -> Result:
                     await asyncio.sleep(0.1)
             latencies: list[float] = []
 
-            async def one_client() -> None:
-                session = (await client.post("/v1/sessions", json={})).json()["id"]
+            async def one_client(session: str) -> None:
                 for _ in range(HTTP_REQUESTS_PER_CLIENT):
                     t0 = time.perf_counter()
                     response = await client.post(
@@ -166,7 +183,7 @@ async def over_http(backend: str, env: dict[str, str]) -> Result:
                     response.raise_for_status()
 
             started = time.perf_counter()
-            await asyncio.gather(*(one_client() for _ in range(HTTP_CLIENTS)))
+            await asyncio.gather(*(one_client(session) for session in sessions))
             seconds = time.perf_counter() - started
         return Result(backend, f"HTTP, {HTTP_CLIENTS} clients", len(latencies), seconds, latencies)
     finally:
@@ -174,16 +191,21 @@ async def over_http(backend: str, env: dict[str, str]) -> Result:
         await asyncio.wait_for(server.wait(), timeout=20)
 
 
-MODULES = ["conversation", "billing"]  # what this benchmark's server runs
+MODULES = [
+    "tools",
+    "conversation",
+    "billing",
+]  # what this benchmark's server runs (conversation asks tools)
 
 
 async def upgrade_all(settings: Settings) -> None:
-    await migrations.upgrade_modules([REGISTRY[m] for m in MODULES], settings)
+    # The saga store too: every server checks token revocations there.
+    await migrations.upgrade_modules([*(REGISTRY[m] for m in MODULES), SAGA_STORE], settings)
 
 
 async def run_backend(backend: str, settings: Settings, env: dict[str, str]) -> list[Result]:
     await upgrade_all(settings)
-    return [*await in_process(backend, settings), await over_http(backend, env)]
+    return [*await in_process(backend, settings), await over_http(backend, settings, env)]
 
 
 async def postgres_reachable() -> bool:
@@ -224,7 +246,7 @@ async def main() -> None:
             prefix = f"bhbench_{secrets.token_hex(4)}"
             urls_file = Path(data_dir) / "pg-urls.json"
             done = await provision.provision(
-                POSTGRES_ADMIN_URL, MODULES, prefix=prefix, output=urls_file
+                POSTGRES_ADMIN_URL, [*MODULES, SAGA_STORE.name], prefix=prefix, output=urls_file
             )
             urls = done.urls
             try:
@@ -233,7 +255,7 @@ async def main() -> None:
                     "postgres", replace(settings, database_urls=urls), pg_env
                 )
             finally:
-                await provision.drop(POSTGRES_ADMIN_URL, MODULES, prefix=prefix)
+                await provision.drop(POSTGRES_ADMIN_URL, [*MODULES, SAGA_STORE.name], prefix=prefix)
         else:
             print(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}: SQLite only")
     print(render(results))

@@ -18,11 +18,10 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import redis as redis_sync
 
@@ -32,13 +31,14 @@ from app.kernel.events import EventSystem, Outbox, event_tables_of
 from app.kernel.events.settings import EventsSettings
 from app.kernel.settings import Settings
 from app.main import DATABASES, bind_modules
+from bench.sizes import size
 from contracts.conversation import MessageAppended, MessageCreate, SessionCreate
 from contracts.events import EventEnvelope
 from tests.pgvector_server import PgvectorServer
 
-EVENTS = int(os.environ.get("BENCH_EVENTS", "2000"))
-RATE = int(os.environ.get("BENCH_EVENTS_RATE", "100"))  # messages per second
-SECONDS = float(os.environ.get("BENCH_EVENTS_SECONDS", "5"))
+EVENTS = int(size("BENCH_EVENTS", "2000", "100"))
+RATE = int(size("BENCH_EVENTS_RATE", "100", "20"))  # messages per second
+SECONDS = float(size("BENCH_EVENTS_SECONDS", "5", "1"))
 POSTGRES_ADMIN_URL = os.environ.get(
     "BULKHEAD_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
@@ -144,7 +144,7 @@ def percentile(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, max(0, round(q * len(values)) - 1))]
 
 
-async def measure(backend: str, fresh: Any) -> list[str]:
+async def measure(backend: str, fresh: Callable[[], Awaitable[Settings]]) -> list[str]:
     lines = []
     baseline = await direct(await fresh())
     lines.append(
@@ -154,7 +154,9 @@ async def measure(backend: str, fresh: Any) -> list[str]:
     for bus in ("in-process", "redis-streams"):
         settings = await fresh()
         if bus == "redis-streams":
-            settings = replace(settings, bus_url=REDIS_URL, redis_key_prefix=prefix)
+            settings = replace(settings, redis_key_prefix=prefix).with_values(
+                EventsSettings, bus_url=REDIS_URL
+            )
         per_second, lags = await through_the_bus(settings)
         lines.append(
             f"{backend:<9} {bus:<16} {per_second:>9.0f} {per_second / baseline:>7.2f}x "

@@ -40,14 +40,15 @@ from app.modules.memory.entries import content_hash
 from app.modules.memory.models import MemoryEntryRow
 from app.modules.memory.service import MemoryService
 from bench.rag_search import synthetic_text, topic_vocabularies, vocabulary
+from bench.sizes import size
 from contracts.memory import RecallQuery, WorkingMemoryItemCreate
 from tests.fakes.conversation import FakeConversation
 from tests.pgvector_server import PgvectorServer
 
-SIZES = [int(n) for n in os.environ.get("BENCH_MEMORY_SIZES", "10000,100000").split(",")]
+SIZES = [int(n) for n in size("BENCH_MEMORY_SIZES", "10000,100000", "200").split(",")]
 MODEL = "hashing-384"
-RECALLS = 100
-WORKING_OPS = 500
+RECALLS = int(size("BENCH_MEMORY_RECALLS", "100", "10"))
+WORKING_OPS = int(size("BENCH_MEMORY_WORKING_OPS", "500", "20"))
 REDIS_URL = os.environ.get("BULKHEAD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 CATEGORIES = ["fact", "preference", "goal", "event", "instruction", "other"]
 

@@ -14,7 +14,6 @@ cannot beat, and each ingest rate is given as a ratio to it.
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import re
 import secrets
@@ -32,12 +31,13 @@ from app.main import REGISTRY
 from app.modules.rag import vector_index  # the benchmark compares the index to exact search
 from app.modules.rag.service import RagService
 from bench.retrieval_quality import load_corpus
+from bench.sizes import size
 from contracts.rag import DocumentCreate, RagAPI, SearchFilters, SearchRequest
 from tests.pgvector_server import PgvectorServer
 
-SIZES = [int(n) for n in os.environ.get("BENCH_RAG_SIZES", "10000,100000").split(",")]
+SIZES = [int(n) for n in size("BENCH_RAG_SIZES", "10000,100000", "300").split(",")]
 MODEL = "hashing-384"
-QUERIES = 100
+QUERIES = int(size("BENCH_RAG_QUERIES", "100", "10"))
 NO_FILTERS = SearchFilters()
 
 

@@ -31,11 +31,12 @@ from app.kernel.settings import Settings
 from app.main import DATABASES, bind_modules
 from app.sagas import SagaOrchestrator
 from app.sagas.create_session import CREATE_SESSION
+from bench.sizes import size
 from contracts.conversation import SessionCreate
 from contracts.record import Contracts
 from tests.pgvector_server import PgvectorServer
 
-RUNS = int(os.environ.get("BENCH_SAGA_RUNS", "100"))
+RUNS = int(size("BENCH_SAGA_RUNS", "100", "5"))
 POSTGRES_ADMIN_URL = os.environ.get(
     "BULKHEAD_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )

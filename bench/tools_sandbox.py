@@ -12,7 +12,6 @@ the ratio to one call at a time.
 from __future__ import annotations
 
 import asyncio
-import os
 import statistics
 import tempfile
 import time
@@ -26,10 +25,11 @@ from app.kernel.settings import Settings
 from app.main import REGISTRY
 from app.modules.tools.service import ToolsService
 from app.modules.tools.settings import ToolsSettings
+from bench.sizes import size
 from contracts.tools import Caller, ToolCreate, ToolsAPI
 
-RUNS = int(os.environ.get("BENCH_TOOL_RUNS", "100"))
-CONCURRENT_CALLS = int(os.environ.get("BENCH_TOOL_CONCURRENT_CALLS", "64"))
+RUNS = int(size("BENCH_TOOL_RUNS", "100", "5"))
+CONCURRENT_CALLS = int(size("BENCH_TOOL_CONCURRENT_CALLS", "64", "8"))
 SOURCE = "import json, sys\nprint(json.dumps({'echo': json.load(sys.stdin)}))"
 PARAMS = {"text": "hello"}
 CALLER = Caller(user_id="bench", client_id="bench")
