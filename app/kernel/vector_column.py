@@ -9,8 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from pgvector.sqlalchemy import VECTOR
-from sqlalchemy import Dialect, LargeBinary
+from sqlalchemy import ColumnElement, Dialect, Float, LargeBinary, bindparam, func
+from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 
@@ -35,3 +37,14 @@ class VectorColumn(TypeDecorator[Any]):
         if dialect.name == "postgresql":
             return np.asarray(value, dtype=np.float32)
         return np.frombuffer(value, dtype=np.float32)
+
+
+def cosine_distance(
+    column: QueryableAttribute[Any], query: npt.NDArray[np.float32], dialect: str
+) -> ColumnElement[float]:
+    """An exact scan's ordering: pgvector's `<=>` or sqlite-vec's `vec_distance_cosine`.
+    No cast to vector(dims) on PostgreSQL: this expression matches no HNSW index."""
+    if dialect == "postgresql":
+        return column.op("<=>", return_type=Float)(bindparam("q", query, type_=VECTOR()))
+    vector = bindparam("q", query.astype(np.float32).tobytes(), type_=LargeBinary)
+    return func.vec_distance_cosine(column, vector)

@@ -17,11 +17,11 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import numpy as np
-from pgvector.sqlalchemy import VECTOR
-from sqlalchemy import ColumnElement, Float, LargeBinary, bindparam, func, select, text
+from sqlalchemy import ColumnElement, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.kernel.database import dialect_of
+from app.kernel.vector_column import cosine_distance
 from contracts.memory import RecallFilters, ScoreFactors
 
 from . import word_index
@@ -104,16 +104,7 @@ async def _nearest(
     where: Sequence[ColumnElement[bool]],
     k: int,
 ) -> list[uuid.UUID]:
-    distance: ColumnElement[float]
-    if dialect_of(tx) == "postgresql":
-        distance = MemoryEntryRow.embedding.op("<=>", return_type=Float)(
-            bindparam("q", query_vector, type_=VECTOR())
-        )
-    else:
-        distance = func.vec_distance_cosine(
-            MemoryEntryRow.embedding,
-            bindparam("q", query_vector.astype(np.float32).tobytes(), type_=LargeBinary),
-        )
+    distance = cosine_distance(MemoryEntryRow.embedding, query_vector, dialect_of(tx))
     rows = await tx.execute(
         select(MemoryEntryRow.id)
         .where(MemoryEntryRow.model_name == model_name, *where)

@@ -15,10 +15,11 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 from pgvector.sqlalchemy import VECTOR
-from sqlalchemy import ColumnElement, Float, LargeBinary, bindparam, cast, func, select, text
+from sqlalchemy import Float, bindparam, cast, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.kernel.database import dialect_of
+from app.kernel.vector_column import cosine_distance
 from contracts.rag import SearchFilters
 
 from .filters import filter_condition
@@ -105,17 +106,7 @@ async def exact_search(
 ) -> list[tuple[uuid.UUID, float]]:
     """Brute force over every (filtered) chunk: the ground truth the index is held to."""
     dialect = dialect_of(tx)
-    distance: ColumnElement[float]
-    if dialect == "postgresql":
-        # No cast to vector(dims): this expression matches no HNSW index, so it scans.
-        distance = EmbeddingRow.vector.op("<=>", return_type=Float)(
-            bindparam("q", query, type_=VECTOR())
-        )
-    else:
-        distance = func.vec_distance_cosine(
-            EmbeddingRow.vector,
-            bindparam("q", query.astype(np.float32).tobytes(), type_=LargeBinary),
-        )
+    distance = cosine_distance(EmbeddingRow.vector, query, dialect)
     rows = await tx.execute(
         select(EmbeddingRow.document_id, distance)
         .join(DocumentRow, DocumentRow.id == EmbeddingRow.document_id)
