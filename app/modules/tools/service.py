@@ -1,16 +1,11 @@
-"""ToolsService: implements `contracts.tools.ToolsAPI`.
-
-A call goes: resolve the tool -> policy -> parameter schema -> sandbox available ->
-rate limit -> run in the sandbox -> judge the result. Whatever stops it, one audit row
-records it, and nothing is run unless every check before has passed.
-"""
+"""ToolsService: implements `contracts.tools.ToolsAPI`: the registry of tools, the audit
+log, client policies; running a call is `execution.py`'s."""
 
 from __future__ import annotations
 
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -26,7 +21,7 @@ from app.kernel.health import ComponentHealth
 from app.kernel.keyset import newest_first
 from app.kernel.settings import Settings
 from app.kernel.validation import validated
-from contracts.errors import ContractError, InvalidInput
+from contracts.errors import InvalidInput
 from contracts.events import EventEnvelope
 from contracts.paging import DEFAULT_PAGE_LIMIT
 from contracts.tools import (
@@ -36,35 +31,24 @@ from contracts.tools import (
     Execution,
     ExecutionNotFound,
     ExecutionPage,
-    ExecutionStatus,
-    InvalidParams,
-    RateLimit,
-    SandboxUnavailable,
     Tool,
     ToolCreate,
-    ToolDisabled,
-    ToolExecuted,
     ToolExists,
-    ToolNotAllowed,
     ToolNotFound,
     ToolPage,
-    ToolRateLimited,
     ToolStats,
     ToolVersionCreate,
 )
 from contracts.users import UserDeletionRequested
 
 from . import catalog
-from .audit import ToolRequest, refusal_row, run_row, to_execution
+from .audit import to_execution
 from .builtin_tools import BUILTIN_TOOLS
-from .json_schemas import check_params
+from .execution import ToolExecutor
 from .models import EVENT_TABLES, ClientPolicyRow, ExecutionRow, ToolRow
-from .outcome import judge
-from .policy import EVERY_CLIENT, admin_policies, allow_list, allows
-from .rate_limiter import REFUSALS, take_call
-from .sandbox import Sandbox, SandboxLimits
+from .policy import EVERY_CLIENT, admin_policies
+from .sandbox import Sandbox
 from .settings import ToolsSettings
-from .slots import SandboxSlots
 from .usage_stats import tool_stats
 
 logger = logging.getLogger("bulkhead.tools")
@@ -90,9 +74,7 @@ class ToolsService(ReplaysOutbox):
             cgroup=own.sandbox_cgroup,
         )
         self._clock = clock
-        self._slots = SandboxSlots(total=own.max_concurrent, per_user=own.max_concurrent_per_user)
-        calls, window_s = own.rate_limit
-        self._default_rate_limit = RateLimit(calls=calls, window_s=window_s)
+        self._executor = ToolExecutor(self._db, self._outbox, own, self._sandbox, clock)
 
     # -- the registry ------------------------------------------------------------------
 
@@ -183,146 +165,13 @@ class ToolsService(ReplaysOutbox):
                 tx.add(catalog.new_row(spec, version, builtin=True))
             logger.info("installed built-in tool %s version %d", spec.name, version)
 
-    # -- execution ---------------------------------------------------------------------
+    # -- execution (execution.py) -------------------------------------------------------
 
     async def execute(
         self, *, name: str, params: dict[str, Any], caller: Caller, version: int | None = None
     ) -> Execution:
-        encoded = msgspec.json.encode(params)
-        call = ToolRequest(tool_name=name, caller=caller, params=params, version=version)
-        if len(encoded) > self._settings.max_params_bytes:
-            too_big = InvalidParams(
-                f"params are {len(encoded)} bytes; the limit is "
-                f"{self._settings.max_params_bytes} (BULKHEAD_TOOLS_MAX_PARAMS_BYTES)",
-                field="params",
-            )
-            raise await self._refuse(call, "invalid_params", too_big, counted=True)
-        async with self._db.read() as tx:
-            try:
-                tool = catalog.runnable(await catalog.pick(tx, name, version))
-            except (ToolNotFound, ToolDisabled) as exc:
-                raise await self._refuse(call, "refused", exc, counted=True) from None
-            patterns = await allow_list(tx, self._settings.allowlist, caller.client_id)
-        call = replace(call, tool=tool)
-        if not allows(patterns, name):
-            not_allowed = ToolNotAllowed(
-                f"client {caller.client_id!r} may not run {name!r}",
-                field="name",
-                details={"client_id": caller.client_id, "tool": name, "rule": "allow_list"},
-            )
-            raise await self._refuse(call, "refused", not_allowed, counted=True)
-        try:
-            check_params(tool.schema, params)
-        except InvalidParams as exc:
-            raise await self._refuse(call, "invalid_params", exc, counted=True) from None
-        status = await self._sandbox.status()
-        if not status.available:
-            raise await self._refuse(call, "unavailable", SandboxUnavailable(str(status.reason)))
-        limit = self._rate_limit(tool)
-        async with self._db.transaction() as tx:
-            wait = await self._take(tx, name, caller, limit)
-        if wait is not None:
-            raise await self._refuse(
-                call,
-                "rate_limited",
-                ToolRateLimited(
-                    f"{name!r} allows {limit.calls} calls per {limit.window_s}s per user",
-                    details={"limit": limit.calls, "window_s": limit.window_s},
-                    retry_after_s=wait,
-                ),
-            )
-        return await self._run(call, tool, encoded)
-
-    async def _run(self, call: ToolRequest, tool: ToolRow, stdin: bytes) -> Execution:
-        limits = SandboxLimits(
-            timeout_s=tool.timeout_s,
-            memory_mb=tool.memory_mb,
-            max_output_bytes=self._settings.max_output_bytes,
-        )
-        async with self._slots.hold(call.caller.user_id):
-            try:
-                run = await self._sandbox.run(tool.source, stdin, limits)
-            except OSError as exc:
-                raise await self._refuse(
-                    call, "unavailable", SandboxUnavailable(f"cannot start the sandbox: {exc}")
-                ) from exc
-        # Whatever the tool printed, the run ends in exactly one audit row.
-        try:
-            status, reason, result = judge(tool, run, limits.max_output_bytes)
-        except Exception as exc:  # a judge's bug must not lose the record of a run
-            logger.exception("judging a run of %s failed", tool.name)
-            status, reason, result = (
-                "invalid_output",
-                f"the output could not be read: {type(exc).__name__}",
-                None,
-            )
-        row = run_row(call, run, status, reason, result)
-        await self._audit(row)
-        return to_execution(row)
-
-    async def _take(
-        self, tx: AsyncSession, key: str, caller: Caller, limit: RateLimit
-    ) -> float | None:
-        return await take_call(
-            tx,
-            dialect=self._db.dialect,
-            tool_name=key,
-            client_id=caller.client_id,
-            user_id=caller.user_id,
-            limit=limit,
-            now=self._clock(),
-        )
-
-    async def _refuse(
-        self,
-        call: ToolRequest,
-        status: ExecutionStatus,
-        error: ContractError,
-        *,
-        counted: bool = False,
-    ) -> ContractError:
-        """Record a call that did not run (its params in a bounded form), and hand back its
-        error to raise. A `counted` refusal (the caller's fault) takes one from the
-        caller's budget of refusals; past it, the answer is 429 instead."""
-        async with self._db.transaction() as tx:
-            if counted:
-                limit = self._default_rate_limit
-                wait = await self._take(tx, REFUSALS, call.caller, limit)
-                if wait is not None:
-                    status, error = (
-                        "rate_limited",
-                        ToolRateLimited(
-                            f"too many refused calls ({limit.calls} per {limit.window_s}s per user); "
-                            f"the last one: {error.message}",
-                            details={"limit": limit.calls, "window_s": limit.window_s},
-                            retry_after_s=wait,
-                        ),
-                    )
-            row = refusal_row(call, status, error.message)
-            await self._record(tx, row)
-        error.details["execution_id"] = str(row.id)
-        return error
-
-    async def _audit(self, row: ExecutionRow) -> None:
-        async with self._db.transaction() as tx:
-            await self._record(tx, row)
-
-    async def _record(self, tx: AsyncSession, row: ExecutionRow) -> None:
-        """The audit row and its event, together."""
-        tx.add(row)
-        await self._outbox.add(
-            tx,
-            ToolExecuted(
-                user_id=row.user_id,
-                execution_id=row.id,
-                tool_name=row.tool_name,
-                tool_version=row.tool_version,
-                client_id=row.client_id,
-                status=row.status,
-                duration_ms=row.duration_ms,
-                executed_at=row.created_at,
-            ),
-            occurred_at=row.created_at,
+        return await self._executor.execute(
+            name=name, params=params, caller=caller, version=version
         )
 
     # -- events ------------------------------------------------------------------------
@@ -337,11 +186,6 @@ class ToolsService(ReplaysOutbox):
         user_id = user_of(event)
         await tx.execute(delete(ExecutionRow).where(ExecutionRow.user_id == user_id))
         await self._outbox.forget_user(tx, user_id)
-
-    def _rate_limit(self, tool: ToolRow) -> RateLimit:
-        if tool.rate_limit_calls is not None and tool.rate_limit_window_s is not None:
-            return RateLimit(calls=tool.rate_limit_calls, window_s=tool.rate_limit_window_s)
-        return self._default_rate_limit
 
     async def component_health(self) -> dict[str, ComponentHealth]:
         status = await self._sandbox.status()
