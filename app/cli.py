@@ -1,4 +1,8 @@
-"""`bulkhead ...`: serve, migrate, provision PostgreSQL, mint tokens, check boundaries."""
+"""`bulkhead ...`: serve, migrate, provision PostgreSQL, mint tokens, settings, docs, check.
+
+One file (~370 lines) on purpose: it reads as the list of commands, each a few lines that
+hand over to the kernel or a contract; the work itself lives elsewhere.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
 """The tools module's face: a registry of versioned tools, and their sandboxed execution.
 
+One file (~340 lines) by rule: a module's whole contract is `contracts/<module>.py`.
+
 Every call to `execute` leaves one audit row, whatever its outcome: run, failed, refused,
 rate-limited. Calls that never reach the sandbox raise; calls that ran return an
 `Execution` whose `status` says how the run ended.

@@ -1,6 +1,7 @@
 """Events: a transactional outbox per module, a relay, a bus, and consumers with an inbox."""
 
-from .consumer import Consumer, ConsumesEvents, DeadLetter, FlushesEvents
+from .consumer import Consumer, ConsumesEvents, FlushesEvents
+from .dead_letters import DeadLetter
 from .handlers import EventHandlers, Handler, user_of
 from .outbox import Outbox, ReplaysOutbox
 from .relay import OutboxStatus, Relay

@@ -7,25 +7,22 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
-import msgspec
-from sqlalchemy import Row, delete, func, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contracts.errors import Conflict, NotFound
 from contracts.events import EventEnvelope
 from contracts.users import UserDeletionRequested
 
 from ..columns import utcnow
 from ..database import ModuleDatabase
+from .dead_letters import DeadLetterShelf
 from .handlers import EventHandlers
 from .tables import EventTables
 
 logger = logging.getLogger("bulkhead.events")
-
-MAX_ERROR_CHARS = 2_000
 
 
 # Called once at the end of each transaction of handled events (a batch, or one event):
@@ -47,28 +44,7 @@ class FlushesEvents(Protocol):
     async def flush_events(self, tx: AsyncSession) -> None: ...
 
 
-class DeadLetter(msgspec.Struct, frozen=True, kw_only=True):
-    id: uuid.UUID
-    consumer: str
-    event_id: uuid.UUID
-    source: str
-    type: str
-    error: str
-    attempts: int
-    failed_at: datetime
-    resolved_at: datetime | None
-    envelope: EventEnvelope
-
-
-class DeadLetterNotFound(NotFound):
-    """No dead letter with that id in that consumer."""
-
-
-class DeadLetterStillFails(Conflict):
-    """Resubmitted, the handler failed again; the dead letter stays, with the new error."""
-
-
-class Consumer:
+class Consumer(DeadLetterShelf):
     def __init__(
         self,
         name: str,
@@ -241,40 +217,6 @@ class Consumer:
             )
         return found is not None
 
-    async def _dead_letter(self, envelope: EventEnvelope, error: str, attempts: int) -> None:
-        now = utcnow()
-        async with self._db.transaction() as tx:
-            earlier = await tx.scalar(
-                select(self._dead.c.id).where(
-                    self._dead.c.event_id == envelope.id, self._dead.c.resolved_at.is_(None)
-                )
-            )
-            if earlier is not None:  # delivered again while dead: one letter, more attempts
-                await tx.execute(
-                    update(self._dead)
-                    .where(self._dead.c.id == earlier)
-                    .values(
-                        error=error[:MAX_ERROR_CHARS],
-                        attempts=self._dead.c.attempts + attempts,
-                        failed_at=now,
-                    )
-                )
-                return
-            await tx.execute(
-                insert(self._dead).values(
-                    id=uuid.uuid4(),
-                    event_id=envelope.id,
-                    source=envelope.source,
-                    type=envelope.type,
-                    user_id=envelope.user_id,
-                    envelope=msgspec.json.encode(envelope).decode(),
-                    error=error[:MAX_ERROR_CHARS],
-                    attempts=attempts,
-                    failed_at=now,
-                )
-            )
-        logger.error("%s: dead-lettered %s %s: %s", self.name, envelope.type, envelope.id, error)
-
     async def state_of(self, event_id: uuid.UUID) -> str:
         """`applied`, `dead_letter` (given up on, for now) or `pending`."""
         if await self.applied(event_id):
@@ -287,57 +229,6 @@ class Consumer:
             )
         return "dead_letter" if dead is not None else "pending"
 
-    async def dead_letters(
-        self, *, include_resolved: bool = False, limit: int = 100
-    ) -> list[DeadLetter]:
-        query = select(self._dead).order_by(self._dead.c.failed_at.desc()).limit(limit)
-        if not include_resolved:
-            query = query.where(self._dead.c.resolved_at.is_(None))
-        async with self._db.read() as tx:
-            rows = (await tx.execute(query)).all()
-        return [self._letter(row) for row in rows]
-
-    async def unresolved_count(self) -> int:
-        async with self._db.read() as tx:
-            count = await tx.scalar(
-                select(func.count())
-                .select_from(self._dead)
-                .where(self._dead.c.resolved_at.is_(None))
-            )
-        return count or 0
-
-    async def resubmit(self, letter_id: uuid.UUID) -> DeadLetter:
-        """Apply a dead letter's event once more (its handler fixed, its cause gone)."""
-        async with self._db.read() as tx:
-            row = (await tx.execute(select(self._dead).where(self._dead.c.id == letter_id))).first()
-        if row is None:
-            raise DeadLetterNotFound(f"no dead letter {letter_id} in {self.name}", field="id")
-        letter = self._letter(row)
-        if letter.resolved_at is not None:
-            return letter
-        try:
-            await self.apply(letter.envelope)
-        except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
-            async with self._db.transaction() as tx:
-                await tx.execute(
-                    update(self._dead)
-                    .where(self._dead.c.id == letter_id)
-                    .values(error=error, attempts=self._dead.c.attempts + 1, failed_at=utcnow())
-                )
-            raise DeadLetterStillFails(
-                f"{self.name} still fails on {letter.type} {letter.event_id}: {error}",
-                details={"dead_letter_id": str(letter_id)},
-            ) from None
-        resolved_at = utcnow()
-        async with self._db.transaction() as tx:
-            await tx.execute(
-                update(self._dead)
-                .where(self._dead.c.id == letter_id)
-                .values(resolved_at=resolved_at)
-            )
-        return msgspec.structs.replace(letter, resolved_at=resolved_at)
-
     async def purge(self, cutoff: datetime, dead_letters_before: datetime) -> None:
         """Forget inbox ids and deletions older than the outbox keeps events (none of those
         events can come back), and dead letters past their own retention."""
@@ -349,17 +240,3 @@ class Consumer:
                 )
             )
             await tx.execute(delete(self._dead).where(self._dead.c.failed_at < dead_letters_before))
-
-    def _letter(self, row: Row[Any]) -> DeadLetter:
-        return DeadLetter(
-            id=row.id,
-            consumer=self.name,
-            event_id=row.event_id,
-            source=row.source,
-            type=row.type,
-            error=row.error,
-            attempts=row.attempts,
-            failed_at=row.failed_at,
-            resolved_at=row.resolved_at,
-            envelope=msgspec.json.decode(row.envelope, type=EventEnvelope),
-        )

@@ -13,7 +13,7 @@ from litestar.params import FromPath, QueryParameter
 from contracts.events import EVENT_TYPES
 
 from ..auth import requires_admin
-from .consumer import DeadLetter
+from .dead_letters import DeadLetter
 from .system import EventsStatus, EventSystem
 
 

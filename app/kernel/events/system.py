@@ -28,7 +28,8 @@ from ..health import ComponentHealth
 from ..module import Module
 from ..settings import Settings
 from .bus import EventBus, InProcessBus
-from .consumer import Consumer, ConsumesEvents, DeadLetter, DeadLetterNotFound, FlushesEvents
+from .consumer import Consumer, ConsumesEvents, FlushesEvents
+from .dead_letters import DeadLetter, DeadLetterNotFound
 from .outbox import Outbox
 from .redis_streams import RedisStreamsBus
 from .relay import OutboxStatus, Relay

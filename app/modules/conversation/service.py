@@ -1,4 +1,10 @@
-"""ConversationService: implements `contracts.conversation.ConversationAPI`."""
+"""ConversationService: implements `contracts.conversation.ConversationAPI`.
+
+One file (~370 lines) on purpose: sessions, messages and routing decisions share one
+ownership check and one transaction per call (a message bumps its session's count, a
+decision reads its message's session), so split apart each would reach into the other's
+rows. Rows become DTOs in `views.py`.
+"""
 
 from __future__ import annotations
 
@@ -44,7 +50,8 @@ from contracts.tools import ToolsAPI
 from contracts.users import UserDeletionRequested
 
 from .models import EVENT_TABLES, MessageRow, RoutingDecisionRow, SessionRow
-from .tokens import TOKEN_ENCODING, count_tokens
+from .tokens import count_tokens
+from .views import to_decision, to_message, to_session
 
 
 class ConversationService(ReplaysOutbox):
@@ -90,11 +97,11 @@ class ConversationService(ReplaysOutbox):
             ):
                 return found
             raise
-        return _session(row)
+        return to_session(row)
 
     async def get_session(self, *, session_id: uuid.UUID, user_id: str) -> Session:
         async with self._db.read() as tx:
-            return _session(await _owned_session(tx, session_id, user_id))
+            return to_session(await _owned_session(tx, session_id, user_id))
 
     async def list_sessions(
         self, *, user_id: str, cursor: str | None = None, limit: int = DEFAULT_PAGE_LIMIT
@@ -112,14 +119,14 @@ class ConversationService(ReplaysOutbox):
                 cursor=cursor,
                 limit=limit,
             )
-        return SessionPage(items=[_session(r) for r in rows], next_cursor=next_cursor)
+        return SessionPage(items=[to_session(r) for r in rows], next_cursor=next_cursor)
 
     async def close_session(self, *, session_id: uuid.UUID, user_id: str) -> Session:
         async with self._db.transaction() as tx:
             row = await _owned_session(tx, session_id, user_id)
             if row.status == "open":
                 row.status, row.updated_at = "closed", utcnow()
-            return _session(row)
+            return to_session(row)
 
     async def delete_session(self, *, session_id: uuid.UUID, user_id: str) -> None:
         async with self._db.transaction() as tx:
@@ -185,7 +192,7 @@ class ConversationService(ReplaysOutbox):
                 ),
                 occurred_at=now,
             )
-        return _message(row)
+        return to_message(row)
 
     async def list_messages(
         self,
@@ -213,7 +220,7 @@ class ConversationService(ReplaysOutbox):
             )
         page, more = rows[:limit], len(rows) > limit
         next_cursor = encode_cursor(f"messages:{session_id}", page[-1].seq) if more else None
-        return MessagePage(items=[_message(r) for r in page], next_cursor=next_cursor)
+        return MessagePage(items=[to_message(r) for r in page], next_cursor=next_cursor)
 
     async def recent_messages(
         self, *, session_id: uuid.UUID, user_id: str, limit: int = 20
@@ -229,7 +236,7 @@ class ConversationService(ReplaysOutbox):
                     .limit(limit)
                 )
             ).all()
-        return [_message(r) for r in reversed(rows)]
+        return [to_message(r) for r in reversed(rows)]
 
     async def record_routing_decision(
         self, *, message_id: uuid.UUID, user_id: str, decision: RoutingDecisionCreate
@@ -275,7 +282,7 @@ class ConversationService(ReplaysOutbox):
                 ),
                 occurred_at=row.created_at,
             )
-        return _decision(row)
+        return to_decision(row)
 
     async def get_routing_decision(self, *, message_id: uuid.UUID, user_id: str) -> RoutingDecision:
         async with self._db.read() as tx:
@@ -287,7 +294,7 @@ class ConversationService(ReplaysOutbox):
             )
         if row is None:
             raise RoutingDecisionNotFound(f"no routing decision for message {message_id}")
-        return _decision(row)
+        return to_decision(row)
 
     async def _check_tool(self, decision: RoutingDecisionCreate) -> None:
         """A reference into the tools module is checked through its contract when stored."""
@@ -358,7 +365,7 @@ class ConversationService(ReplaysOutbox):
                     SessionRow.user_id == user_id, SessionRow.idempotency_key == key
                 )
             )
-        return _session(row) if row is not None else None
+        return to_session(row) if row is not None else None
 
 
 async def _owned_session(tx: AsyncSession, session_id: uuid.UUID, user_id: str) -> SessionRow:
@@ -367,41 +374,3 @@ async def _owned_session(tx: AsyncSession, session_id: uuid.UUID, user_id: str) 
     if row is None or row.user_id != user_id or row.status == "deleted":
         raise SessionNotFound(f"no session {session_id}", field="session_id")
     return row
-
-
-def _session(row: SessionRow) -> Session:
-    return Session(
-        id=row.id,
-        user_id=row.user_id,
-        title=row.title,
-        status="open" if row.status == "open" else "closed",
-        metadata=row.meta,
-        message_count=row.message_count,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
-
-
-def _message(row: MessageRow) -> Message:
-    return Message(
-        id=row.id,
-        session_id=row.session_id,
-        seq=row.seq,
-        role=row.role,  # type: ignore[arg-type]  # stored from a validated Role
-        content=row.content,
-        tokens=row.tokens,
-        token_encoding=TOKEN_ENCODING,
-        created_at=row.created_at,
-    )
-
-
-def _decision(row: RoutingDecisionRow) -> RoutingDecision:
-    return RoutingDecision(
-        id=row.id,
-        message_id=row.message_id,
-        intent=row.intent,
-        confidence=row.confidence,
-        tool_name=row.tool_name,
-        tool_version=row.tool_version,
-        created_at=row.created_at,
-    )
