@@ -7,6 +7,7 @@ hand over to the kernel or a contract; the work itself lives elsewhere.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import signal
 import sys
@@ -28,6 +29,8 @@ from app.kernel.database import open_module_database
 from app.kernel.events import EventSystem
 from app.kernel.module_map import mermaid, replace_between_markers
 from app.kernel.private_files import keep_files_private, set_private_umask
+from app.kernel.rpc.service_tokens import SERVICE_NAME_PATTERN, create_key_pair
+from app.kernel.rpc.settings import RpcSettings
 from app.kernel.settings import Settings, SettingsError
 from app.kernel.settings_report import effective_settings, markdown_table, render_effective
 from app.main import (
@@ -68,8 +71,15 @@ def main() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1))
-def serve(host: str, port: int, workers: int) -> None:
-    """Run the HTTP server with the modules in BULKHEAD_MODULES (default: all)."""
+@click.option(
+    "--modules",
+    help="the modules this process serves, e.g. rag (the same as BULKHEAD_MODULES)",
+)
+def serve(host: str, port: int, workers: int, modules: str | None) -> None:
+    """Run the HTTP server: its modules' public routes and, for other processes, their
+    contracts on /internal/v1 (BULKHEAD_MODULES, default: all but the remote ones)."""
+    if modules is not None:
+        os.environ["BULKHEAD_MODULES"] = modules  # the workers read the same settings
     settings = _settings()
     resolve_jwt_secret(settings)  # create the secret once, before workers race for it
     click.echo(f"Bulkhead on http://{host}:{port}  (docs: http://{host}:{port}/schema/swagger)")
@@ -344,6 +354,28 @@ def docs(check: bool, path: Path) -> None:
         return
     path.write_text(updated)
     click.echo(f"{path}: module map drawn from the registry")
+
+
+@main.group()
+def keys() -> None:
+    """Service keys: what a process signs its calls to other processes' modules with."""
+
+
+@keys.command("create")
+@click.option("--service", required=True, help="the service name, e.g. edge or rag")
+def keys_create(service: str) -> None:
+    """Write NAME.key (0600) and NAME.pub into BULKHEAD_KEYS_DIR (default DATA_DIR/keys)."""
+    if not re.fullmatch(SERVICE_NAME_PATTERN, service):
+        raise click.ClickException(f"{service!r}: use lower-case letters, digits and -")
+    settings = _settings()
+    keys_dir = settings.of(RpcSettings).keys_path(settings.data_dir)
+    try:
+        private, public = create_key_pair(keys_dir, service)
+    except FileExistsError:
+        raise click.ClickException(
+            f"{keys_dir / service}.key exists; it is never overwritten"
+        ) from None
+    click.echo(f"{private} (private: this service only)\n{public} (public: every service it calls)")
 
 
 @main.command("settings")

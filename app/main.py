@@ -15,12 +15,15 @@ from litestar import Litestar
 
 from app.composition.routes import DashboardController, SessionContextController
 from app.composition.settings import CompositionSettings
-from app.kernel.app_factory import BoundModule, build_app, close_modules
+from app.kernel.app_factory import BoundModule, RemoteBinding, build_app, close_modules
 from app.kernel.database import open_module_database
 from app.kernel.events import EventSystem
 from app.kernel.events.settings import EventsSettings
+from app.kernel.module import Module
 from app.kernel.private_files import keep_files_private
 from app.kernel.registry import ModuleRegistry
+from app.kernel.rpc.settings import RpcSettings
+from app.kernel.rpc.wiring import check_split, remote_client, service_verifier
 from app.kernel.settings import Settings
 from app.modules import analytics, billing, conversation, memory, rag, tools
 from app.sagas import SAGA_STORE
@@ -42,6 +45,7 @@ SETTINGS_GROUPS: dict[str, type] = {
     "kernel": Settings,
     "events": EventsSettings,
     "composition": CompositionSettings,
+    "rpc": RpcSettings,
     **{m.name: m.settings for m in DATABASES if m.settings is not None},
 }
 
@@ -58,25 +62,42 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
 
 @dataclass(frozen=True)
 class Wiring:
-    """What `bind_modules` made: each running module with its database and service, and
-    the record of contracts they and everyone else call."""
+    """What `bind_modules` made: each module running here with its database and service,
+    the clients of modules running elsewhere, and the record of contracts everyone calls."""
 
     modules: list[BoundModule]
+    remotes: list[RemoteBinding]
     contracts: Contracts
 
 
 def bind_modules(settings: Settings) -> Wiring:
     """Open each enabled module's own database and build its service, dependencies first.
-    A module that does not run here stays a stand-in in the record (it answers 503)."""
+    A module configured as remote (BULKHEAD_REMOTE_<MODULE>) is an HTTP client of its
+    Protocol; any other module not running here is a stand-in that answers 503."""
     settings.check_modules(REGISTRY.names | {SAGA_STORE.name})
+    check_split(settings)
     contracts = Contracts.none_running()
+    remotes = [
+        RemoteBinding(m, remote_client(m, settings, local_modules(settings)))
+        for m in DATABASES
+        if m.name in settings.remotes
+    ]
+    for remote in remotes:
+        contracts = contracts.with_service(remote.module.name, remote.client)
     bound: list[BoundModule] = []
-    for module in [*REGISTRY.select(settings.modules), SAGA_STORE]:
+    for module in local_modules(settings):
         database = open_module_database(module.name, settings)
         service = module.build_service(database, settings, contracts)
         contracts = contracts.with_service(module.name, service)
         bound.append(BoundModule(module, database, service))
-    return Wiring(bound, contracts)
+    return Wiring(bound, remotes, contracts)
+
+
+def local_modules(settings: Settings) -> list[Module]:
+    """The modules this process runs, dependencies first, and the saga store unless it is
+    remote too."""
+    modules = REGISTRY.select(settings.modules, remote=settings.remotes)
+    return [*modules, *([] if SAGA_STORE.name in settings.remotes else [SAGA_STORE])]
 
 
 @asynccontextmanager
@@ -87,7 +108,7 @@ async def open_modules(settings: Settings) -> AsyncIterator[Wiring]:
     try:
         yield wiring
     finally:
-        await close_modules(wiring.modules)
+        await close_modules(wiring.modules, wiring.remotes)
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -100,4 +121,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         wiring.contracts,
         [DashboardController, SessionContextController],
         events=EventSystem(settings, wiring.modules),
+        remotes=wiring.remotes,
+        rpc_verifier=service_verifier(settings, REGISTRY),
     )

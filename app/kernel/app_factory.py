@@ -27,6 +27,9 @@ from .health import HealthController, HealthDetailsController, ReportsComponents
 from .http_errors import EXCEPTION_HANDLERS
 from .module import Module
 from .request_guards import refuse_deep_json
+from .rpc.client import RemoteModule
+from .rpc.server import InternalRpcController, Served
+from .rpc.service_tokens import ServiceVerifier
 from .settings import Settings
 
 API_PREFIX = "/v1"
@@ -38,6 +41,15 @@ class BoundModule:
     module: Module
     database: ModuleDatabase
     service: object  # implements module.contract (its factory's return type says so)
+
+
+@dataclass(frozen=True)
+class RemoteBinding:
+    """A module served by another process: its descriptor (routes, contract) and the
+    client that implements its contract over HTTP."""
+
+    module: Module
+    client: RemoteModule
 
 
 @runtime_checkable
@@ -63,8 +75,13 @@ def _provider(service: object) -> Provide:
     return Provide(provide_service, use_cache=True)
 
 
-async def close_modules(bound: Sequence[BoundModule]) -> None:
-    """Close what each service holds besides its database, then the databases."""
+async def close_modules(
+    bound: Sequence[BoundModule], remotes: Sequence[RemoteBinding] = ()
+) -> None:
+    """Close what each service holds besides its database, the remotes' connection pools,
+    then the databases."""
+    for remote in remotes:
+        await remote.client.close()
     for b in bound:
         if isinstance(b.service, HoldsConnections):
             await b.service.close()  # e.g. a Redis client
@@ -78,6 +95,8 @@ def build_app(
     contracts: Contracts,
     cross_module_routes: Sequence[type[Controller]] = (),
     events: EventSystem | None = None,
+    remotes: Sequence[RemoteBinding] = (),
+    rpc_verifier: ServiceVerifier | None = None,
 ) -> Litestar:
     """`cross_module_routes` (composition) ask for `contracts`, the typed record.
     `events` relays the modules' outboxes and feeds their consumers."""
@@ -92,9 +111,13 @@ def build_app(
     reporters: dict[str, ReportsComponents] = {
         b.module.name: b.service for b in bound if isinstance(b.service, ReportsComponents)
     }
+    reporters.update({f"remote:{r.module.name}": r.client for r in remotes})
     if events is not None:
         reporters["events"] = events
     revocations = [b.service for b in bound if isinstance(b.service, RevokesTokens)]
+    revocations += [
+        r.client for r in remotes if r.module.name == "sagas"
+    ]  # it has every SagaAdminAPI method
 
     async def start_background() -> None:
         for service in background:
@@ -103,12 +126,13 @@ def build_app(
     async def dispose_databases() -> None:
         for service in background:
             await service.stop_background()
-        await close_modules(bound)
+        await close_modules(bound, remotes)
 
     api = Router(
         path=API_PREFIX,
         route_handlers=[
             *(route for b in bound for route in b.module.routes),
+            *(route for r in remotes for route in r.module.routes),  # served through the client
             *cross_module_routes,
             *([EventsAdminController] if events is not None else []),
             HealthDetailsController,
@@ -117,11 +141,12 @@ def build_app(
         # Cross-module routes ask for `contracts`, the typed record.
         dependencies={
             **{b.module.name: _provider(b.service) for b in bound},
+            **{r.module.name: _provider(r.client) for r in remotes},
             "contracts": _provider(contracts),
         },
     )
     return Litestar(
-        route_handlers=[HealthController, api],
+        route_handlers=[HealthController, api, InternalRpcController],
         on_app_init=[auth.on_app_init],
         before_request=refuse_deep_json,
         on_startup=[start_background],
@@ -135,6 +160,8 @@ def build_app(
                 "component_reporters": reporters,
                 "events": events,
                 "token_revocations": revocations[0] if revocations else None,
+                "rpc_served": {b.module.name: Served(b.module.contract, b.service) for b in bound},
+                "rpc_verifier": rpc_verifier or ServiceVerifier(settings.data_dir / "keys", {}),
             }
         ),
         openapi_config=OpenAPIConfig(

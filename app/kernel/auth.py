@@ -131,7 +131,7 @@ def jwt_auth(secret: str) -> JWTAuth[Principal, Token]:
         retrieve_user_handler=principal_from_token,
         token_secret=secret,
         algorithm=ALGORITHM,
-        exclude=["^/health", "^/schema"],
+        exclude=["^/health", "^/schema", "^/internal/"],  # internal: service tokens only
         accepted_issuers=[ISSUER],
         require_claims=["exp", "sub"],
     )

@@ -59,6 +59,7 @@ def contract_error_to_response(_: Request[Any, Any, Any], exc: Exception) -> Res
         body["details"] = exc.details
     headers = {}
     if exc.retry_after_s is not None:
+        body["retry_after_s"] = exc.retry_after_s  # exact, for RPC callers
         headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
     return Response(body, status_code=status_for(exc), headers=headers, media_type=MediaType.JSON)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 
 from .module import Module
 from .settings import PREFIX, SettingsError
@@ -26,21 +26,24 @@ class ModuleRegistry:
     def names(self) -> set[str]:
         return set(self._modules)
 
-    def select(self, names: Sequence[str] | None) -> list[Module]:
-        """The modules to run, dependencies first; `None` means all of them.
+    def select(self, names: Sequence[str] | None, remote: Collection[str] = ()) -> list[Module]:
+        """The modules to run, dependencies first; `None` means all but the `remote` ones.
 
-        A module whose dependency is not selected cannot be built in this process
-        (until remote contracts exist), so that is a settings error, not a crash later.
+        A module whose dependency neither runs here nor is configured as a remote cannot
+        work, so that is a settings error, not a crash later.
         """
-        chosen = self.names if names is None else set(names)
+        chosen = self.names - set(remote) if names is None else set(names)
         for name in sorted(chosen):
             if name not in self._modules:
                 raise SettingsError(f"{PREFIX}MODULES", f"unknown module {name!r}")
-            missing = [d for d in self._modules[name].depends_on if d not in chosen]
+            missing = [
+                d for d in self._modules[name].depends_on if d not in chosen and d not in remote
+            ]
             if missing:
                 raise SettingsError(
                     f"{PREFIX}MODULES",
-                    f"module {name} calls {', '.join(missing)}, which this process does not run",
+                    f"module {name} calls {', '.join(missing)}, which this process does not run "
+                    f"(serve it here, or set {PREFIX}REMOTE_{missing[0].upper()})",
                 )
         return [m for m in self._dependency_order() if m.name in chosen]
 

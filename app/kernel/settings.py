@@ -38,6 +38,7 @@ G = TypeVar("G")
 
 DATABASE_URL_PREFIX = f"{PREFIX}DATABASE_URL_"
 URLS_FILE_VARIABLE = f"{PREFIX}DATABASE_URLS_FILE"
+REMOTE_PREFIX = f"{PREFIX}REMOTE_"
 _SQLITE_SCHEME = "sqlite+aiosqlite"
 _POSTGRES_SCHEMES = ("postgresql+asyncpg", "postgresql", "postgres")
 DEFAULT_EMBEDDING_MODEL = "all-minilm-l6-v2-int8"  # served by app/kernel/embedding/onnx.py
@@ -93,6 +94,8 @@ class Settings:
     )
     # Explicit, per module: BULKHEAD_DATABASE_URL_<MODULE> and the URLs file (`from_env`).
     database_urls: Mapping[str, str] = field(default_factory=dict)
+    # Modules served elsewhere, by base URL: BULKHEAD_REMOTE_<MODULE> and the URLs file.
+    remotes: Mapping[str, str] = field(default_factory=dict)
     db_pool_size: int = setting(
         "DB_POOL_SIZE", 5, Integer(1), "connections per module pool (and as many overflow)"
     )
@@ -166,8 +169,10 @@ class Settings:
         env = {k: v for k, v in (os.environ if environ is None else environ).items()}
         env = {k: v for k, v in env.items() if k.startswith(PREFIX)}
         kernel = parse_group(cls, env)
-        urls, sources = _database_urls(env, kernel.data_dir)
-        return replace(kernel, database_urls=urls, environ=env, database_url_sources=sources)
+        urls, sources, remotes = _database_urls(env, kernel.data_dir)
+        return replace(
+            kernel, database_urls=urls, remotes=remotes, environ=env, database_url_sources=sources
+        )
 
     def of(self, group: type[G]) -> G:
         """A group of settings (a module's own), parsed from this process's environment."""
@@ -207,26 +212,48 @@ class Settings:
                 f"{DATABASE_URL_PREFIX}{module.upper()}",
                 f"no module named {module!r}; known: {', '.join(sorted(known))}",
             )
+        for module in sorted(set(self.remotes) - known):
+            raise SettingsError(
+                f"{REMOTE_PREFIX}{module.upper()}",
+                f"no module named {module!r}; known: {', '.join(sorted(known))}",
+            )
+        for module in sorted(set(self.remotes) & set(self.modules or known)):
+            if self.modules is not None:
+                raise SettingsError(
+                    f"{REMOTE_PREFIX}{module.upper()}",
+                    f"{module} is both served here (BULKHEAD_MODULES) and remote; choose one",
+                )
 
 
 def _database_urls(
     env: Mapping[str, str], data_dir: Path
-) -> tuple[dict[str, str], dict[str, Source]]:
-    """Per module: the URLs file (named, or DATA_DIR/database-urls.json), then variables."""
+) -> tuple[dict[str, str], dict[str, Source], dict[str, str]]:
+    """Per module: the URLs file (named, or DATA_DIR/database-urls.json), then variables.
+    Keys of the form BULKHEAD_REMOTE_<MODULE>, in the file or the environment, are remotes."""
     urls: dict[str, str] = {}
     sources: dict[str, Source] = {}
+    remotes: dict[str, str] = {}
     named = env.get(URLS_FILE_VARIABLE)
     urls_file = Path(named) if named else data_dir / "database-urls.json"
+    entries: dict[str, str] = {}
     if named or urls_file.exists():
-        for module, url in _read_urls_file(URLS_FILE_VARIABLE, urls_file).items():
-            urls[module], sources[module] = url, "file"
+        entries = _read_urls_file(URLS_FILE_VARIABLE, urls_file)
+    for key, url in entries.items():
+        if key.upper().startswith(REMOTE_PREFIX):
+            remotes[key.upper().removeprefix(REMOTE_PREFIX).lower()] = url
+        else:
+            urls[key], sources[key] = url, "file"
     for name, value in env.items():
         if name.startswith(DATABASE_URL_PREFIX) and value:
             module = name.removeprefix(DATABASE_URL_PREFIX).lower()
             urls[module], sources[module] = value, "environment"
+        if name.startswith(REMOTE_PREFIX) and value:
+            remotes[name.removeprefix(REMOTE_PREFIX).lower()] = value
     for module, url in urls.items():
         urls[module] = normalise_database_url(f"{DATABASE_URL_PREFIX}{module.upper()}", url)
-    return urls, sources
+    for module, url in remotes.items():
+        remotes[module] = Url(("http", "https")).parse(url, f"{REMOTE_PREFIX}{module.upper()}")
+    return urls, sources, remotes
 
 
 def normalise_database_url(variable: str, url: str) -> str:
