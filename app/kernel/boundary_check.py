@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 from .database import open_module_database
 from .module import Module
 from .registry import ModuleRegistry
+from .rpc.schema import fingerprint, rpc_methods
 from .settings import Settings
 
 
@@ -72,6 +73,14 @@ async def run_checks(registry: ModuleRegistry, settings: Settings, lint_config: 
     )
     report.add(
         "contracts", contract_problems(modules), "every contract method is async and serialisable"
+    )
+    report.add(
+        "rpc schemas",
+        rpc_schema_problems(modules),
+        "each contract's RPC schema derives from its Protocol: "
+        + ", ".join(
+            f"{m.name} {fingerprint(m.contract)}" for m in modules if not rpc_schema_problems([m])
+        ),
     )
     postgres = [m.name for m in modules if settings.database_url(m.name).startswith("postgresql")]
     if len(postgres) > 1:
@@ -169,6 +178,21 @@ def _declared_service(module: Module) -> object:
         return get_type_hints(module.service).get("return")
     except Exception:  # an annotation that does not resolve is as good as none
         return None
+
+
+def rpc_schema_problems(modules: list[Module]) -> list[str]:
+    """Both sides of a remote call derive the same schema from the Protocol (the client
+    sends its digest with every call); here, that every method derives at all."""
+    problems: list[str] = []
+    for module in modules:
+        try:
+            derived = rpc_methods(module.contract)
+        except Exception as exc:  # an annotation msgspec cannot express
+            problems.append(f"{module.name}: no RPC schema ({type(exc).__name__}: {exc})")
+            continue
+        missing = {n for n, _ in _protocol_methods(module.contract)} - set(derived)
+        problems += [f"{module.name}: {n} has no RPC route (is it async?)" for n in sorted(missing)]
+    return problems
 
 
 def _protocol_methods(contract: type) -> list[tuple[str, Any]]:

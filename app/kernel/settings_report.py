@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .setting import declared_fields, default_of, mask_credentials
-from .settings import DATABASE_URL_PREFIX, URLS_FILE_VARIABLE, Settings
+from .settings import DATABASE_URL_PREFIX, REMOTE_PREFIX, URLS_FILE_VARIABLE, Settings
 
 # Variables read outside any group's fields: one per module, and the file of them all.
 DATABASE_ROWS = [
@@ -16,6 +16,13 @@ DATABASE_ROWS = [
         "kernel",
         "one module's database (the saga store's too: `SAGAS`), e.g. "
         "`BULKHEAD_DATABASE_URL_BILLING=postgresql://billing:pw@db/billing`",
+    ),
+    (
+        f"{REMOTE_PREFIX}<MODULE>",
+        "unset: the module runs here",
+        "kernel",
+        "`http://host:port` of a process serving that module (`bulkhead serve --modules X`): "
+        "this process calls its contract over HTTP instead (also a key of the URLs file)",
     ),
     (
         URLS_FILE_VARIABLE,
@@ -48,6 +55,8 @@ def effective_settings(
             rows.append(
                 Effective(declared.variable, shown, settings.source(group, declared.variable))
             )
+    for module, url in sorted(settings.remotes.items()):
+        rows.append(Effective(f"{REMOTE_PREFIX}{module.upper()}", url, "configured"))
     for module in databases:
         rows.append(
             Effective(
