@@ -25,7 +25,7 @@ from app.kernel.rpc.settings import RpcSettings
 from contracts.errors import Unavailable
 from contracts.rag import DocumentCreate, DocumentNotFound, RagAPI, SearchRequest
 
-from .test_server import bulkhead, start_server
+from .test_server import bulkhead, free_port, start_server
 
 pytestmark = pytest.mark.e2e
 SECRET = "remote-test-" + "s" * 40
@@ -53,14 +53,15 @@ def split(
             "--service",
             service,
         )
-    rag_env = {
+    edge_port = free_port()
+    rag_env = {  # as the README's "Splitting a module out" runs it
         **common,
         "BULKHEAD_DATA_DIR": str(tmp_path / "rag"),
         "BULKHEAD_SERVICE_NAME": "rag",
-        "BULKHEAD_MODULES": "rag",
+        "BULKHEAD_REMOTE_SAGAS": f"http://127.0.0.1:{edge_port}",  # token revocations
     }
-    bulkhead(rag_env, "db", "upgrade")
-    for rag_url in start_server(rag_env, 1):
+    bulkhead(rag_env, "db", "upgrade", "--module", "rag")
+    for rag_url in start_server({**rag_env, "BULKHEAD_MODULES": "rag"}, 1):
         edge_env = {
             **common,
             "BULKHEAD_DATA_DIR": str(tmp_path / "edge"),
@@ -68,7 +69,7 @@ def split(
             "BULKHEAD_REMOTE_RAG": rag_url,
         }
         bulkhead(edge_env, "db", "upgrade")
-        for edge_url in start_server(edge_env, 1):
+        for edge_url in start_server(edge_env, 1, edge_port):
             yield edge_url, rag_url, edge_env
 
 
@@ -164,6 +165,21 @@ def test_internal_routes_take_only_valid_service_tokens(
     assert status(signed(iss="nobody")) == 401  # no such service key
     assert status(signed(mods=["billing"])) == 403  # billing may not call rag
     assert status(signed()) == 404  # let in: the document is not there
+    # A user's token on the rag process's own public route: revocations are the edge's.
+    search = f"{rag}/v1/search"
+    assert (
+        httpx.post(
+            search, json={"query": "x"}, headers={"Authorization": f"Bearer {user}"}
+        ).status_code
+        == 200
+    )
+    admin = bulkhead(env, "token", "create", "--user", "ops", "--admin").strip()
+    revoked = httpx.post(
+        f"{edge}/v1/admin/users/alice/tokens/revoke", headers={"Authorization": f"Bearer {admin}"}
+    )
+    assert revoked.status_code == 200, revoked.text
+    refused = httpx.post(search, json={"query": "x"}, headers={"Authorization": f"Bearer {user}"})
+    assert refused.status_code == 401, refused.text
     # A service token is no good on a public route.
     assert (
         httpx.post(

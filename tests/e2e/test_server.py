@@ -33,8 +33,8 @@ def bulkhead(env: dict[str, str], *args: str) -> str:
     return result.stdout
 
 
-def start_server(env: dict[str, str], workers: int) -> Iterator[str]:
-    port = free_port()
+def start_server(env: dict[str, str], workers: int, port: int | None = None) -> Iterator[str]:
+    port = port or free_port()
     process = subprocess.Popen(
         [BULKHEAD, "serve", "--port", str(port), "--workers", str(workers)],
         env=env,
