@@ -17,7 +17,7 @@ from litestar import Controller, MediaType, Request, Response, post
 from litestar.datastructures import State
 from litestar.exceptions import NotAuthorizedException, NotFoundException, PermissionDeniedException
 
-from contracts.errors import Conflict, MalformedRequest, Unavailable
+from contracts.errors import Conflict, InvalidInput, MalformedRequest, Unavailable
 
 from .schema import RpcMethod, fingerprint, rpc_methods
 from .service_tokens import ServiceTokenRefused, ServiceVerifier
@@ -78,7 +78,12 @@ def _decode(spec: RpcMethod, body: bytes) -> dict[str, Any]:
     try:
         decoded = msgspec.json.decode(body, type=spec.arguments)
     except msgspec.ValidationError as exc:
-        raise MalformedRequest(f"arguments of {spec.name}: {exc}") from None
+        # As `validated()` refuses a DTO in-process: InvalidInput, the field relative to
+        # the argument it is in (`$.update.max_active_sessions` -> max_active_sessions).
+        message = str(exc)
+        path = message.rsplit("at `$.", 1)[1].rstrip("`") if "at `$." in message else ""
+        argument, _, inner = path.partition(".")
+        raise InvalidInput(message, field=inner or argument or None) from None
     except msgspec.DecodeError as exc:
         raise MalformedRequest(f"arguments of {spec.name} are not JSON: {exc}") from None
     return {name: getattr(decoded, name) for name in decoded.__struct_fields__}
