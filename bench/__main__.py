@@ -2,7 +2,15 @@
 
 import asyncio
 
-from bench import append_message, events, memory_recall, rag_search, sagas, tools_sandbox
+from bench import (
+    append_message,
+    events,
+    memory_recall,
+    rag_search,
+    remote_calls,
+    sagas,
+    tools_sandbox,
+)
 
 asyncio.run(append_message.main())
 asyncio.run(rag_search.main())
@@ -10,3 +18,4 @@ asyncio.run(tools_sandbox.main())
 asyncio.run(memory_recall.main())
 asyncio.run(sagas.main())
 asyncio.run(events.main())
+asyncio.run(remote_calls.main())
