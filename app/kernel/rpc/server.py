@@ -16,6 +16,7 @@ import msgspec
 from litestar import Controller, MediaType, Request, Response, post
 from litestar.datastructures import State
 from litestar.exceptions import NotAuthorizedException, NotFoundException, PermissionDeniedException
+from litestar.params import FromPath
 
 from contracts.errors import Conflict, InvalidInput, MalformedRequest, Unavailable
 
@@ -45,7 +46,11 @@ class InternalRpcController(Controller):
 
     @post("/{module:str}/{method:str}", status_code=200)
     async def call(
-        self, request: Request[Any, Any, Any], state: State, module: str, method: str
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        module: FromPath[str],
+        method: FromPath[str],
     ) -> Response[bytes]:
         served: dict[str, Served] = state.rpc_served
         verifier: ServiceVerifier = state.rpc_verifier
