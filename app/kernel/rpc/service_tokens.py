@@ -98,12 +98,25 @@ class ServiceVerifier:
         self._keys_dir = keys_dir
         self._allowed = allowed_callers  # module -> the modules that may call it
         self._keys: dict[str, Ed25519PublicKey] = {}
+        self._accepted: dict[tuple[str, str], tuple[str, float]] = {}  # (token, module)
 
     def caller(self, authorization: str | None, module: str) -> str:
-        """The calling service's name, or `ServiceTokenRefused` saying why not."""
+        """The calling service's name, or `ServiceTokenRefused` saying why not. A token
+        accepted once is remembered until it expires: callers reuse theirs, and checking a
+        signature on every call would cost more than the call."""
         if not authorization or not authorization.startswith("Bearer "):
             raise ServiceTokenRefused("a service token is required", unauthenticated=True)
         token = authorization.removeprefix("Bearer ")
+        remembered = self._accepted.get((token, module))
+        if remembered is not None and remembered[1] > time.time():
+            return remembered[0]
+        caller, expires = self._verify(token, module)
+        if len(self._accepted) >= 1024:
+            self._accepted.clear()  # a few callers renewing every minute: rarely reached
+        self._accepted[(token, module)] = (caller, expires)
+        return caller
+
+    def _verify(self, token: str, module: str) -> tuple[str, float]:
         try:
             header = jwt.get_unverified_header(token)
             issuer = jwt.decode(token, options={"verify_signature": False}).get("iss")
@@ -139,7 +152,7 @@ class ServiceVerifier:
             raise ServiceTokenRefused(
                 f"service {issuer!r} may not call the {module} module", unauthenticated=False
             )
-        return issuer
+        return issuer, float(claims["exp"])
 
     def _public_key(self, service: str) -> Ed25519PublicKey:
         if service not in self._keys:
