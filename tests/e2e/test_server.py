@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import httpx
@@ -33,7 +33,9 @@ def bulkhead(env: dict[str, str], *args: str) -> str:
     return result.stdout
 
 
-def start_server(env: dict[str, str], workers: int, port: int | None = None) -> Iterator[str]:
+def start_server(
+    env: dict[str, str], workers: int, port: int | None = None
+) -> Generator[str, None, None]:
     port = port or free_port()
     process = subprocess.Popen(
         [BULKHEAD, "serve", "--port", str(port), "--workers", str(workers)],
