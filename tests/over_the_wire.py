@@ -41,6 +41,7 @@ class ModuleServer:
             **env,
         }
         if settings.database_urls:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
             urls = settings.data_dir / "urls.json"
             urls.write_text(json.dumps(dict(settings.database_urls)))
             self.env["BULKHEAD_DATABASE_URLS_FILE"] = str(urls)
