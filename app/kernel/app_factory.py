@@ -160,6 +160,7 @@ def build_app(
                 "component_reporters": reporters,
                 "events": events,
                 "token_revocations": revocations[0] if revocations else None,
+                "rpc_remotes": [r.client for r in remotes],
                 "rpc_served": {b.module.name: Served(b.module.contract, b.service) for b in bound},
                 "rpc_verifier": rpc_verifier or ServiceVerifier(settings.data_dir / "keys", {}),
             }

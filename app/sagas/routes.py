@@ -14,6 +14,7 @@ from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from app.kernel.auth import USER_ID_PATTERN, requires_admin
 from app.kernel.events import EventSystem
 from app.kernel.route_params import AuthRequest
+from app.kernel.rpc.client import RemoteModule
 from contracts.conversation import Session, SessionCreate, SessionNotFound
 from contracts.errors import InvalidInput, Unavailable
 from contracts.sagas import Saga, SagaPage, SagaState
@@ -157,6 +158,10 @@ class UserDeletionController(Controller):
         if events is None:
             raise Unavailable("events are not relayed in this process")
         modules = await events.progress(deletion_id, UserDeletionRequested)
+        remotes: list[RemoteModule] = state.get("rpc_remotes", [])
+        by_process = {r.base_url: r for r in remotes}  # one question per process
+        for remote in by_process.values():
+            modules.update(await remote.event_progress(deletion_id, UserDeletionRequested))
         return UserDeletionProgress(
             deletion_id=deletion_id,
             modules=modules,

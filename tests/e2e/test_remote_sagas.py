@@ -1,25 +1,29 @@
-"""Sagas whose steps call a module in another process: kill that process during a burst of
-session creations and bring it back; every saga ends whole (done everywhere) or undone
-(nowhere), never half done."""
+"""Modules in other processes: sagas whose steps call one that dies and comes back end
+whole, never half done; a user deletion's progress is read from every process."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 from typing import cast
 
 import pytest
+from litestar.testing import AsyncTestClient
 
 from app.kernel.app_factory import close_modules
+from app.kernel.rpc.service_tokens import create_key_pair
 from app.kernel.settings import Settings
-from app.main import bind_modules
+from app.main import bind_modules, create_app
 from app.sagas import SagaOrchestrator
 from app.sagas.create_session import CREATE_SESSION
 from app.sagas.settings import SagaSettings
 from contracts.memory import MemoryAPI, WorkingMemoryNotFound
 from tests.conftest import upgrade_all
 from tests.over_the_wire import ModuleServer
+
+Auth = Callable[..., dict[str, str]]
 
 pytestmark = pytest.mark.e2e
 SAGAS = 12
@@ -67,3 +71,40 @@ async def test_sagas_survive_the_remote_memory_process_dying_and_coming_back(
         await memory.close()
         server.stop()
         await close_modules(wiring.modules, wiring.remotes)
+
+
+async def test_user_deletion_progress_is_read_from_every_process(
+    sqlite_settings: Settings, redis_url: str, redis_prefix: str, auth: Auth
+) -> None:
+    await upgrade_all(sqlite_settings)
+    bus = {"BULKHEAD_BUS_URL": redis_url, "BULKHEAD_REDIS_KEY_PREFIX": redis_prefix}
+    server = ModuleServer(
+        "memory",
+        sqlite_settings,
+        {**bus, "BULKHEAD_MODULES": "tools,conversation,memory", "BULKHEAD_SERVICE_NAME": "memory"},
+    )
+    create_key_pair(sqlite_settings.data_dir / "keys", "edge")
+    server.start()
+    edge = replace(
+        sqlite_settings,
+        redis_key_prefix=redis_prefix,
+        remotes={"memory": f"http://127.0.0.1:{server.port}"},
+        environ={**bus, "BULKHEAD_SERVICE_NAME": "edge"},
+        groups={},
+    )
+    try:
+        async with AsyncTestClient(create_app(edge)) as client:
+            asked = await client.delete("/v1/users/me", headers=auth("alice"))
+            assert asked.status_code == 202, asked.text
+            url = f"/v1/admin/users/deletions/{asked.json()['deletion_id']}"
+            for _ in range(150):
+                progress = (await client.get(url, headers=auth("root", admin=True))).json()
+                if progress["complete"] and "memory" in progress["modules"]:
+                    break
+                await asyncio.sleep(0.2)
+            # memory's consumer runs only in the memory process; analytics only in the edge
+            assert progress["modules"]["memory"] == "applied", progress
+            assert progress["modules"]["analytics"] == "applied", progress
+            assert progress["complete"]
+    finally:
+        server.stop()

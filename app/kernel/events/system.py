@@ -250,7 +250,9 @@ class EventSystem:
 
     async def progress(self, event_id: uuid.UUID, event_type: type[Event]) -> dict[str, str]:
         """How far each consumer here that handles `event_type` has got with one event."""
-        key = (event_type.TYPE, event_type.VERSION)
+        return await self.progress_of(event_id, (event_type.TYPE, event_type.VERSION))
+
+    async def progress_of(self, event_id: uuid.UUID, key: tuple[str, int]) -> dict[str, str]:
         return {
             name: await consumer.state_of(event_id)
             for name, consumer in self.consumers.items()

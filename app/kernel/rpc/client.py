@@ -10,6 +10,7 @@ sagas retry), and a circuit breaker fails calls fast while the remote keeps fail
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -17,12 +18,13 @@ import httpx
 import msgspec
 
 from contracts.errors import Unavailable
+from contracts.events import Event
 
 from ..health import ComponentHealth
 from .breaker import CircuitBreaker
 from .errors import error_from_body
 from .schema import RpcMethod, fingerprint, rpc_methods
-from .server import DEADLINE_HEADER, PREFIX, SCHEMA_HEADER
+from .server import DEADLINE_HEADER, EVENTS_AUDIENCE, PREFIX, SCHEMA_HEADER, EventProgressQuery
 from .service_tokens import ServiceSigner
 from .settings import RpcSettings
 
@@ -101,6 +103,27 @@ class RemoteModule:
         else:
             self.breaker.succeeded()
         raise error_from_body(response.status_code, body)
+
+    async def event_progress(self, event_id: uuid.UUID, event_type: type[Event]) -> dict[str, str]:
+        """How far the consumers of the process serving this module have got with one event
+        (each process relays and consumes for its own modules)."""
+        query = EventProgressQuery(
+            event_id=event_id, type=event_type.TYPE, version=event_type.VERSION
+        )
+        try:
+            response = await self._http.post(
+                f"{PREFIX}/events/progress",
+                content=msgspec.json.encode(query),
+                headers={
+                    "authorization": f"Bearer {self._signer.token(EVENTS_AUDIENCE)}",
+                    "content-type": "application/json",
+                },
+            )
+        except httpx.HTTPError:
+            return {f"remote:{self.module}": "unreachable"}
+        if response.status_code != 200:
+            return {f"remote:{self.module}": f"unreachable ({response.status_code})"}
+        return msgspec.json.decode(response.content, type=dict[str, str])
 
     async def component_health(self) -> dict[str, ComponentHealth]:
         detail = f"{self.base_url}; breaker {self.breaker.state}"

@@ -9,6 +9,7 @@ else is a 500 with a request id. Only service tokens from allowed callers get in
 from __future__ import annotations
 
 import asyncio
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,9 +41,37 @@ class Served:
     service: object
 
 
+class EventProgressQuery(msgspec.Struct, frozen=True, kw_only=True):
+    event_id: uuid.UUID
+    type: str  # the event class's TYPE
+    version: int = 1
+
+
+EVENTS_AUDIENCE = "events"  # the event system of a process, for progress across processes
+
+
 class InternalRpcController(Controller):
     path = PREFIX
     include_in_schema = False
+
+    @post("/events/progress", status_code=200)
+    async def event_progress(self, request: Request[Any, Any, Any], state: State) -> dict[str, str]:
+        """How far this process's consumers have got with one event (a user deletion)."""
+        verifier: ServiceVerifier = state.rpc_verifier
+        try:
+            verifier.caller(request.headers.get("authorization"), EVENTS_AUDIENCE)
+        except ServiceTokenRefused as exc:
+            if exc.unauthenticated:
+                raise NotAuthorizedException(exc.message) from None
+            raise PermissionDeniedException(exc.message) from None
+        query = msgspec.json.decode(await request.body(), type=EventProgressQuery)
+        events = state.get("events")
+        if events is None:
+            return {}
+        states: dict[str, str] = await events.progress_of(
+            query.event_id, (query.type, query.version)
+        )
+        return states
 
     @post("/{module:str}/{method:str}", status_code=200)
     async def call(
