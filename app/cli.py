@@ -1,6 +1,6 @@
 """`bulkhead ...`: serve, migrate, provision PostgreSQL, mint tokens, settings, docs, check.
 
-One file (~370 lines) on purpose: it reads as the list of commands, each a few lines that
+One file (~400 lines) on purpose: it reads as the list of commands, each a few lines that
 hand over to the kernel or a contract; the work itself lives elsewhere.
 """
 
