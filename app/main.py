@@ -23,7 +23,7 @@ from app.kernel.module import Module
 from app.kernel.private_files import keep_files_private
 from app.kernel.registry import ModuleRegistry
 from app.kernel.rpc.settings import RpcSettings
-from app.kernel.rpc.wiring import check_split, remote_client, service_verifier
+from app.kernel.rpc.wiring import check_split, remote_clients, service_verifier
 from app.kernel.settings import Settings
 from app.modules import analytics, billing, conversation, memory, rag, tools
 from app.sagas import SAGA_STORE
@@ -77,15 +77,16 @@ def bind_modules(settings: Settings) -> Wiring:
     settings.check_modules(REGISTRY.names | {SAGA_STORE.name})
     check_split(settings)
     contracts = Contracts.none_running()
+    local = local_modules(settings)
+    elsewhere = [m for m in DATABASES if m.name in settings.remotes]
     remotes = [
-        RemoteBinding(m, remote_client(m, settings, local_modules(settings)))
-        for m in DATABASES
-        if m.name in settings.remotes
+        RemoteBinding(m, client)
+        for m, client in zip(elsewhere, remote_clients(elsewhere, settings, local), strict=True)
     ]
-    for remote in remotes:
-        contracts = contracts.with_service(remote.module.name, remote.client)
+    for binding in remotes:
+        contracts = contracts.with_service(binding.module.name, binding.client)
     bound: list[BoundModule] = []
-    for module in local_modules(settings):
+    for module in local:
         database = open_module_database(module.name, settings)
         service = module.build_service(database, settings, contracts)
         contracts = contracts.with_service(module.name, service)

@@ -40,7 +40,12 @@ def check_split(settings: Settings) -> None:
         )
 
 
-def remote_client(module: Module, settings: Settings, local: Sequence[Module]) -> RemoteModule:
+def remote_clients(
+    remote: Sequence[Module], settings: Settings, local: Sequence[Module]
+) -> list[RemoteModule]:
+    """A client per remote module, all signing with this process's one key."""
+    if not remote:
+        return []
     rpc = settings.of(RpcSettings)
     service = rpc.service_name or "bulkhead"
     callers = [m.name for m in local] + ["composition"]  # this process composes across remotes
@@ -48,7 +53,7 @@ def remote_client(module: Module, settings: Settings, local: Sequence[Module]) -
         signer = ServiceSigner(rpc.keys_path(settings.data_dir), service, callers)
     except (OSError, ValueError) as exc:
         raise SettingsError(f"{PREFIX}KEYS_DIR", str(exc)) from exc
-    return RemoteModule(module.name, module.contract, settings.remotes[module.name], signer, rpc)
+    return [RemoteModule(m.name, m.contract, settings.remotes[m.name], signer, rpc) for m in remote]
 
 
 def service_verifier(settings: Settings, registry: Iterable[Module]) -> ServiceVerifier:
