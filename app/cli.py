@@ -27,6 +27,7 @@ from app.kernel.auth import create_token, resolve_jwt_secret
 from app.kernel.boundary_check import run_checks
 from app.kernel.database import open_module_database
 from app.kernel.events import EventSystem
+from app.kernel.module import Module
 from app.kernel.module_map import mermaid, replace_between_markers
 from app.kernel.private_files import keep_files_private, set_private_umask
 from app.kernel.rpc.service_tokens import SERVICE_NAME_PATTERN, create_key_pair
@@ -38,6 +39,7 @@ from app.main import (
     REGISTRY,
     SETTINGS_GROUPS,
     load_settings,
+    local_modules,
     open_modules,
 )
 from app.sagas import SAGA_STORE, SAGA_TYPES
@@ -52,7 +54,7 @@ def _settings(*, writes_files: bool = True) -> Settings:
     try:
         settings = load_settings()
         settings.check_modules(REGISTRY.names | {SAGA_STORE.name})
-        REGISTRY.select(settings.modules)
+        REGISTRY.select(settings.modules, remote=settings.remotes)
     except SettingsError as exc:
         raise click.ClickException(f"configuration error: {exc}") from exc
     if not writes_files:
@@ -98,12 +100,24 @@ def db() -> None:
     """Each module's own database: migrations and PostgreSQL provisioning."""
 
 
+_MODULE_CHOICE = click.Choice(sorted(d.name for d in DATABASES))
+
+
+def _chosen_databases(settings: Settings, names: tuple[str, ...]) -> list[Module]:
+    """The modules named on the command line, or else those this process runs: in a split,
+    each service migrates and provisions its own databases, not its remotes'."""
+    if names:
+        return [m for m in DATABASES if m.name in names]
+    return local_modules(settings)
+
+
 @db.command()
-@click.option("--module", "module_name", type=click.Choice(sorted(d.name for d in DATABASES)))
-def upgrade(module_name: str | None) -> None:
-    """Apply every module's migrations (or one module's) to its own database."""
+@click.option("--module", "module_names", multiple=True, type=_MODULE_CHOICE, help="repeatable")
+def upgrade(module_names: tuple[str, ...]) -> None:
+    """Apply the migrations of the modules this process runs (BULKHEAD_MODULES, the saga
+    store unless it is remote), or of the modules named, each to its own database."""
     settings = _settings()
-    modules = [m for m in DATABASES if module_name in (None, m.name)]
+    modules = _chosen_databases(settings, module_names)
     try:
         revisions = asyncio.run(migrations.upgrade_modules(modules, settings))
     except migrations.MigrationRefused as exc:
@@ -138,8 +152,12 @@ def revision(module_name: str, message: str) -> None:
 @click.option(
     "--output", type=click.Path(path_type=Path), help="default: DATA_DIR/database-urls.json"
 )
-def provision_command(admin_url: str, prefix: str, output: Path | None) -> None:
-    """Create a role and a database per module; write their URLs to a 0600 file."""
+@click.option("--module", "module_names", multiple=True, type=_MODULE_CHOICE, help="repeatable")
+def provision_command(
+    admin_url: str, prefix: str, output: Path | None, module_names: tuple[str, ...]
+) -> None:
+    """Create a role and a database per module this process runs (or per module named);
+    write their URLs to a 0600 file, keeping the URLs already in it."""
     settings = _settings()
     target = output or settings.data_dir / "database-urls.json"
     extensions = {m.name: m.postgres_extensions for m in DATABASES}
@@ -147,7 +165,7 @@ def provision_command(admin_url: str, prefix: str, output: Path | None) -> None:
         done = asyncio.run(
             provision.provision(
                 admin_url,
-                sorted(d.name for d in DATABASES),
+                sorted(m.name for m in _chosen_databases(settings, module_names)),
                 prefix=prefix,
                 output=target,
                 extensions=extensions,

@@ -95,6 +95,7 @@ def test_the_edge_serves_rag_routes_through_the_remote(
     assert [h["source"] for h in found.json()["hits"]] == ["sea.md"]
     # The chunk lives in the rag process's database only.
     assert (tmp_path / "rag" / "rag.sqlite3").stat().st_size > 0
+    assert not (tmp_path / "edge" / "rag.sqlite3").exists()  # `db upgrade` left it alone
     missing = httpx.get(f"{edge}/v1/documents/{uuid.uuid4()}", headers=headers)
     assert (missing.status_code, missing.json()["code"]) == (404, "DocumentNotFound")
     health = httpx.get(f"{edge}/v1/admin/health", headers=headers).json()
