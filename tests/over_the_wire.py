@@ -1,22 +1,29 @@
 """Contract tests, twice: against the in-process service and through the HTTP client
-against a real `bulkhead serve --modules X` on the same databases.
+against a real server of the module on the same databases.
 
-A module's test fixture asks for `served_remotely(...)` in its `over-http` variant: the
-module's own server process (with signing keys made for the test) and a `RemoteModule`
-client of it, so every test of the suite runs against both and asserts the same things.
+A module's test fixture asks for `served_remotely(...)` in its `over-http` variant: a real
+HTTP server of that module (signing keys made for the test) and a `RemoteModule` client of
+it, so every test of the suite runs against both and asserts the same things.
+`ModuleServer` is the same as a `bulkhead serve` process, for tests that kill it.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterator, Generator, Mapping
+import threading
+import time
+from collections.abc import AsyncIterator, Generator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
+
+import uvicorn
 
 from app.kernel.rpc.client import RemoteModule
 from app.kernel.rpc.service_tokens import ServiceSigner, create_key_pair
 from app.kernel.rpc.settings import RpcSettings
 from app.kernel.settings import Settings
+from app.main import create_app
 from tests.e2e.test_server import free_port, start_server
 
 MODES = ["in-process", "over-http"]
@@ -65,16 +72,46 @@ class ModuleServer:
         return RemoteModule(self.module, protocol, base, signer, RpcSettings(timeout_s=30))
 
 
+class InThreadServer:
+    """A real uvicorn server of `create_app(settings)` on a socket of its own, run on its
+    own event loop in a thread: real HTTP, real service tokens, and no process to start
+    (a second per test that a contract suite of dozens of tests cannot afford)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.port = free_port()
+        config = uvicorn.Config(
+            create_app(settings), host="127.0.0.1", port=self.port, log_level="warning"
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="module-server")
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            assert self.thread.is_alive() and time.monotonic() < deadline, "server did not start"
+            time.sleep(0.02)
+        return f"http://127.0.0.1:{self.port}"
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
 @asynccontextmanager
 async def served_remotely(
-    module: str, protocol: type, settings: Settings, env: Mapping[str, str] = {}
+    module: str, protocol: type, settings: Settings, *, beside: Sequence[str] = ()
 ) -> AsyncIterator[RemoteModule]:
-    """`module` served by its own process on `settings`' databases, and a client of it."""
-    server = ModuleServer(module, settings, env)
-    client = server.client(protocol)  # keys first: the server reads them on first call
-    server.start()
-    try:
-        yield client
-    finally:
-        await client.close()
-        server.stop()
+    """`module` (and the modules `beside` it) served on `settings`' databases by a real HTTP
+    server, and a client of it that signs as a caller allowed to call every module."""
+    keys = settings.data_dir / "keys"
+    if not (keys / f"{CALLER}.key").exists():
+        create_key_pair(keys, CALLER)
+    served = replace(settings, modules=(module, *beside), groups=dict(settings.groups))
+    with InThreadServer(served) as base:
+        signer = ServiceSigner(keys, CALLER, ["composition"])
+        client = RemoteModule(module, protocol, base, signer, RpcSettings(timeout_s=30))
+        try:
+            yield client
+        finally:
+            await client.close()

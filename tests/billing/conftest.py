@@ -15,17 +15,13 @@ from tests.over_the_wire import MODES, served_remotely
 async def billing(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[BillingAPI]:
     """The billing contract with a small default plan (2 active, 3 per day): the service
     itself, and the same through its HTTP client against a billing server process."""
-    if request.param == "over-http":
-        plan_env = {
-            "BULKHEAD_DEFAULT_MAX_ACTIVE_SESSIONS": "2",
-            "BULKHEAD_DEFAULT_MAX_SESSIONS_PER_DAY": "3",
-        }
-        async with served_remotely("billing", BillingAPI, settings, plan_env) as client:
-            yield cast(BillingAPI, client)  # it has exactly the Protocol's methods
-        return
     plan = settings.with_values(
         BillingSettings, default_max_active_sessions=2, default_max_sessions_per_day=3
     )
+    if request.param == "over-http":
+        async with served_remotely("billing", BillingAPI, plan) as client:
+            yield cast(BillingAPI, client)  # it has exactly the Protocol's methods
+        return
     database = open_module_database("billing", plan)
     yield BillingService(database, plan)
     await database.dispose()

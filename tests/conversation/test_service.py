@@ -1,4 +1,4 @@
-"""ConversationAPI behaviour, called in-process, on SQLite and PostgreSQL."""
+"""ConversationAPI behaviour, in-process and over HTTP, on SQLite and PostgreSQL."""
 
 import asyncio
 import uuid
@@ -250,7 +250,7 @@ async def test_oversized_metadata_is_refused(conversation: ConversationAPI) -> N
 
 
 async def test_routing_decision_naming_an_unknown_tool_or_version_is_refused(
-    conversation: ConversationAPI, tools: FakeTools
+    conversation: ConversationAPI,
 ) -> None:
     session = await conversation.create_session(user_id="alice", session=SessionCreate())
     message = await conversation.append_message(
@@ -266,7 +266,6 @@ async def test_routing_decision_naming_an_unknown_tool_or_version_is_refused(
                 ),
             )
         assert refused.value.field == "tool_name"
-    assert tools.asked == [("web.fetch", None), ("web.search", 3)]
     stored = await conversation.record_routing_decision(
         message_id=message.id,
         user_id="alice",
@@ -277,6 +276,23 @@ async def test_routing_decision_naming_an_unknown_tool_or_version_is_refused(
     assert (stored.tool_name, stored.tool_version) == ("web.search", 2)
 
 
+@pytest.mark.in_process
+async def test_routing_decisions_ask_the_tools_module(
+    conversation: ConversationAPI, tools: FakeTools
+) -> None:
+    session = await conversation.create_session(user_id="alice", session=SessionCreate())
+    message = await conversation.append_message(
+        session_id=session.id, user_id="alice", message=MessageCreate(role="user", content="x")
+    )
+    decision = RoutingDecisionCreate(intent="search", confidence=0.5, tool_name="web.fetch")
+    with pytest.raises(UnknownTool):
+        await conversation.record_routing_decision(
+            message_id=message.id, user_id="alice", decision=decision
+        )
+    assert tools.asked == [("web.fetch", None)]
+
+
+@pytest.mark.in_process
 async def test_routing_decision_still_reads_after_its_tool_is_gone(
     conversation: ConversationAPI, tools: FakeTools
 ) -> None:

@@ -15,12 +15,11 @@ from tests.over_the_wire import MODES, served_remotely
 async def rag(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[RagAPI]:
     """The RAG contract with the fast hashing embedder and small chunks (300, overlap 60):
     the service itself, and the same through its HTTP client against a RAG server process."""
+    small = settings.with_values(RagSettings, chunk_size=300, chunk_overlap=60)
     if request.param == "over-http":
-        chunks = {"BULKHEAD_RAG_CHUNK_SIZE": "300", "BULKHEAD_RAG_CHUNK_OVERLAP": "60"}
-        async with served_remotely("rag", RagAPI, settings, chunks) as client:
+        async with served_remotely("rag", RagAPI, small) as client:
             yield cast(RagAPI, client)  # it has exactly the Protocol's methods
         return
-    small = settings.with_values(RagSettings, chunk_size=300, chunk_overlap=60)
     database = open_module_database("rag", small)
     yield RagService(database, small)
     await database.dispose()
