@@ -48,7 +48,8 @@ PLAIN_MODULES = [m for m in MODULES if m not in VECTOR_MODULES]
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """A contract suite's `in_process` tests are not generated for its over-HTTP mode: they
     look inside a stand-in or move a clock that only the in-process service is given."""
-    kept, dropped = [], []
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
     for item in items:
         callspec = getattr(item, "callspec", None)
         over_http = callspec is not None and "over-http" in callspec.params.values()
