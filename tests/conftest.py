@@ -45,20 +45,6 @@ VECTOR_MODULES = [m for m in MODULES if "vector" in EXTENSIONS[m]]
 PLAIN_MODULES = [m for m in MODULES if m not in VECTOR_MODULES]
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """A contract suite's `in_process` tests are not generated for its over-HTTP mode: they
-    look inside a stand-in or move a clock that only the in-process service is given."""
-    kept: list[pytest.Item] = []
-    dropped: list[pytest.Item] = []
-    for item in items:
-        callspec = getattr(item, "callspec", None)
-        over_http = callspec is not None and "over-http" in callspec.params.values()
-        (dropped if over_http and item.get_closest_marker("in_process") else kept).append(item)
-    if dropped:
-        config.hook.pytest_deselected(items=dropped)
-        items[:] = kept
-
-
 @pytest.fixture(autouse=True)
 def umask_restored() -> Iterator[None]:
     """CLI commands run in this process (CliRunner) set the server's private umask; it must

@@ -13,19 +13,27 @@ import json
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Generator, Mapping, Sequence
+from collections.abc import AsyncIterator, Generator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import replace
+from typing import TypeVar, cast
 
 import uvicorn
+from litestar import Litestar
 
+from app.kernel.app_factory import BoundModule, build_app, close_modules
+from app.kernel.database import ModuleDatabase
+from app.kernel.module import Module
 from app.kernel.rpc.client import RemoteModule
 from app.kernel.rpc.service_tokens import ServiceSigner, create_key_pair
 from app.kernel.rpc.settings import RpcSettings
+from app.kernel.rpc.wiring import service_verifier
 from app.kernel.settings import Settings
-from app.main import create_app
+from app.main import REGISTRY
+from app.sagas import SAGA_STORE
+from contracts.record import Contracts
 from tests.e2e.test_server import free_port, start_server
 
+T = TypeVar("T")
 MODES = ["in-process", "over-http"]
 CALLER = "contract-tests"  # a service allowed to call every module (it composes)
 
@@ -73,15 +81,13 @@ class ModuleServer:
 
 
 class InThreadServer:
-    """A real uvicorn server of `create_app(settings)` on a socket of its own, run on its
-    own event loop in a thread: real HTTP, real service tokens, and no process to start
-    (a second per test that a contract suite of dozens of tests cannot afford)."""
+    """A real uvicorn server of `app` on a socket of its own, run on its own event loop in
+    a thread: real HTTP, real service tokens, and no process to start (a second per test
+    that a contract suite of dozens of tests cannot afford)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, app: Litestar) -> None:
         self.port = free_port()
-        config = uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=self.port, log_level="warning"
-        )
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="module-server")
 
@@ -99,19 +105,36 @@ class InThreadServer:
 
 
 @asynccontextmanager
-async def served_remotely(
-    module: str, protocol: type, settings: Settings, *, beside: Sequence[str] = ()
-) -> AsyncIterator[RemoteModule]:
-    """`module` (and the modules `beside` it) served on `settings`' databases by a real HTTP
-    server, and a client of it that signs as a caller allowed to call every module."""
+async def contract_under_test(
+    mode: str, module: str, service: T, database: ModuleDatabase, settings: Settings
+) -> AsyncIterator[T]:
+    """What a module's contract tests call, in `mode`: the service itself, or a client of its
+    contract served over real HTTP by the app a `bulkhead serve --modules X` process builds
+    around this same service (its clock and the stand-ins it was given included). Either
+    way the service and its database are closed afterwards."""
+    bound = [BoundModule(_module_named(module), database, service)]
+    if mode == "in-process":
+        try:
+            yield service
+        finally:
+            await close_modules(bound)
+        return
     keys = settings.data_dir / "keys"
     if not (keys / f"{CALLER}.key").exists():
         create_key_pair(keys, CALLER)
-    served = replace(settings, modules=(module, *beside), groups=dict(settings.groups))
-    with InThreadServer(served) as base:
+    contracts = Contracts.none_running().with_service(module, service)
+    verifier = service_verifier(settings, REGISTRY)
+    app = build_app(settings, bound, contracts, rpc_verifier=verifier)
+    with InThreadServer(app) as base:  # its shutdown closes them, on the server's own loop
         signer = ServiceSigner(keys, CALLER, ["composition"])
-        client = RemoteModule(module, protocol, base, signer, RpcSettings(timeout_s=30))
+        client = RemoteModule(
+            module, bound[0].module.contract, base, signer, RpcSettings(timeout_s=30)
+        )
         try:
-            yield client
+            yield cast(T, client)  # it has exactly the Protocol's methods
         finally:
             await client.close()
+
+
+def _module_named(name: str) -> Module:
+    return SAGA_STORE if name == SAGA_STORE.name else REGISTRY[name]

@@ -276,7 +276,6 @@ async def test_routing_decision_naming_an_unknown_tool_or_version_is_refused(
     assert (stored.tool_name, stored.tool_version) == ("web.search", 2)
 
 
-@pytest.mark.in_process
 async def test_routing_decisions_ask_the_tools_module(
     conversation: ConversationAPI, tools: FakeTools
 ) -> None:
@@ -292,7 +291,6 @@ async def test_routing_decisions_ask_the_tools_module(
     assert tools.asked == [("web.fetch", None)]
 
 
-@pytest.mark.in_process
 async def test_routing_decision_still_reads_after_its_tool_is_gone(
     conversation: ConversationAPI, tools: FakeTools
 ) -> None:

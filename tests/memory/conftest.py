@@ -1,4 +1,5 @@
-"""The memory service on a real database, a clock the test moves, and both working stores."""
+"""The memory service on a real database, a clock the test moves, and both working stores;
+in-process and over HTTP."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import pytest
 from app.kernel.database import open_module_database
 from app.kernel.settings import Settings
 from app.modules.memory.service import MemoryService
+from contracts.memory import MemoryAPI
 from tests.fakes.conversation import FakeConversation
+from tests.over_the_wire import MODES, contract_under_test
 
 
 class Clock:
@@ -37,12 +40,13 @@ def conversation() -> FakeConversation:
     return FakeConversation()
 
 
-@pytest.fixture
+@pytest.fixture(params=MODES)
 async def memory(
-    settings: Settings, clock: Clock, conversation: FakeConversation
-) -> AsyncIterator[object]:
+    request: pytest.FixtureRequest, settings: Settings, clock: Clock, conversation: FakeConversation
+) -> AsyncIterator[MemoryAPI]:
+    """The memory contract: the service itself, and the same through its HTTP client
+    against a real server of it (the same clock and conversation stand-in behind it)."""
     database = open_module_database("memory", settings)
     service = MemoryService(database, settings, conversation=conversation.as_api(), clock=clock)
-    yield service
-    await service.close()
-    await database.dispose()
+    async with contract_under_test(request.param, "memory", service, database, settings) as api:
+        yield api

@@ -20,18 +20,28 @@ from contracts.memory import (
     WorkingMemoryUnavailable,
 )
 from tests.fakes.conversation import FakeConversation
+from tests.over_the_wire import contract_under_test
 
 from .conftest import Clock
 
 TURN = WorkingMemoryItemCreate(kind="turn", role="user", content="book me a table")
 
 
-@pytest.fixture(params=["in-process", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.fixture(
+    params=[
+        ("in-process", "in-process"),
+        pytest.param(("redis", "in-process"), marks=pytest.mark.redis),
+        pytest.param(("redis", "over-http"), marks=pytest.mark.redis),
+    ],
+    ids=["store-in-process", "store-redis", "store-redis-over-http"],
+)
 async def memory_on(
     request: pytest.FixtureRequest, settings: Settings, clock: Clock, conversation: FakeConversation
 ) -> AsyncIterator[MemoryAPI]:
-    """The service with working memory in the process, or in Redis under a test prefix."""
-    if request.param == "redis":
+    """The service with working memory in the process, or in Redis under a test prefix;
+    with Redis also through its HTTP client against a real server of it."""
+    store, mode = request.param
+    if store == "redis":
         settings = replace(
             settings,
             redis_url=request.getfixturevalue("redis_url"),
@@ -39,9 +49,8 @@ async def memory_on(
         )
     database = open_module_database("memory", settings)
     service = MemoryService(database, settings, conversation=conversation.as_api(), clock=clock)
-    yield service
-    await service.close()
-    await database.dispose()
+    async with contract_under_test(mode, "memory", service, database, settings) as api:
+        yield api
 
 
 async def test_initialize_seeds_the_most_important_memories(

@@ -1,5 +1,4 @@
 from collections.abc import AsyncIterator
-from typing import cast
 
 import pytest
 
@@ -8,18 +7,15 @@ from app.kernel.settings import Settings
 from app.modules.rag.service import RagService
 from app.modules.rag.settings import RagSettings
 from contracts.rag import RagAPI
-from tests.over_the_wire import MODES, served_remotely
+from tests.over_the_wire import MODES, contract_under_test
 
 
 @pytest.fixture(params=MODES)
 async def rag(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[RagAPI]:
     """The RAG contract with the fast hashing embedder and small chunks (300, overlap 60):
-    the service itself, and the same through its HTTP client against a RAG server process."""
+    the service itself, and the same through its HTTP client against a real server of it."""
     small = settings.with_values(RagSettings, chunk_size=300, chunk_overlap=60)
-    if request.param == "over-http":
-        async with served_remotely("rag", RagAPI, small) as client:
-            yield cast(RagAPI, client)  # it has exactly the Protocol's methods
-        return
     database = open_module_database("rag", small)
-    yield RagService(database, small)
-    await database.dispose()
+    service = RagService(database, small)
+    async with contract_under_test(request.param, "rag", service, database, small) as api:
+        yield api

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from app.kernel.database import open_module_database
 from app.kernel.settings import Settings
 from app.modules.tools.service import ToolsService
 from contracts.tools import Caller, ToolCreate, ToolsAPI
+from tests.over_the_wire import contract_under_test
 
 ALICE = Caller(user_id="alice", client_id="agent-a")
 
@@ -43,18 +45,35 @@ def tools_settings(settings: Settings) -> Settings:
 
 @pytest.fixture
 async def tools(tools_settings: Settings, clock: Clock) -> AsyncIterator[ToolsAPI]:
-    database = open_module_database("tools", tools_settings)
-    yield ToolsService(database, tools_settings, clock=clock)
-    await database.dispose()
+    """The service itself: the sandbox suites look at the host around its runs."""
+    async with tools_contract("in-process", tools_settings, clock) as api:
+        yield api
 
 
 @pytest.fixture
-async def sandboxed(tools: ToolsAPI) -> ToolsAPI:
-    """The service, where the sandbox can run; skips with the reason where it cannot."""
-    health = await tools.component_health()  # type: ignore[attr-defined]  # a service method outside the contract
+async def sandboxed(tools: ToolsAPI, sandbox_ready: None) -> ToolsAPI:
+    """The tools contract, where the sandbox can run; skips with the reason where not."""
+    return tools
+
+
+@pytest.fixture
+async def sandbox_ready(tools_settings: Settings) -> None:
+    database = open_module_database("tools", tools_settings)
+    try:
+        health = await ToolsService(database, tools_settings).component_health()
+    finally:
+        await database.dispose()
     if not health["sandbox"].ok:
         pytest.skip(f"the tool sandbox cannot run here: {health['sandbox'].error}")
-    return tools
+
+
+@asynccontextmanager
+async def tools_contract(mode: str, settings: Settings, clock: Clock) -> AsyncIterator[ToolsAPI]:
+    """The service on `settings` with the test's clock, in `mode` (see `contract_under_test`)."""
+    database = open_module_database("tools", settings)
+    service = ToolsService(database, settings, clock=clock)
+    async with contract_under_test(mode, "tools", service, database, settings) as api:
+        yield api
 
 
 def raw_tool(name: str, source: str, **fields: object) -> ToolCreate:

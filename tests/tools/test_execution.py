@@ -1,8 +1,10 @@
-"""ToolsAPI.execute: every check before the sandbox, and the audit row each call leaves."""
+"""ToolsAPI.execute: every check before the sandbox, and the audit row each call leaves;
+in-process and over HTTP."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -24,10 +26,21 @@ from contracts.tools import (
     ToolsAPI,
     ToolVersionCreate,
 )
+from tests.over_the_wire import MODES
 
-from .conftest import ALICE, Clock, raw_tool
+from .conftest import ALICE, Clock, raw_tool, tools_contract
 
 ECHO = "import json, sys\nprint(json.dumps({'version': VERSION, 'got': json.load(sys.stdin)}))"
+
+
+@pytest.fixture(params=MODES)
+async def tools(
+    request: pytest.FixtureRequest, tools_settings: Settings, clock: Clock
+) -> AsyncIterator[ToolsAPI]:
+    """The contract suite runs twice: the service itself, and the same through its HTTP
+    client against a real server of it."""
+    async with tools_contract(request.param, tools_settings, clock) as api:
+        yield api
 
 
 async def audit(tools: ToolsAPI, error: ContractError) -> tuple[str, str | None]:
