@@ -13,7 +13,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Generator, Mapping
+from collections.abc import AsyncIterator, Generator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import TypeVar, cast
 
@@ -106,13 +106,18 @@ class InThreadServer:
 
 @asynccontextmanager
 async def contract_under_test(
-    mode: str, module: str, service: T, database: ModuleDatabase, settings: Settings
+    mode: str,
+    module: str,
+    service: T,
+    database: ModuleDatabase,
+    settings: Settings,
+    beside: Sequence[BoundModule] = (),
 ) -> AsyncIterator[T]:
     """What a module's contract tests call, in `mode`: the service itself, or a client of its
     contract served over real HTTP by the app a `bulkhead serve --modules X` process builds
-    around this same service (its clock and the stand-ins it was given included). Either
-    way the service and its database are closed afterwards."""
-    bound = [BoundModule(_module_named(module), database, service)]
+    around this same service (its clock and the stand-ins it was given included, and the
+    modules `beside` it in that process). Either way they are all closed afterwards."""
+    bound = [BoundModule(_module_named(module), database, service), *beside]
     if mode == "in-process":
         try:
             yield service

@@ -115,3 +115,23 @@ async def test_quota_of_zero_refuses_every_session(billing: BillingAPI) -> None:
 async def test_negative_quota_is_refused(billing: BillingAPI) -> None:
     with pytest.raises(InvalidInput):
         await billing.set_quota(user_id="alice", update=QuotaUpdate(max_active_sessions=-1))
+
+
+async def test_stats_count_registrations_and_releases_in_range(billing: BillingAPI) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    before = datetime.now(UTC)
+    sessions = [uuid.uuid4() for _ in range(2)]
+    for user, session in zip(("alice", "bob"), sessions, strict=True):
+        await billing.register_session(
+            user_id=user, session_id=session, idempotency_key=f"k-{session}"
+        )
+    await billing.release_session(session_id=sessions[0], idempotency_key="release-1")
+    after = datetime.now(UTC) + timedelta(seconds=1)
+    stats = await billing.stats(since=before, until=after)
+    assert (stats.sessions_registered, stats.sessions_released, stats.active_sessions) == (2, 1, 1)
+    assert stats.users == 2
+    empty = await billing.stats(since=after, until=after + timedelta(hours=1))
+    assert (empty.sessions_registered, empty.sessions_released) == (0, 0)
+    page = await billing.replay_events()  # its outbox, as an event source
+    assert {e.user_id for e in page.items} >= {"alice", "bob"}

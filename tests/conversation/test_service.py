@@ -308,3 +308,21 @@ async def test_routing_decision_still_reads_after_its_tool_is_gone(
     assert read.tool_name == "web.search"
     with pytest.raises(RoutingDecisionNotFound):
         await conversation.get_routing_decision(message_id=message.id, user_id="bob")
+
+
+async def test_recent_messages_are_the_last_ones_oldest_first(
+    conversation: ConversationAPI,
+) -> None:
+    session = await conversation.create_session(user_id="alice", session=SessionCreate())
+    for i in range(5):
+        await conversation.append_message(
+            session_id=session.id,
+            user_id="alice",
+            message=MessageCreate(role="user", content=f"m{i}"),
+        )
+    recent = await conversation.recent_messages(session_id=session.id, user_id="alice", limit=3)
+    assert [m.content for m in recent] == ["m2", "m3", "m4"]
+    with pytest.raises(SessionNotFound):
+        await conversation.recent_messages(session_id=session.id, user_id="bob")
+    page = await conversation.replay_events()  # its outbox, as an event source
+    assert [e.type for e in page.items] == ["SessionCreated"] + ["MessageAppended"] * 5

@@ -43,6 +43,23 @@ async def tools(
         yield api
 
 
+async def test_the_registry_answers_by_name_and_version(tools: ToolsAPI) -> None:
+    await tools.register(tool=raw_tool("echo.kept", ECHO.replace("VERSION", "1")))
+    await tools.add_version(name="echo.kept", version=ToolVersionCreate(description="second"))
+    assert await tools.exists(name="echo.kept") and await tools.exists(name="echo.kept", version=2)
+    assert not await tools.exists(name="echo.kept", version=3)
+    assert (await tools.get(name="echo.kept")).version == 2
+    assert (await tools.get(name="echo.kept", version=1)).description == ""
+    assert [t.version for t in (await tools.list_versions(name="echo.kept")).items] == [1, 2]
+    await tools.set_enabled(name="echo.kept", enabled=False, version=2)
+    assert (await tools.get(name="echo.kept")).version == 1  # the latest enabled one
+    await tools.delete(name="echo.kept")
+    assert not await tools.exists(name="echo.kept")
+    for call in (tools.get(name="echo.kept"), tools.list_versions(name="echo.kept")):
+        with pytest.raises(ToolNotFound):
+            await call
+
+
 async def audit(tools: ToolsAPI, error: ContractError) -> tuple[str, str | None]:
     """The status and reason of the row a refused call left."""
     row = await tools.list_executions()
