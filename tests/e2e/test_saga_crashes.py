@@ -18,9 +18,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from app.kernel.rpc.service_tokens import create_key_pair
 from app.sagas.crash_points import CRASH_EXIT_CODE
 
-from .test_server import BULKHEAD, bulkhead, free_port
+from .test_server import BULKHEAD, bulkhead, free_port, start_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]
 
@@ -40,9 +41,9 @@ DELETE_POINTS = [
 
 
 class Server:
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], port: int | None = None) -> None:
         self.env = env
-        self.port = free_port()
+        self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
             [BULKHEAD, "serve", "--port", str(self.port)],
@@ -89,8 +90,15 @@ def tokens(env: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
     return {"Authorization": f"Bearer {user}"}, {"Authorization": f"Bearer {admin}"}
 
 
-def crash_during(env: dict[str, str], point: str, method: str, path: str, **kwargs: object) -> None:
-    server = Server({**env, "BULKHEAD_SAGA_CRASH_AT": point})
+def crash_during(
+    env: dict[str, str],
+    point: str,
+    method: str,
+    path: str,
+    port: int | None = None,
+    **kwargs: object,
+) -> None:
+    server = Server({**env, "BULKHEAD_SAGA_CRASH_AT": point}, port)
     try:
         with pytest.raises(httpx.TransportError):  # the process died mid-request
             httpx.request(method, f"{server.base}{path}", timeout=30, **kwargs)  # type: ignore[arg-type]  # kwargs are httpx's own
@@ -175,3 +183,49 @@ def test_delete_session_crash_is_finished_after_restart(env: dict[str, str], poi
         assert again.status_code == 204  # deleting again is still fine
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize(
+    "point",
+    [
+        "create_session:initialize_memory:after_action",
+        "create_session:register_billing:before_action",
+    ],
+)
+def test_an_edge_killed_mid_saga_is_resumed_by_its_restart_over_a_remote_memory(
+    env: dict[str, str], tmp_path: Path, redis_url: str, point: str
+) -> None:
+    """Split: memory in its own process, which lives on; the edge running the saga store
+    dies at `point`, and the edge started again on its address finishes the saga."""
+    keys = tmp_path / "keys"
+    for service in ("edge", "memory"):
+        create_key_pair(keys, service)
+    edge_port, memory_port = free_port(), free_port()
+    edge_url = f"http://127.0.0.1:{edge_port}"
+    split = {"BULKHEAD_KEYS_DIR": str(keys), "BULKHEAD_BUS_URL": redis_url}
+    memory_env = {
+        **env,
+        **split,
+        "BULKHEAD_DATA_DIR": str(tmp_path / "memory"),
+        "BULKHEAD_SERVICE_NAME": "memory",
+        "BULKHEAD_MODULES": "memory",
+        "BULKHEAD_REMOTE_CONVERSATION": edge_url,  # whose session a working memory is
+        "BULKHEAD_REMOTE_SAGAS": edge_url,
+    }
+    bulkhead(memory_env, "db", "upgrade")
+    edge_env = {
+        **env,
+        **split,
+        "BULKHEAD_SERVICE_NAME": "edge",
+        "BULKHEAD_REMOTE_MEMORY": f"http://127.0.0.1:{memory_port}",
+    }
+    user, admin = tokens(env)
+    for _ in start_server(memory_env, 1, memory_port):
+        crash_during(
+            edge_env, point, "POST", "/v1/sessions", edge_port, json={"title": "t"}, headers=user
+        )
+        edge = Server(edge_env, edge_port)
+        try:
+            assert end_state(edge.base, user, admin) == (1, 1, 1, 1)
+        finally:
+            edge.stop()
