@@ -39,7 +39,7 @@ class UserDeletion(msgspec.Struct, frozen=True, kw_only=True):
 class UserDeletionProgress(msgspec.Struct, frozen=True, kw_only=True):
     deletion_id: UUID
     # Per module that keeps user data: `applied`, `pending`, or `dead_letter` (it failed;
-    # see GET /v1/admin/events/dead-letters). Only modules running in this process.
+    # see GET /v1/admin/events/dead-letters), wherever the module runs.
     modules: dict[str, str]
     complete: bool
 
