@@ -381,14 +381,28 @@ def keys() -> None:
 
 @keys.command("create")
 @click.option("--service", required=True, help="the service name, e.g. edge or rag")
-def keys_create(service: str) -> None:
-    """Write NAME.key (0600) and NAME.pub into BULKHEAD_KEYS_DIR (default DATA_DIR/keys)."""
+@click.option(
+    "--modules",
+    help="what the service runs, e.g. conversation,billing,sagas (add composition for an "
+    "edge): its tokens can claim no other module",
+)
+def keys_create(service: str, modules: str | None) -> None:
+    """Write NAME.key (0600) and NAME.pub into BULKHEAD_KEYS_DIR (default DATA_DIR/keys),
+    and with --modules NAME.modules, which binds the key to those modules."""
     if not re.fullmatch(SERVICE_NAME_PATTERN, service):
         raise click.ClickException(f"{service!r}: use lower-case letters, digits and -")
+    bound = None
+    if modules is not None:
+        bound = [m.strip() for m in modules.split(",") if m.strip()]
+        known = REGISTRY.names | {SAGA_STORE.name, "composition"}
+        if unknown := sorted(set(bound) - known):
+            raise click.ClickException(
+                f"--modules: unknown {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
     settings = _settings()
     keys_dir = settings.of(RpcSettings).keys_path(settings.data_dir)
     try:
-        private, public = create_key_pair(keys_dir, service)
+        private, public = create_key_pair(keys_dir, service, bound)
     except FileExistsError:
         raise click.ClickException(
             f"{keys_dir / service}.key exists; it is never overwritten"

@@ -45,14 +45,10 @@ def split(
         "BULKHEAD_REDIS_KEY_PREFIX": redis_prefix,
         "BULKHEAD_EMBEDDING_MODEL": "hashing-256",
     }
-    for service in ("edge", "rag", "billing-only"):
-        bulkhead(
-            {**common, "BULKHEAD_DATA_DIR": str(tmp_path / "keys-cli")},
-            "keys",
-            "create",
-            "--service",
-            service,
-        )
+    cli = {**common, "BULKHEAD_DATA_DIR": str(tmp_path / "keys-cli")}
+    for service in ("edge", "rag"):
+        bulkhead(cli, "keys", "create", "--service", service)
+    bulkhead(cli, "keys", "create", "--service", "billing-only", "--modules", "billing")
     edge_port = free_port()
     rag_env = {  # as the README's "Splitting a module out" runs it
         **common,
@@ -126,11 +122,15 @@ async def test_a_caller_the_registry_does_not_allow_is_refused(
 ) -> None:
     _, rag_url, _ = split
     outsider = client_as("billing-only", tmp_path / "keys", rag_url, ["billing"])
+    # Its key is bound to billing: claiming to be the saga store or to compose gets it nowhere.
+    posing = client_as("billing-only", tmp_path / "keys", rag_url, ["sagas", "composition"])
     try:
-        with pytest.raises(Unavailable, match="may not call the rag module"):
-            await outsider.stats(since=_now(), until=_now())
+        for caller in (outsider, posing):
+            with pytest.raises(Unavailable, match="may not call the rag module"):
+                await caller.stats(since=_now(), until=_now())
     finally:
         await outsider.close()
+        await posing.close()
 
 
 def test_internal_routes_take_only_valid_service_tokens(

@@ -65,7 +65,7 @@ def deployment(
             "BULKHEAD_LOG_LEVEL": "WARNING",
         }
         if split:
-            create_key_pair(tmp / "keys", service)
+            create_key_pair(tmp / "keys", service, modules)  # bound to what it runs
             env |= {
                 "BULKHEAD_MODULES": ",".join(m for m in modules if m != "sagas"),
                 "BULKHEAD_SERVICE_NAME": service,

@@ -4,6 +4,8 @@ A process signs as its service (`BULKHEAD_SERVICE_NAME`) with its own Ed25519 ke
 receiver verifies with the caller's public key from the keys directory and accepts a token
 only for its own module (`aud`), from a known service (`iss`), living at most five minutes,
 whose caller runs a module the registry lets call this one (`mods`, signed with the rest).
+A key created with the modules its service runs (`NAME.modules` beside `NAME.pub`, written
+by the operator) caps what its tokens may claim: a stolen key cannot pose as the saga store.
 """
 
 from __future__ import annotations
@@ -34,8 +36,11 @@ class ServiceTokenRefused(PermissionDenied):
         self.unauthenticated = unauthenticated  # 401 (who are you?) rather than 403
 
 
-def create_key_pair(keys_dir: Path, service: str) -> tuple[Path, Path]:
-    """`NAME.key` (mode 0600, never overwritten) and `NAME.pub` in `keys_dir`."""
+def create_key_pair(
+    keys_dir: Path, service: str, modules: Sequence[str] | None = None
+) -> tuple[Path, Path]:
+    """`NAME.key` (mode 0600, never overwritten) and `NAME.pub` in `keys_dir`; with
+    `modules`, `NAME.modules`: the most its tokens may claim to run."""
     keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     private_path, public_path = keys_dir / f"{service}.key", keys_dir / f"{service}.pub"
     key = Ed25519PrivateKey.generate()
@@ -52,6 +57,8 @@ def create_key_pair(keys_dir: Path, service: str) -> tuple[Path, Path]:
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
     )
+    if modules is not None:
+        (keys_dir / f"{service}.modules").write_text(",".join(sorted(modules)) + "\n")
     return private_path, public_path
 
 
@@ -148,11 +155,20 @@ class ServiceVerifier:
             )
         runs = claims.get("mods")
         allowed = self._allowed.get(module, frozenset())
+        if isinstance(runs, list) and (bound := self._bound_modules(issuer)) is not None:
+            runs = [m for m in runs if m in bound]  # claims beyond its key's modules: ignored
         if not isinstance(runs, list) or not allowed.intersection(runs):
             raise ServiceTokenRefused(
                 f"service {issuer!r} may not call the {module} module", unauthenticated=False
             )
         return issuer, float(claims["exp"])
+
+    def _bound_modules(self, service: str) -> frozenset[str] | None:
+        """The modules `service`'s key was created for; None when it was not bound."""
+        path = self._keys_dir / f"{service}.modules"
+        if not path.is_file():
+            return None
+        return frozenset(m.strip() for m in path.read_text().split(",") if m.strip())
 
     def _public_key(self, service: str) -> Ed25519PublicKey:
         if service not in self._keys:

@@ -48,7 +48,10 @@ def remote_clients(
         return []
     rpc = settings.of(RpcSettings)
     service = rpc.service_name or "bulkhead"
-    callers = [m.name for m in local] + ["composition"]  # this process composes across remotes
+    # A process serving the whole public API (no BULKHEAD_MODULES: all but the remote ones)
+    # composes across modules; a module's own service only calls what its modules need.
+    composes = ["composition"] if settings.modules is None else []
+    callers = [m.name for m in local] + composes
     try:
         signer = ServiceSigner(rpc.keys_path(settings.data_dir), service, callers)
     except (OSError, ValueError) as exc:
