@@ -143,3 +143,19 @@ async def contract_under_test(
 
 def _module_named(name: str) -> Module:
     return SAGA_STORE if name == SAGA_STORE.name else REGISTRY[name]
+
+
+@asynccontextmanager
+async def served_remotely(
+    module: str, protocol: type, settings: Settings, env: Mapping[str, str] = {}
+) -> AsyncIterator[RemoteModule]:
+    """`module` served by a `bulkhead serve` process of its own on `settings`' databases,
+    and a client of it: a real second process, for benchmarks of the wire."""
+    server = ModuleServer(module, settings, env)
+    client = server.client(protocol)  # keys first: the server reads them on first call
+    server.start()
+    try:
+        yield client
+    finally:
+        await client.close()
+        server.stop()
