@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from datetime import timedelta
@@ -22,10 +22,11 @@ from typing import Any
 
 import pytest
 
+from app.deploy.layout import DEFAULT_LAYOUT, Layout
 from app.kernel import provision
 from app.kernel.auth import create_token
 from app.kernel.rpc.service_tokens import create_key_pair
-from app.main import DATABASES, REGISTRY
+from app.main import DATABASES
 from tests.conftest import POSTGRES_ADMIN_URL, VECTOR_MODULES, run_in_own_loop
 
 from .test_server import bulkhead, free_port, start_server
@@ -33,15 +34,8 @@ from .workload import LEAVER, USERS, run_workload
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 SECRET = "split-test-" + "s" * 40
-Layout = Mapping[str, tuple[str, ...]]
-SINGLE: Layout = {"all": tuple(sorted(d.name for d in DATABASES))}
-SPLIT: Layout = {
-    "edge": ("conversation", "billing", "sagas"),
-    "rag": ("rag",),
-    "tools": ("tools",),
-    "memory": ("memory",),
-    "analytics": ("analytics",),
-}
+SINGLE = Layout.parse(["all=" + ",".join(sorted(d.name for d in DATABASES))])
+SPLIT = Layout.parse(DEFAULT_LAYOUT)  # what `bulkhead deploy` lays out by default
 
 
 @contextmanager
@@ -49,56 +43,41 @@ def deployment(
     layout: Layout, tmp: Path, admin_urls: dict[str, str], redis: dict[str, str]
 ) -> Iterator[str]:
     """Every service of `layout` provisioned, migrated and serving; yields the URL of the
-    first (the edge). Databases and roles are dropped afterwards."""
-    ports = {service: free_port() for service in layout}
-    where = {m: s for s, modules in layout.items() for m in modules}
-    split = len(layout) > 1
+    edge. Databases and roles are dropped afterwards."""
+    ports = {service.name: free_port() for service in layout.services}
+    split = len(layout.services) > 1
     envs = {}
-    for service, modules in layout.items():
+    for service in layout.services:
         env = {
             "PATH": os.environ["PATH"],
-            "BULKHEAD_DATA_DIR": str(tmp / service),
+            "BULKHEAD_DATA_DIR": str(tmp / service.name),
             "BULKHEAD_JWT_SECRET": SECRET,
             "BULKHEAD_EMBEDDING_MODEL": "hashing-256",
             "BULKHEAD_REDIS_URL": redis["url"],  # working memory
             "BULKHEAD_REDIS_KEY_PREFIX": redis["prefix"],
             "BULKHEAD_LOG_LEVEL": "WARNING",
         }
-        if split:
-            create_key_pair(tmp / "keys", service, modules)  # bound to what it runs
-            env |= {
-                "BULKHEAD_MODULES": ",".join(m for m in modules if m != "sagas"),
-                "BULKHEAD_SERVICE_NAME": service,
-                "BULKHEAD_KEYS_DIR": str(tmp / "keys"),
-                "BULKHEAD_BUS_URL": redis["url"],
-            }
-            for module in _needed_elsewhere(modules, edge=service == next(iter(layout))):
-                env[f"BULKHEAD_REMOTE_{module.upper()}"] = (
-                    f"http://127.0.0.1:{ports[where[module]]}"
-                )
-        envs[service] = env
+        if split:  # the same environment a cluster's pods get, from the same place
+            create_key_pair(tmp / "keys", service.name, service.key_modules)
+            env |= layout.environment(service, lambda s: f"http://127.0.0.1:{ports[s.name]}")
+            env |= {"BULKHEAD_KEYS_DIR": str(tmp / "keys"), "BULKHEAD_BUS_URL": redis["url"]}
+        envs[service.name] = env
     prefix = f"bhsplit_{secrets.token_hex(3)}"
-    with ThreadPoolExecutor(len(layout)) as pool, ExitStack() as running:
+    with ThreadPoolExecutor(len(layout.services)) as pool, ExitStack() as running:
         running.callback(_drop_databases, admin_urls, prefix)
-        list(pool.map(lambda s: _provision(envs[s], layout[s], admin_urls, prefix), layout))
-        for service, modules in layout.items():  # each holds its own credentials, no others
-            urls = json.loads((tmp / service / "database-urls.json").read_text())
-            assert sorted(urls) == sorted(modules), (service, sorted(urls))
-        servers = [start_server(envs[s], 1, ports[s]) for s in layout]
+        list(
+            pool.map(
+                lambda s: _provision(envs[s.name], s.modules, admin_urls, prefix), layout.services
+            )
+        )
+        for service in layout.services:  # each holds its own credentials, no others
+            urls = json.loads((tmp / service.name / "database-urls.json").read_text())
+            assert sorted(urls) == sorted(service.modules), (service, sorted(urls))
+        servers = [start_server(envs[s.name], 1, ports[s.name]) for s in layout.services]
         for server in servers:
             running.callback(server.close)
         list(pool.map(next, servers))
-        yield f"http://127.0.0.1:{ports[next(iter(layout))]}"
-
-
-def _needed_elsewhere(modules: tuple[str, ...], *, edge: bool) -> set[str]:
-    """What a service calls in other processes: the edge serves the whole public API, so
-    every module; any other service its modules' dependencies and the saga store (token
-    revocations)."""
-    if edge:
-        return {d.name for d in DATABASES} - set(modules)
-    needs = {dep for m in modules for dep in REGISTRY[m].depends_on} | {"sagas"}
-    return needs - set(modules)
+        yield f"http://127.0.0.1:{ports[layout.edge.name]}"
 
 
 def _provision(

@@ -59,9 +59,10 @@ def remote_clients(
     return [RemoteModule(m.name, m.contract, settings.remotes[m.name], signer, rpc) for m in remote]
 
 
-def service_verifier(settings: Settings, registry: Iterable[Module]) -> ServiceVerifier:
+def allowed_callers(registry: Iterable[Module]) -> dict[str, frozenset[str]]:
     """Who may call each module: the modules that depend on it, and the saga store,
-    composition and analytics; the saga store (token revocations) by every module."""
+    composition and analytics; the saga store (token revocations) and every process's
+    event progress (`events`) by every module."""
     modules = list(registry)
     allowed = {
         m.name: ALWAYS_ALLOWED | {caller.name for caller in modules if m.name in caller.depends_on}
@@ -69,4 +70,9 @@ def service_verifier(settings: Settings, registry: Iterable[Module]) -> ServiceV
     }
     allowed["sagas"] = ALWAYS_ALLOWED | {m.name for m in modules}
     allowed["events"] = ALWAYS_ALLOWED | {m.name for m in modules}  # deletion progress
-    return ServiceVerifier(settings.of(RpcSettings).keys_path(settings.data_dir), allowed)
+    return allowed
+
+
+def service_verifier(settings: Settings, registry: Iterable[Module]) -> ServiceVerifier:
+    keys = settings.of(RpcSettings).keys_path(settings.data_dir)
+    return ServiceVerifier(keys, allowed_callers(registry))
