@@ -161,6 +161,12 @@ def build_app(
                 "events": events,
                 "token_revocations": revocations[0] if revocations else None,
                 "rpc_remotes": [r.client for r in remotes],
+                # What readiness waits for: the remotes this process's modules depend on.
+                "required_remotes": {
+                    r.module.name: r.client
+                    for r in remotes
+                    if any(r.module.name in b.module.depends_on for b in bound)
+                },
                 "rpc_served": {b.module.name: Served(b.module.contract, b.service) for b in bound},
                 "rpc_verifier": rpc_verifier or ServiceVerifier(settings.data_dir / "keys", {}),
             }

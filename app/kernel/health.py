@@ -83,6 +83,37 @@ async def check_health(state: State) -> Health:
     return Health(status=status, modules=modules, components=components)
 
 
+@runtime_checkable
+class Reachable(Protocol):
+    """A remote module this process needs (a client of it): does its process answer?"""
+
+    async def reachable(self) -> bool: ...
+
+
+class Liveness(msgspec.Struct, frozen=True, kw_only=True):
+    status: str
+
+
+class Readiness(msgspec.Struct, frozen=True, kw_only=True):
+    ready: bool
+    modules: dict[str, bool]  # this process's own databases
+    remotes: dict[str, bool]  # the remote modules its modules depend on
+
+
+async def check_readiness(state: State) -> Readiness:
+    databases: dict[str, ModuleDatabase] = state.databases
+    required: dict[str, Reachable] = state.get("required_remotes") or {}
+    own, remote = await asyncio.gather(
+        asyncio.gather(*(check_database(db) for db in databases.values())),
+        asyncio.gather(*(r.reachable() for r in required.values())),
+    )
+    modules = {name: h.ok for name, h in zip(databases, own, strict=True)}
+    remotes = dict(zip(required, remote, strict=True))
+    return Readiness(
+        ready=all(modules.values()) and all(remotes.values()), modules=modules, remotes=remotes
+    )
+
+
 def _answer(body: Health) -> Response[Health]:
     return Response(body, status_code=503 if body.status == "unavailable" else 200)
 
@@ -104,6 +135,23 @@ class HealthController(Controller):
                 components={name: ComponentHealth(ok=c.ok) for name, c in full.components.items()},
             )
         )
+
+    @get(
+        "/live",
+        operation_id="liveness",
+        summary="The process answers (a Kubernetes liveness probe: nothing else is checked)",
+    )
+    async def live(self) -> Liveness:
+        return Liveness(status="alive")
+
+    @get(
+        "/ready",
+        operation_id="readiness",
+        summary="Its own databases and the remote modules its modules need answer (503 if not)",
+    )
+    async def ready(self, state: State) -> Response[Readiness]:
+        readiness = await check_readiness(state)
+        return Response(readiness, status_code=200 if readiness.ready else 503)
 
 
 class HealthDetailsController(Controller):

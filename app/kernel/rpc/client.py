@@ -135,6 +135,14 @@ class RemoteModule:
             )
         }
 
+    async def reachable(self) -> bool:
+        """Whether its process answers its liveness probe within a second."""
+        try:
+            answer = await self._http.get("/health/live", timeout=1.0)
+        except httpx.HTTPError:
+            return False
+        return answer.status_code == 200
+
     async def close(self) -> None:
         await self._http.aclose()
 
