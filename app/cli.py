@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import sys
+import time
 from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from pathlib import Path
@@ -109,6 +110,38 @@ def _chosen_databases(settings: Settings, names: tuple[str, ...]) -> list[Module
     if names:
         return [m for m in DATABASES if m.name in names]
     return local_modules(settings)
+
+
+@db.command()
+@click.option("--module", "module_names", multiple=True, type=_MODULE_CHOICE, help="repeatable")
+@click.option("--timeout", default=600, show_default=True, help="seconds")
+def wait(module_names: tuple[str, ...], timeout: int) -> None:
+    """Wait until the databases of this process's modules (or those named) are migrated to
+    the code's head revision: a pod's init step while its migration Jobs run."""
+    settings = _settings()
+    modules = _chosen_databases(settings, module_names)
+
+    async def behind() -> list[str]:
+        late = []
+        for module in modules:
+            database = open_module_database(module.name, settings)
+            try:
+                current = await migrations.current_revision(module, database)
+                if current != migrations.head_revision(module):
+                    late.append(module.name)
+            except Exception as exc:  # not reachable yet: that is waiting too
+                late.append(f"{module.name} ({type(exc).__name__})")
+            finally:
+                await database.dispose()
+        return late
+
+    deadline = time.monotonic() + timeout
+    while late := asyncio.run(behind()):
+        if time.monotonic() > deadline:
+            raise click.ClickException(f"not migrated after {timeout}s: {', '.join(late)}")
+        click.echo(f"waiting for the migrations of {', '.join(late)}", err=True)
+        time.sleep(2)
+    click.echo(f"migrated: {', '.join(m.name for m in modules)}")
 
 
 @db.command()

@@ -11,6 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.autogenerate.api import AutogenContext
 from alembic.config import Config
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 
 from .columns import UTCDateTime
@@ -101,6 +102,10 @@ async def current_revision(module: Module, database: ModuleDatabase) -> str | No
                 sync, opts={"version_table": module.version_table}
             ).get_current_revision()
         )
+
+
+def head_revision(module: Module) -> str | None:
+    return ScriptDirectory.from_config(alembic_config(module)).get_current_head()
 
 
 async def schema_differences(module: Module, database: ModuleDatabase) -> list[Any]:
