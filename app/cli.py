@@ -23,6 +23,10 @@ import uvicorn
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from app.composition.analytics_rebuild import rebuild_analytics
+from app.deploy import kubernetes
+from app.deploy.files import write_manifests
+from app.deploy.kubernetes import Options
+from app.deploy.layout import DEFAULT_LAYOUT, Layout, LayoutError
 from app.kernel import migrations, provision
 from app.kernel.auth import create_token, resolve_jwt_secret
 from app.kernel.boundary_check import run_checks
@@ -441,6 +445,41 @@ def keys_create(service: str, modules: str | None) -> None:
             f"{keys_dir / service}.key exists; it is never overwritten"
         ) from None
     click.echo(f"{private} (private: this service only)\n{public} (public: every service it calls)")
+
+
+@main.group()
+def deploy() -> None:
+    """Deployment files for a split, generated from the module registry."""
+
+
+@deploy.command("k8s")
+@click.option(
+    "--layout",
+    default=" ".join(DEFAULT_LAYOUT),
+    show_default=True,
+    help="services, space-separated: NAME=module,module or a lone module; the first is the "
+    "edge (it serves the public API and runs the saga store)",
+)
+@click.option("--image", required=True, help="the Bulkhead image every service runs")
+@click.option("--out", type=click.Path(path_type=Path), required=True)
+@click.option("--namespace", default="bulkhead", show_default=True)
+@click.option("--host", default="bulkhead.example.com", show_default=True, help="Ingress host")
+@click.option(
+    "--external-databases",
+    is_flag=True,
+    help="no PostgreSQL StatefulSets: each module's Secret points at a managed database",
+)
+def deploy_k8s(
+    layout: str, image: str, out: Path, namespace: str, host: str, external_databases: bool
+) -> None:
+    """Write the Kubernetes manifests for a layout: one file per object, in apply order."""
+    try:
+        parsed = Layout.parse(layout.split())
+    except LayoutError as exc:
+        raise click.ClickException(f"--layout: {exc}") from exc
+    options = Options(image, namespace, host, external_databases)
+    written = write_manifests(kubernetes.manifests(parsed, options), out)
+    click.echo(f"wrote {len(written)} manifests to {out}; secrets: `bulkhead deploy secrets`")
 
 
 @main.command("settings")
