@@ -23,7 +23,7 @@ import uvicorn
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from app.composition.analytics_rebuild import rebuild_analytics
-from app.deploy import kubernetes
+from app.deploy import kubernetes, secrets
 from app.deploy.files import write_manifests
 from app.deploy.kubernetes import Options
 from app.deploy.layout import DEFAULT_LAYOUT, Layout, LayoutError
@@ -480,6 +480,35 @@ def deploy_k8s(
     options = Options(image, namespace, host, external_databases)
     written = write_manifests(kubernetes.manifests(parsed, options), out)
     click.echo(f"wrote {len(written)} manifests to {out}; secrets: `bulkhead deploy secrets`")
+
+
+@deploy.command("secrets")
+@click.option("--layout", default=" ".join(DEFAULT_LAYOUT), show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="never committed")
+@click.option("--namespace", default="bulkhead", show_default=True)
+@click.option(
+    "--database-url",
+    "database_urls",
+    multiple=True,
+    metavar="MODULE=URL",
+    help="a managed database for a module (with `deploy k8s --external-databases`)",
+)
+def deploy_secrets(layout: str, out: Path, namespace: str, database_urls: tuple[str, ...]) -> None:
+    """Write the Secrets the manifests reference (mode 0600): JWT secret, database
+    credentials, service keys. Values already in --out are kept."""
+    _settings()  # the private umask: 0700 directory, 0600 files
+    try:
+        parsed = Layout.parse(layout.split())
+    except LayoutError as exc:
+        raise click.ClickException(f"--layout: {exc}") from exc
+    external = dict(u.split("=", 1) for u in database_urls if "=" in u)
+    if unknown := sorted(set(external) - {d.name for d in DATABASES}):
+        raise click.ClickException(f"--database-url: no module {', '.join(unknown)}")
+    made = secrets.generate(
+        parsed, Options(image="", namespace=namespace), secrets.read_existing(out), external
+    )
+    write_manifests(made, out)
+    click.echo(f"wrote {len(made)} Secrets to {out} (mode 0600): apply them; never commit them")
 
 
 @main.command("settings")

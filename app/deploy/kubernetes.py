@@ -191,7 +191,7 @@ def _pod_volumes(service: Service) -> list[Manifest]:
         {
             "name": "keys",
             "projected": {
-                "defaultMode": 0o400,
+                "defaultMode": 0o440,  # root:fsGroup: readable by the server's group only
                 "sources": [
                     {"secret": {"name": key_secret(service.name)}},
                     {"secret": {"name": PUBLIC_KEYS}},
@@ -362,9 +362,23 @@ def _postgres(module: str, vector: bool, options: Options) -> list[Manifest]:
         "volumeMounts": [
             {"name": "data", "mountPath": "/var/lib/postgresql/data"},
             {"name": "run", "mountPath": "/var/run/postgresql"},
+            *([{"name": "init", "mountPath": "/docker-entrypoint-initdb.d"}] if vector else []),
         ],
     }
+    volumes: list[Manifest] = [{"name": "run", "emptyDir": {}}]
+    extra: list[Manifest] = []
+    if vector:  # created by the image's superuser at first start, as `db provision` would
+        volumes.append({"name": "init", "configMap": {"name": f"{name}-init"}})
+        extra.append(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": _meta(f"{name}-init", options, **labels),
+                "data": {"pgvector.sql": "CREATE EXTENSION IF NOT EXISTS vector;\n"},
+            }
+        )
     return [
+        *extra,
         {
             "apiVersion": "apps/v1",
             "kind": "StatefulSet",
@@ -379,7 +393,7 @@ def _postgres(module: str, vector: bool, options: Options) -> list[Manifest]:
                         "automountServiceAccountToken": False,
                         "securityContext": {"runAsNonRoot": True, "fsGroup": 999},
                         "containers": [container],
-                        "volumes": [{"name": "run", "emptyDir": {}}],
+                        "volumes": volumes,
                     },
                 },
                 "volumeClaimTemplates": [
@@ -494,7 +508,7 @@ def _ingress(edge: Service, options: Options) -> Manifest:
 
 def _network_policies(layout: Layout, options: Options) -> list[Manifest]:
     policies = [_policy("default-deny", {}, options, ingress=[], egress=[_dns()])]
-    for module in DATABASES:
+    for module in [] if options.external_databases else DATABASES:
         owner = layout.owner(module.name)
         pods = [_from(_service_labels(owner))]  # its servers and its migration Job
         policies.append(
@@ -525,16 +539,19 @@ def _network_policies(layout: Layout, options: Options) -> list[Manifest]:
                 _service_labels(service),
                 options,
                 ingress=rules,
-                egress=_egress_of(layout, service),
+                egress=_egress_of(layout, service, options),
             )
         )
     return policies
 
 
-def _egress_of(layout: Layout, service: Service) -> list[Manifest]:
+def _egress_of(layout: Layout, service: Service, options: Options) -> list[Manifest]:
     """Its own databases, Redis, the services it calls, and DNS: nothing else (for the
-    tools service, whose sandboxes have no network at all, the same list)."""
+    tools service, whose sandboxes have no network at all, the same list). Managed
+    databases live outside the cluster: their port, at any address."""
     to_databases = [_to(_database_labels(m)) for m in service.modules]
+    if options.external_databases:
+        to_databases = [{"ipBlock": {"cidr": "0.0.0.0/0"}}]
     rules = [
         _dns(),
         {"to": to_databases, "ports": [{"port": POSTGRES_PORT, "protocol": "TCP"}]},

@@ -215,3 +215,18 @@ def test_each_service_runs_with_the_environment_its_layout_gives_it(written: Pat
         assert {k: env[k] for k in expected} == expected
         urls = {k for k in env if k.startswith("BULKHEAD_DATABASE_URL_")}
         assert urls == {f"BULKHEAD_DATABASE_URL_{m.upper()}" for m in service.modules}
+
+
+def test_with_managed_databases_only_their_secrets_remain(tmp_path: Path) -> None:
+    objects = manifests(Layout.parse(DEFAULT_LAYOUT), Options(image="x", external_databases=True))
+    assert not [
+        o for o in objects if o["kind"] == "StatefulSet" and o["metadata"]["name"] != "redis"
+    ]
+    jobs = [o["metadata"]["name"] for o in objects if o["kind"] == "Job"]
+    assert sorted(jobs) == sorted(f"migrate-{d.name}" for d in DATABASES)  # still migrated
+    rag = next(o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "rag")
+    (server,) = rag["spec"]["template"]["spec"]["containers"]
+    assert {
+        "name": "BULKHEAD_DATABASE_URL_RAG",
+        "valueFrom": {"secretKeyRef": {"name": "bulkhead-db-rag", "key": "url"}},
+    } in server["env"]
