@@ -1,7 +1,7 @@
 """`bulkhead ...`: serve, migrate, provision PostgreSQL, mint tokens, settings, docs, check.
 
-One file (~400 lines) on purpose: it reads as the list of commands, each a few lines that
-hand over to the kernel or a contract; the work itself lives elsewhere.
+One file (~540 lines) on purpose: it reads as the list of commands, each a few lines that
+hand over to the kernel, a contract or `app/deploy`; the work itself lives elsewhere.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from app.composition.analytics_rebuild import rebuild_analytics
 from app.deploy import kubernetes, secrets
 from app.deploy.files import write_manifests
-from app.deploy.kubernetes import Options
+from app.deploy.k8s_common import Options
 from app.deploy.layout import DEFAULT_LAYOUT, Layout, LayoutError
 from app.kernel import migrations, provision
 from app.kernel.auth import create_token, resolve_jwt_secret

@@ -18,7 +18,7 @@ import yaml
 from app.kernel.rpc.service_tokens import create_key_pair
 from app.main import DATABASES
 
-from .kubernetes import (
+from .k8s_common import (
     JWT_SECRET,
     POSTGRES_PORT,
     PUBLIC_KEYS,

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from app.deploy.files import read_manifests
-from app.deploy.kubernetes import PORT, POSTGRES_PORT, REDIS_PORT, Options, manifests
+from app.deploy.k8s_common import PORT, POSTGRES_PORT, REDIS_PORT, Options
+from app.deploy.kubernetes import manifests
 from app.deploy.layout import DEFAULT_LAYOUT, Layout
 from app.main import DATABASES
 from tests.e2e.test_server import BULKHEAD, bulkhead
