@@ -57,13 +57,7 @@ class InternalRpcController(Controller):
     @post("/events/progress", status_code=200)
     async def event_progress(self, request: Request[Any, Any, Any], state: State) -> dict[str, str]:
         """How far this process's consumers have got with one event (a user deletion)."""
-        verifier: ServiceVerifier = state.rpc_verifier
-        try:
-            verifier.caller(request.headers.get("authorization"), EVENTS_AUDIENCE)
-        except ServiceTokenRefused as exc:
-            if exc.unauthenticated:
-                raise NotAuthorizedException(exc.message) from None
-            raise PermissionDeniedException(exc.message) from None
+        _admit(request, state, EVENTS_AUDIENCE)
         query = msgspec.json.decode(await request.body(), type=EventProgressQuery)
         events = state.get("events")
         if events is None:
@@ -82,16 +76,10 @@ class InternalRpcController(Controller):
         method: FromPath[str],
     ) -> Response[bytes]:
         served: dict[str, Served] = state.rpc_served
-        verifier: ServiceVerifier = state.rpc_verifier
         target = served.get(module)
         if target is None:
             raise NotFoundException(f"this process does not serve the {module} module")
-        try:
-            verifier.caller(request.headers.get("authorization"), module)
-        except ServiceTokenRefused as exc:
-            if exc.unauthenticated:
-                raise NotAuthorizedException(exc.message) from None
-            raise PermissionDeniedException(exc.message) from None
+        _admit(request, state, module)
         spec = rpc_methods(target.protocol).get(method)
         if spec is None:
             raise NotFoundException(f"the {module} contract has no method {method!r}")
@@ -131,3 +119,15 @@ async def _within_deadline(call: Any, deadline_ms: str | None) -> Any:
             return await call
     except TimeoutError:
         raise Unavailable("the call's deadline passed before it finished") from None
+
+
+def _admit(request: Request[Any, Any, Any], state: State, audience: str) -> None:
+    """Let the call in only with a service token for `audience` from an allowed caller:
+    401 when the token is missing or bad, 403 when its caller may not call here."""
+    verifier: ServiceVerifier = state.rpc_verifier
+    try:
+        verifier.caller(request.headers.get("authorization"), audience)
+    except ServiceTokenRefused as exc:
+        if exc.unauthenticated:
+            raise NotAuthorizedException(exc.message) from None
+        raise PermissionDeniedException(exc.message) from None
