@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from app.main import DATABASES
-
 from .k8s_common import (
     PORT,
     POSTGRES_PORT,
@@ -24,7 +22,7 @@ from .layout import Layout, Service
 
 def network_policies(layout: Layout, options: Options) -> list[Manifest]:
     policies = [_policy("default-deny", {}, options, ingress=[], egress=[_dns()])]
-    for module in [] if options.external_databases else DATABASES:
+    for module in [] if options.external_databases else layout.databases:
         owner = layout.owner(module.name)
         pods = [_from(service_labels(owner))]  # its servers and its migration Job
         policies.append(

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.main import DATABASES
-
 from .k8s_common import (
     APP,
     JWT_SECRET,
@@ -39,7 +37,7 @@ def manifests(layout: Layout, options: Options) -> list[Manifest]:
     out: list[Manifest] = [namespace(options)]
     out += network_policies(layout, options)
     out += redis(options)
-    for module in DATABASES:
+    for module in layout.databases:
         if not options.external_databases:
             out += postgres(module.name, "vector" in module.postgres_extensions, options)
         out.append(_migration_job(module.name, layout.owner(module.name), options))

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from app.kernel.module import Module
+from app.kernel.registry import ModuleRegistry
 from app.kernel.rpc.service_tokens import SERVICE_NAME_PATTERN
 from app.kernel.rpc.wiring import allowed_callers
-from app.main import DATABASES, REGISTRY
+from app.main import REGISTRY
 from app.sagas import SAGA_STORE
 
 DEFAULT_LAYOUT = ("edge=conversation,billing,sagas", "rag", "tools", "memory", "analytics")
@@ -41,10 +43,14 @@ class Service:
 @dataclass(frozen=True)
 class Layout:
     services: tuple[Service, ...]
+    # The modules laid out: the server's own, or another registry (a test adding a module).
+    registry: ModuleRegistry = field(default=REGISTRY, compare=False)
 
     @classmethod
-    def parse(cls, specs: Sequence[str] = DEFAULT_LAYOUT) -> Layout:
-        known = [d.name for d in DATABASES]
+    def parse(
+        cls, specs: Sequence[str] = DEFAULT_LAYOUT, registry: ModuleRegistry = REGISTRY
+    ) -> Layout:
+        known = [m.name for m in [*registry, SAGA_STORE]]
         services = []
         for i, spec in enumerate(specs):
             name, _, listed = spec.partition("=")
@@ -66,7 +72,12 @@ class Layout:
                 "the saga store (sagas) runs in the first service, the edge: it starts the "
                 "sagas behind the public session routes"
             )
-        return cls(tuple(services))
+        return cls(tuple(services), registry)
+
+    @property
+    def databases(self) -> list[Module]:
+        """Every database of the deployment: each module's, and the saga store's."""
+        return [*self.registry, SAGA_STORE]
 
     @property
     def edge(self) -> Service:
@@ -79,15 +90,16 @@ class Layout:
         """The modules `service` reaches in other processes: for the edge every one it does
         not run; for any other its modules' dependencies and the saga store (revocations)."""
         if service.edge:
-            needed = {d.name for d in DATABASES}
+            needed = {d.name for d in self.databases}
         else:
-            needed = {dep for m in service.modules for dep in REGISTRY[m].depends_on}
+            modules = [self.registry[m] for m in service.modules if m != SAGA_STORE.name]
+            needed = {dep for m in modules for dep in m.depends_on}
             needed.add(SAGA_STORE.name)
         return sorted(needed - set(service.modules))
 
     def may_call(self, caller: Service, module: str) -> bool:
         """Whether `module`'s process lets `caller` in (the verifier's own rule)."""
-        return bool(allowed_callers(REGISTRY)[module] & set(caller.key_modules))
+        return bool(allowed_callers(self.registry)[module] & set(caller.key_modules))
 
     def callers(self, service: Service) -> list[Service]:
         """The services that call `service`'s internal routes and may: the edge (it composes

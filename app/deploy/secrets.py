@@ -16,7 +16,6 @@ from typing import Any
 import yaml
 
 from app.kernel.rpc.service_tokens import create_key_pair
-from app.main import DATABASES
 
 from .k8s_common import (
     JWT_SECRET,
@@ -40,7 +39,7 @@ def generate(
     the managed database's URL from `external_urls`), each service's signing key, and the
     public keys every service verifies with. Values in `existing` (by Secret name) win."""
     out = [_secret(JWT_SECRET, {"secret": random.token_urlsafe(48)}, existing, options)]
-    for module in (d.name for d in DATABASES):
+    for module in (d.name for d in layout.databases):
         user = f"bulkhead_{module}"
         password = random.token_urlsafe(24)
         host = f"{database_host(module)}.{options.namespace}.svc"

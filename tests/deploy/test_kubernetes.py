@@ -6,15 +6,19 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
+from sqlalchemy import MetaData
 
 from app.deploy.files import read_manifests
 from app.deploy.k8s_common import PORT, POSTGRES_PORT, REDIS_PORT, Options
 from app.deploy.kubernetes import manifests
 from app.deploy.layout import DEFAULT_LAYOUT, Layout
-from app.main import DATABASES
+from app.deploy.secrets import generate
+from app.kernel.module import Module
+from app.kernel.registry import ModuleRegistry
+from app.main import DATABASES, REGISTRY
 from tests.e2e.test_server import BULKHEAD, bulkhead
 
 Labels = dict[str, str]
@@ -126,7 +130,12 @@ def _pods(objects: list[dict[str, Any]], kind: str) -> dict[str, Labels]:
 def test_databases_and_internal_ports_are_reachable_exactly_as_the_registry_says(
     name: str,
 ) -> None:
-    layout = Layout.parse(LAYOUTS[name])
+    assert_policies_mirror(Layout.parse(LAYOUTS[name]))
+
+
+def assert_policies_mirror(layout: Layout) -> None:
+    """For every pair: a database reachable only from its owner's pods (servers and
+    migration Job), an internal port only from the services the registry lets call it."""
     objects = manifests(layout, Options(image="x"))
     policies = [o for o in objects if o["kind"] == "NetworkPolicy"]
     servers = _pods(objects, "Deployment")
@@ -139,8 +148,8 @@ def test_databases_and_internal_ports_are_reachable_exactly_as_the_registry_says
         if o["kind"] == "Job"
     }
     intruder = {"app": "something-else"}  # a pod of the namespace, or of another one
-    assert set(databases) - {"redis"} == {d.name for d in DATABASES}
-    for module in (d.name for d in DATABASES):
+    assert set(databases) - {"redis"} == {d.name for d in layout.databases}
+    for module in (d.name for d in layout.databases):
         owner = layout.owner(module).name
         for service, pod in servers.items():
             reach = connects(policies, pod, databases[module], POSTGRES_PORT)
@@ -216,6 +225,50 @@ def test_each_service_runs_with_the_environment_its_layout_gives_it(written: Pat
         assert {k: env[k] for k in expected} == expected
         urls = {k for k in env if k.startswith("BULKHEAD_DATABASE_URL_")}
         assert urls == {f"BULKHEAD_DATABASE_URL_{m.upper()}" for m in service.modules}
+
+
+class NotesAPI(Protocol):
+    async def count(self, user_id: str) -> int: ...
+
+
+def _notes_service(database: object, settings: object, contracts: object) -> object:
+    raise NotImplementedError  # never built: only laid out
+
+
+NOTES = Module(
+    name="notes",
+    metadata=MetaData(),
+    contract=NotesAPI,
+    service=_notes_service,
+    routes=(),
+    migrations=Path("notes-migrations"),
+    depends_on=("memory",),
+)
+
+
+def test_a_module_added_to_the_registry_gets_its_deployment_database_job_and_policies() -> None:
+    base = Layout.parse(DEFAULT_LAYOUT)
+    grown = Layout.parse([*DEFAULT_LAYOUT, "notes"], ModuleRegistry([*REGISTRY, NOTES]))
+
+    def named(objects: list[dict[str, Any]]) -> set[tuple[str, str]]:
+        return {(o["kind"], o["metadata"]["name"]) for o in objects}
+
+    added = named(manifests(grown, Options(image="x"))) - named(manifests(base, Options("x")))
+    assert added == {
+        ("Deployment", "notes"),
+        ("Service", "notes"),
+        ("PodDisruptionBudget", "notes"),
+        ("HorizontalPodAutoscaler", "notes"),
+        ("StatefulSet", "db-notes"),  # its volume: the StatefulSet's claim template
+        ("Service", "db-notes"),
+        ("Job", "migrate-notes"),
+        ("NetworkPolicy", "db-notes-from-notes"),
+        ("NetworkPolicy", "notes-ingress"),
+    }
+    assert [s.name for s in grown.callers(grown.owner("memory"))] == ["edge", "notes"]
+    assert_policies_mirror(grown)  # notes reaches its database and memory, nothing else
+    made = {m["metadata"]["name"] for m in generate(grown, Options(image=""))}
+    assert {"bulkhead-db-notes", "bulkhead-key-notes"} <= made
 
 
 def test_with_managed_databases_only_their_secrets_remain(tmp_path: Path) -> None:
