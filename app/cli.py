@@ -23,8 +23,9 @@ import uvicorn
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from app.composition.analytics_rebuild import rebuild_analytics
-from app.deploy import kubernetes, secrets
-from app.deploy.files import write_manifests
+from app.deploy import compose_secrets, kubernetes, secrets
+from app.deploy.compose import ComposeOptions, compose
+from app.deploy.files import write_compose, write_manifests
 from app.deploy.k8s_common import Options
 from app.deploy.layout import DEFAULT_LAYOUT, Layout, LayoutError
 from app.kernel import migrations, provision
@@ -447,6 +448,13 @@ def keys_create(service: str, modules: str | None) -> None:
     click.echo(f"{private} (private: this service only)\n{public} (public: every service it calls)")
 
 
+def _layout(specs: str) -> Layout:
+    try:
+        return Layout.parse(specs.split())
+    except LayoutError as exc:
+        raise click.ClickException(f"--layout: {exc}") from exc
+
+
 @main.group()
 def deploy() -> None:
     """Deployment files for a split, generated from the module registry."""
@@ -473,13 +481,28 @@ def deploy_k8s(
     layout: str, image: str, out: Path, namespace: str, host: str, external_databases: bool
 ) -> None:
     """Write the Kubernetes manifests for a layout: one file per object, in apply order."""
-    try:
-        parsed = Layout.parse(layout.split())
-    except LayoutError as exc:
-        raise click.ClickException(f"--layout: {exc}") from exc
+    parsed = _layout(layout)
     options = Options(image, namespace, host, external_databases)
     written = write_manifests(kubernetes.manifests(parsed, options), out)
     click.echo(f"wrote {len(written)} manifests to {out}; secrets: `bulkhead deploy secrets`")
+
+
+@deploy.command("compose")
+@click.option("--layout", default=" ".join(DEFAULT_LAYOUT), show_default=True)
+@click.option(
+    "--image",
+    default="${BULKHEAD_IMAGE:-bulkhead:latest}",
+    show_default=True,
+    help="every service's",
+)
+@click.option("--port", default=8000, show_default=True, help="the edge's port on the host")
+@click.option(
+    "--out", type=click.Path(path_type=Path), default=Path("compose.yaml"), show_default=True
+)
+def deploy_compose(layout: str, image: str, port: int, out: Path) -> None:
+    """Write compose.yaml for a layout on one Docker host; credentials: `deploy secrets --compose`."""
+    write_compose(compose(_layout(layout), ComposeOptions(image, port)), out)
+    click.echo(f"wrote {out}; credentials: `bulkhead deploy secrets --compose --out .env`")
 
 
 @deploy.command("secrets")
@@ -493,14 +516,22 @@ def deploy_k8s(
     metavar="MODULE=URL",
     help="a managed database for a module (with `deploy k8s --external-databases`)",
 )
-def deploy_secrets(layout: str, out: Path, namespace: str, database_urls: tuple[str, ...]) -> None:
+@click.option("--compose", "for_compose", is_flag=True, help="write --out as compose.yaml's .env")
+def deploy_secrets(
+    layout: str, out: Path, namespace: str, database_urls: tuple[str, ...], for_compose: bool
+) -> None:
     """Write the Secrets the manifests reference (mode 0600): JWT secret, database
-    credentials, service keys. Values already in --out are kept."""
+    credentials, service keys; with --compose, the .env of compose.yaml. Values already in
+    --out are kept."""
     _settings()  # the private umask: 0700 directory, 0600 files
-    try:
-        parsed = Layout.parse(layout.split())
-    except LayoutError as exc:
-        raise click.ClickException(f"--layout: {exc}") from exc
+    parsed = _layout(layout)
+    if for_compose:
+        if database_urls:
+            raise click.ClickException("--database-url: for Kubernetes only; compose runs its own")
+        values = compose_secrets.generate(parsed, compose_secrets.read(out))
+        compose_secrets.write(out, values)
+        click.echo(f"wrote {len(values)} credentials to {out} (mode 0600): never commit it")
+        return
     external = dict(u.split("=", 1) for u in database_urls if "=" in u)
     if unknown := sorted(set(external) - {d.name for d in DATABASES}):
         raise click.ClickException(f"--database-url: no module {', '.join(unknown)}")

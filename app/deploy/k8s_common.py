@@ -17,6 +17,7 @@ UID = 10001  # the image's own user (see the Dockerfile)
 POSTGRES_IMAGE = "postgres:16"
 PGVECTOR_IMAGE = "pgvector/pgvector:pg16"
 REDIS_IMAGE = "redis:7"
+PGVECTOR_INIT_SQL = "CREATE EXTENSION IF NOT EXISTS vector;\n"  # at a database's first start
 JWT_SECRET = "bulkhead-jwt"
 PUBLIC_KEYS = "bulkhead-service-public-keys"
 

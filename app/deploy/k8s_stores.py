@@ -6,6 +6,7 @@ from __future__ import annotations
 from .k8s_common import (
     APP,
     PGVECTOR_IMAGE,
+    PGVECTOR_INIT_SQL,
     POSTGRES_IMAGE,
     POSTGRES_PORT,
     REDIS_IMAGE,
@@ -68,7 +69,7 @@ def postgres(module: str, vector: bool, options: Options) -> list[Manifest]:
                 "apiVersion": "v1",
                 "kind": "ConfigMap",
                 "metadata": meta(f"{name}-init", options, **labels),
-                "data": {"pgvector.sql": "CREATE EXTENSION IF NOT EXISTS vector;\n"},
+                "data": {"pgvector.sql": PGVECTOR_INIT_SQL},
             }
         )
     return [

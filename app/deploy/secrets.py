@@ -59,7 +59,7 @@ def generate(
     for service in layout.services:
         kept_key = existing.get(key_secret(service.name), {}).get(f"{service.name}.key")
         if kept_key is None or f"{service.name}.pub" not in public:
-            private_pem, public_pem = _key_pair(service.name, service.key_modules)
+            private_pem, public_pem = key_pair(service.name, service.key_modules)
             kept_key = private_pem
             public[f"{service.name}.pub"] = public_pem
         public[f"{service.name}.modules"] = ",".join(sorted(service.key_modules)) + "\n"
@@ -96,7 +96,7 @@ def _secret(
     }
 
 
-def _key_pair(service: str, modules: tuple[str, ...]) -> tuple[str, str]:
+def key_pair(service: str, modules: tuple[str, ...]) -> tuple[str, str]:
     """A service key made the way `bulkhead keys create` makes it, read back as text."""
     with tempfile.TemporaryDirectory() as scratch:
         private, public = create_key_pair(Path(scratch), service, modules)
