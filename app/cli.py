@@ -473,16 +473,26 @@ def deploy() -> None:
 @click.option("--namespace", default="bulkhead", show_default=True)
 @click.option("--host", default="bulkhead.example.com", show_default=True, help="Ingress host")
 @click.option(
-    "--external-databases",
-    is_flag=True,
-    help="no PostgreSQL StatefulSets: each module's Secret points at a managed database",
+    "--external-database",
+    "external",
+    multiple=True,
+    type=_MODULE_CHOICE,
+    help="repeatable: this module's database is managed elsewhere (its Secret has the URL)",
 )
+@click.option("--external-databases", "all_external", is_flag=True, help="every module's is")
 def deploy_k8s(
-    layout: str, image: str, out: Path, namespace: str, host: str, external_databases: bool
+    layout: str,
+    image: str,
+    out: Path,
+    namespace: str,
+    host: str,
+    external: tuple[str, ...],
+    all_external: bool,
 ) -> None:
     """Write the Kubernetes manifests for a layout: one file per object, in apply order."""
     parsed = _layout(layout)
-    options = Options(image, namespace, host, external_databases)
+    managed = {d.name for d in parsed.databases} if all_external else set(external)
+    options = Options(image, namespace, host, frozenset(managed))
     written = write_manifests(kubernetes.manifests(parsed, options), out)
     click.echo(f"wrote {len(written)} manifests to {out}; secrets: `bulkhead deploy secrets`")
 

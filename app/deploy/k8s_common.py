@@ -27,7 +27,12 @@ class Options:
     image: str
     namespace: str = "bulkhead"
     host: str = "bulkhead.example.com"  # the Ingress host
-    external_databases: bool = False  # only the Secrets point at managed databases
+    # Modules whose database is managed outside the cluster (RDS, Cloud SQL): no
+    # StatefulSet for them, only the Secret with the URL.
+    external_databases: frozenset[str] = frozenset()
+
+    def external(self, module: str) -> bool:
+        return module in self.external_databases
 
 
 def database_secret(module: str) -> str:

@@ -22,7 +22,7 @@ from .layout import Layout, Service
 
 def network_policies(layout: Layout, options: Options) -> list[Manifest]:
     policies = [_policy("default-deny", {}, options, ingress=[], egress=[_dns()])]
-    for module in [] if options.external_databases else layout.databases:
+    for module in [m for m in layout.databases if not options.external(m.name)]:
         owner = layout.owner(module.name)
         pods = [_from(service_labels(owner))]  # its servers and its migration Job
         policies.append(
@@ -63,9 +63,9 @@ def _egress_of(layout: Layout, service: Service, options: Options) -> list[Manif
     """Its own databases, Redis, the services it calls, and DNS: nothing else (for the
     tools service, whose sandboxes have no network at all, the same list). Managed
     databases live outside the cluster: their port, at any address."""
-    to_databases = [_to(database_labels(m)) for m in service.modules]
-    if options.external_databases:
-        to_databases = [{"ipBlock": {"cidr": "0.0.0.0/0"}}]
+    to_databases = [_to(database_labels(m)) for m in service.modules if not options.external(m)]
+    if any(options.external(m) for m in service.modules):
+        to_databases.append({"ipBlock": {"cidr": "0.0.0.0/0"}})
     rules = [
         _dns(),
         {"to": to_databases, "ports": [{"port": POSTGRES_PORT, "protocol": "TCP"}]},

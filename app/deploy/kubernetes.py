@@ -38,7 +38,7 @@ def manifests(layout: Layout, options: Options) -> list[Manifest]:
     out += network_policies(layout, options)
     out += redis(options)
     for module in layout.databases:
-        if not options.external_databases:
+        if not options.external(module.name):
             out += postgres(module.name, "vector" in module.postgres_extensions, options)
         out.append(_migration_job(module.name, layout.owner(module.name), options))
     for service in layout.services:

@@ -271,16 +271,27 @@ def test_a_module_added_to_the_registry_gets_its_deployment_database_job_and_pol
     assert {"bulkhead-db-notes", "bulkhead-key-notes"} <= made
 
 
-def test_with_managed_databases_only_their_secrets_remain(tmp_path: Path) -> None:
-    objects = manifests(Layout.parse(DEFAULT_LAYOUT), Options(image="x", external_databases=True))
-    assert not [
-        o for o in objects if o["kind"] == "StatefulSet" and o["metadata"]["name"] != "redis"
-    ]
+@pytest.mark.parametrize("managed", ["rag", "every module"])
+def test_managed_databases_keep_only_their_secrets(managed: str) -> None:
+    layout = Layout.parse(DEFAULT_LAYOUT)
+    every = {d.name for d in DATABASES}
+    elsewhere = every if managed == "every module" else {managed}
+    objects = manifests(layout, Options(image="x", external_databases=frozenset(elsewhere)))
+    kept = {o["metadata"]["name"] for o in objects if o["kind"] == "StatefulSet"}
+    assert kept == {"redis"} | {f"db-{m}" for m in every - elsewhere}
     jobs = [o["metadata"]["name"] for o in objects if o["kind"] == "Job"]
-    assert sorted(jobs) == sorted(f"migrate-{d.name}" for d in DATABASES)  # still migrated
+    assert sorted(jobs) == sorted(f"migrate-{m}" for m in every)  # still migrated
     rag = next(o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "rag")
     (server,) = rag["spec"]["template"]["spec"]["containers"]
     assert {
         "name": "BULKHEAD_DATABASE_URL_RAG",
         "valueFrom": {"secretKeyRef": {"name": "bulkhead-db-rag", "key": "url"}},
     } in server["env"]
+    egress = {
+        o["metadata"]["name"].removesuffix("-ingress"): o["spec"]["egress"]
+        for o in objects
+        if o["kind"] == "NetworkPolicy" and o["metadata"]["name"].endswith("-ingress")
+    }
+    for service in layout.services:  # out of the cluster on 5432 only to a managed database
+        leaves = any("ipBlock" in peer for rule in egress[service.name] for peer in rule["to"])
+        assert leaves == bool(elsewhere & set(service.modules)), service.name
