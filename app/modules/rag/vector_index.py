@@ -141,8 +141,7 @@ async def _search_postgres(
             .limit(limit)
         )
     ).all()
-    # relaxed_order may hand rows back slightly out of order.
-    hits = sorted(_similarities((row[0], row[1]) for row in rows), key=lambda h: -h[1])
+    hits = _similarities((row[0], row[1]) for row in rows)  # relaxed_order: sorted here
     if filtered and len(hits) < limit:
         return await exact_search(tx, model_name, query, limit, filters)
     return hits
@@ -157,10 +156,13 @@ async def _sqlite_table_exists(tx: AsyncSession, model_name: str) -> bool:
 
 
 def _similarities(rows: Iterable[tuple[uuid.UUID, float | None]]) -> list[tuple[uuid.UUID, float]]:
-    """Cosine distance to similarity. A distance is NULL or NaN only against a vector
+    """Cosine distance to similarity, best first, equal ones by document id: the same
+    query answers in the same order every time (an index scan's order among ties, or
+    pgvector's relaxed order, would not). A distance is NULL or NaN only against a vector
     with no direction (all zeros), which matches nothing."""
-    return [
+    hits = [
         (doc, 1.0 - distance)
         for doc, distance in rows
         if distance is not None and not math.isnan(distance)
     ]
+    return sorted(hits, key=lambda hit: (-hit[1], str(hit[0])))
