@@ -2,6 +2,11 @@
 
 A service receives exactly one `ModuleDatabase` and claims it by name, so handing the
 conversation service the billing database fails at construction, not in production.
+
+It is also the module's bulkhead: a database that cannot be reached makes only its own
+module answer 503 (`ModuleUnavailable`, naming it), quickly. Getting a connection is
+bounded (`BULKHEAD_DB_CONNECT_TIMEOUT_MS`), and after a few failures in a row a circuit
+breaker refuses at once until one request, let through as a probe, finds it back.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -23,6 +29,9 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
+from contracts.errors import Unavailable
+
+from .circuit_breaker import CircuitBreaker, CircuitOpen
 from .settings import Settings
 from .sqlite import connect_module_file, sqlean_dbapi
 
@@ -31,16 +40,35 @@ _WRITE = "bulkhead_write"
 EVENTS_WRITTEN = "bulkhead_events_written"
 
 
+# What a database that is down, refusing or hanging raises (the pool's own timeout is a
+# TimeoutError too); an error about the data (a constraint, a bad value) is none of these.
+_UNREACHABLE = (OperationalError, InterfaceError, OSError, TimeoutError)
+
+
 class BoundaryViolation(RuntimeError):
     """A module was handed something that belongs to another module."""
+
+
+class ModuleUnavailable(Unavailable):
+    """A module's database cannot be reached, is busy, or its breaker is open: 503 for
+    that module's routes, while the other modules serve on."""
 
 
 class ModuleDatabase:
     """The database a single module owns. Services reach it only through this object."""
 
-    def __init__(self, module: str, engine: AsyncEngine) -> None:
+    def __init__(
+        self,
+        module: str,
+        engine: AsyncEngine,
+        *,
+        connect_timeout_s: float | None = None,
+        breaker: CircuitBreaker | None = None,
+    ) -> None:
         self.module = module
         self.engine = engine
+        self._connect_timeout_s = connect_timeout_s
+        self.breaker = breaker or CircuitBreaker(f"{module} database")
         self._reads = async_sessionmaker(engine, expire_on_commit=False)
         self._writes = async_sessionmaker(
             engine.execution_options(**{_WRITE: True}), expire_on_commit=False
@@ -71,7 +99,8 @@ class ModuleDatabase:
         writers queue on the busy timeout instead of failing on a stale read snapshot.
         """
         async with self._sqlite_writer or nullcontext(), self._writes() as session:
-            async with session.begin():
+            async with self._guarded(session), session.begin():
+                await self._connect(session)
                 yield session
             if session.info.pop(EVENTS_WRITTEN, False):
                 for listener in self._event_listeners:
@@ -84,14 +113,68 @@ class ModuleDatabase:
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
         """A read-only unit of work: a consistent snapshot, never takes the write lock."""
-        async with self._reads() as session, session.begin():
+        async with self._reads() as session, self._guarded(session), session.begin():
+            await self._connect(session)
             yield session
 
+    @asynccontextmanager
+    async def _guarded(self, session: AsyncSession) -> AsyncIterator[None]:
+        """Fail fast while the breaker is open; turn a database failure met in the unit of
+        work into this module's 503; count a unit of work that got through as a success."""
+        try:
+            self.breaker.before_call()
+        except CircuitOpen as exc:
+            raise self._unavailable("is failing; refused at once for now", exc) from exc
+        try:
+            yield
+        except (OperationalError, InterfaceError) as exc:
+            failure = self._failed(exc)
+            if failure is exc:
+                raise
+            raise failure from exc
+        self.breaker.succeeded()
+
+    async def _connect(self, session: AsyncSession) -> None:
+        """Check a working connection out now, within the connect timeout (PostgreSQL: a
+        server that accepts but never answers must not hold the request)."""
+        try:
+            async with asyncio.timeout(self._connect_timeout_s):
+                await session.connection()
+        except (DBAPIError, OSError, TimeoutError) as exc:
+            raise self._failed(exc, connecting=True) from exc
+
+    def _failed(self, exc: BaseException, *, connecting: bool = False) -> BaseException:
+        """This module's 503 for a database that is down or busy (the breaker counts the
+        former); any other error (bad SQL, a refused statement) is left as it is."""
+        kind = _failure_kind(exc) or ("down" if connecting else None)
+        if kind == "down":
+            self.breaker.failed()
+            return self._unavailable("cannot be reached right now", exc)
+        if kind == "busy":
+            return self._unavailable("is busy (locked by another writer)", exc)
+        return exc
+
+    def _unavailable(self, what: str, cause: BaseException) -> ModuleUnavailable:
+        retry = cause.retry_after_s if isinstance(cause, CircuitOpen) else 1.0
+        return ModuleUnavailable(
+            f"the {self.module} module's database {what}; its other routes and every other "
+            "module still answer; retry later",
+            details={"module": self.module},
+            retry_after_s=retry,
+        )
+
     async def ping(self) -> float:
-        """Run `SELECT 1`; return the round trip in milliseconds."""
+        """Run `SELECT 1` (even while the breaker is open: it is a probe, and its answer
+        closes or opens the breaker); return the round trip in milliseconds."""
         started = time.perf_counter()
-        async with self.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
+        try:
+            async with asyncio.timeout(self._connect_timeout_s):
+                async with self.engine.connect() as conn:
+                    await conn.execute(text("SELECT 1"))
+        except _UNREACHABLE:
+            self.breaker.failed()
+            raise
+        self.breaker.succeeded()
         return (time.perf_counter() - started) * 1000
 
     async def scrub(self) -> None:
@@ -107,25 +190,62 @@ class ModuleDatabase:
         await self.engine.dispose()
 
 
+def _failure_kind(exc: BaseException) -> str | None:
+    """`down` for a database that is unreachable, refusing, shutting down or not answering
+    in time; `busy` for SQLite's lock held by another process; None for anything else."""
+    if not isinstance(exc, DBAPIError):
+        return "down"  # OSError or TimeoutError: connecting, or the pool's wait
+    if exc.connection_invalidated or isinstance(exc, InterfaceError):
+        return "down"
+    sqlstate = str(getattr(exc.orig, "sqlstate", "") or "")
+    message = str(exc.orig).lower()
+    # 08 connection exception, 53 insufficient resources, 57 operator intervention (shut
+    # down, cannot connect now, the statement timeout).
+    if sqlstate[:2] in {"08", "53", "57"} or "timeout" in message or "unable to open" in message:
+        return "down"
+    if "database is locked" in message or "database is busy" in message:
+        return "busy"
+    return None
+
+
 def open_module_database(module: str, settings: Settings) -> ModuleDatabase:
     """Bind `module` to the database its settings name (a SQLite file by default)."""
     url = make_url(settings.database_url(module))
+    breaker = CircuitBreaker(
+        f"{module} database",
+        threshold=settings.db_breaker_failures,
+        open_s=settings.db_breaker_open_s,
+    )
     if url.get_backend_name() == "sqlite":
-        return ModuleDatabase(module, _sqlite_engine(Path(url.database or ""), settings))
+        engine = _sqlite_engine(Path(url.database or ""), settings)
+        return ModuleDatabase(module, engine, breaker=breaker)
+    statement_ms = round(settings.db_statement_timeout_s * 1000)
     engine = create_async_engine(
         url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
         pool_pre_ping=True,
-        connect_args={"server_settings": {"application_name": f"bulkhead-{module}"}},
+        pool_timeout=settings.db_connect_timeout_s,
+        connect_args={
+            "timeout": settings.db_connect_timeout_s,  # connecting, TLS and start-up
+            # The client's own deadline, a little past the server's, for a server that
+            # stops answering mid-statement.
+            "command_timeout": settings.db_statement_timeout_s + 1,
+            "server_settings": {
+                "application_name": f"bulkhead-{module}",
+                "statement_timeout": str(statement_ms),
+            },
+        },
     )
-    return ModuleDatabase(module, engine)
+    return ModuleDatabase(
+        module, engine, connect_timeout_s=settings.db_connect_timeout_s, breaker=breaker
+    )
 
 
 def _sqlite_engine(path: Path, settings: Settings) -> AsyncEngine:
     engine = create_async_engine(
         f"sqlite+aiosqlite:///{path}",
-        async_creator=lambda: connect_module_file(path),
+        async_creator=lambda: connect_module_file(path, round(settings.db_busy_timeout_s * 1000)),
         module=sqlean_dbapi(),
         poolclass=AsyncAdaptedQueuePool,
         pool_size=settings.db_pool_size,

@@ -22,6 +22,7 @@ from .setting import (
     Choice,
     Duration,
     Integer,
+    Milliseconds,
     Parsed,
     SettingsError,
     Source,
@@ -98,6 +99,38 @@ class Settings:
     remotes: Mapping[str, str] = field(default_factory=dict)
     db_pool_size: int = setting(
         "DB_POOL_SIZE", 5, Integer(1), "connections per module pool (and as many overflow)"
+    )
+    db_connect_timeout_s: float = setting(
+        "DB_CONNECT_TIMEOUT_MS",
+        1.0,
+        Milliseconds(10),
+        "the longest a request waits for a working connection to a module's PostgreSQL "
+        "database (pool, connecting, the liveness check); then that module answers 503",
+    )
+    db_statement_timeout_s: float = setting(
+        "DB_STATEMENT_TIMEOUT_MS",
+        30.0,
+        Milliseconds(100),
+        "the longest one statement may run on PostgreSQL (also the client's deadline for a "
+        "server that stops answering)",
+    )
+    db_busy_timeout_s: float = setting(
+        "DB_BUSY_TIMEOUT_MS",
+        5.0,
+        Milliseconds(0),
+        "how long a SQLite write waits for another process's write to finish; then 503",
+    )
+    db_breaker_failures: int = setting(
+        "DB_BREAKER_FAILURES",
+        3,
+        Integer(1),
+        "connection failures in a row after which a module's database fails fast (503)",
+    )
+    db_breaker_open_s: float = setting(
+        "DB_BREAKER_OPEN_MS",
+        2.0,
+        Milliseconds(10),
+        "how long a module database's breaker stays open before one request probes it",
     )
     jwt_secret: str | None = setting(
         "JWT_SECRET",

@@ -21,7 +21,6 @@ from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_dbapi
 
 from .private_files import tighten
 
-BUSY_TIMEOUT_MS = 5_000
 _REFUSED_ACTIONS = {sqlean.SQLITE_ATTACH, sqlean.SQLITE_DETACH}
 
 
@@ -30,7 +29,7 @@ def refuse_attach(action: int, *_: str | None) -> int:
     return int(sqlean.SQLITE_DENY if action in _REFUSED_ACTIONS else sqlean.SQLITE_OK)
 
 
-def open_module_connection(path: Path) -> Any:
+def open_module_connection(path: Path, busy_timeout_ms: int) -> Any:
     """Open one module's file with the pragmas every module connection must have.
 
     Runs inside aiosqlite's worker thread; `isolation_level=None` hands transaction
@@ -46,13 +45,15 @@ def open_module_connection(path: Path) -> Any:
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA secure_delete=ON")  # deleted rows are zeroed, not left in free pages
-    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    conn.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
     conn.set_authorizer(refuse_attach)
     return conn
 
 
-async def connect_module_file(path: Path) -> aiosqlite.Connection:
-    connection = aiosqlite.Connection(lambda: open_module_connection(path), iter_chunk_size=64)
+async def connect_module_file(path: Path, busy_timeout_ms: int) -> aiosqlite.Connection:
+    connection = aiosqlite.Connection(
+        lambda: open_module_connection(path, busy_timeout_ms), iter_chunk_size=64
+    )
     # As SQLAlchemy's own aiosqlite dialect does: a forgotten engine must not keep the
     # interpreter alive at exit.
     connection._thread.daemon = True

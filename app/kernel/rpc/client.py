@@ -20,8 +20,8 @@ import msgspec
 from contracts.errors import Unavailable
 from contracts.events import Event
 
+from ..circuit_breaker import CircuitBreaker
 from ..health import ComponentHealth
-from .breaker import CircuitBreaker
 from .errors import error_from_body
 from .schema import RpcMethod, fingerprint, rpc_methods
 from .server import DEADLINE_HEADER, EVENTS_AUDIENCE, PREFIX, SCHEMA_HEADER, EventProgressQuery

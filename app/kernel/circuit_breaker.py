@@ -1,5 +1,6 @@
-"""A circuit breaker per remote: after `threshold` failures in a row it opens and calls fail
-at once; after `open_s` one call is let through as a probe, which closes it or opens it again."""
+"""A circuit breaker, one per remote module and one per module database: after `threshold`
+failures in a row it opens and calls fail at once; after `open_s` one call is let through
+as a probe, which closes it or opens it again."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ State = Literal["closed", "open", "half_open"]
 
 
 class CircuitOpen(Unavailable):
-    """The remote failed repeatedly; calls fail fast until a probe succeeds."""
+    """What it guards failed repeatedly; calls fail fast until a probe succeeds."""
 
 
 class CircuitBreaker:
