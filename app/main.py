@@ -19,6 +19,7 @@ from app.kernel.app_factory import BoundModule, RemoteBinding, build_app, close_
 from app.kernel.database import open_module_database
 from app.kernel.events import EventSystem
 from app.kernel.events.settings import EventsSettings
+from app.kernel.in_flight import InFlightLimit, LimitedService
 from app.kernel.module import Module
 from app.kernel.private_files import keep_files_private
 from app.kernel.registry import ModuleRegistry
@@ -89,8 +90,13 @@ def bind_modules(settings: Settings) -> Wiring:
     for module in local:
         database = open_module_database(module.name, settings)
         service = module.build_service(database, settings, contracts)
-        contracts = contracts.with_service(module.name, service)
-        bound.append(BoundModule(module, database, service))
+        api = service
+        if module is not SAGA_STORE:  # it only drives calls, whose modules count them
+            most = settings.max_in_flight.get(module.name, module.max_in_flight)
+            limit = InFlightLimit(module.name, most)
+            api = LimitedService(service, module.contract, limit)
+        contracts = contracts.with_service(module.name, api)
+        bound.append(BoundModule(module, database, service, api))
     return Wiring(bound, remotes, contracts)
 
 

@@ -41,6 +41,13 @@ class BoundModule:
     module: Module
     database: ModuleDatabase
     service: object  # implements module.contract (its factory's return type says so)
+    # The same service as its callers get it (routes, other modules, other processes):
+    # each contract call holding one of the module's slots (`in_flight.py`).
+    api: object = None
+
+    def __post_init__(self) -> None:
+        if self.api is None:
+            object.__setattr__(self, "api", self.service)
 
 
 @dataclass(frozen=True)
@@ -140,7 +147,7 @@ def build_app(
         # Each module's controllers ask for their service by the module's name.
         # Cross-module routes ask for `contracts`, the typed record.
         dependencies={
-            **{b.module.name: _provider(b.service) for b in bound},
+            **{b.module.name: _provider(b.api) for b in bound},
             **{r.module.name: _provider(r.client) for r in remotes},
             "contracts": _provider(contracts),
         },
@@ -167,7 +174,7 @@ def build_app(
                     for r in remotes
                     if any(r.module.name in b.module.depends_on for b in bound)
                 },
-                "rpc_served": {b.module.name: Served(b.module.contract, b.service) for b in bound},
+                "rpc_served": {b.module.name: Served(b.module.contract, b.api) for b in bound},
                 "rpc_verifier": rpc_verifier or ServiceVerifier(settings.data_dir / "keys", {}),
             }
         ),

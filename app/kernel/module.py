@@ -40,6 +40,9 @@ class Module:
     seed: Seed | None = None
     # Its own settings (a dataclass of `setting()` fields), read with `settings.of(...)`.
     settings: type | None = None
+    # Calls it takes at once (per worker) before refusing with 503; BULKHEAD_MAX_IN_FLIGHT
+    # overrides it. Lower for modules whose calls are slow by nature (searches, tool runs).
+    max_in_flight: int = 64
 
     def owns_unmodelled(self, name: str) -> bool:
         return name.startswith(tuple(self.unmodelled))

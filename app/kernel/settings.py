@@ -66,6 +66,18 @@ def _modules(raw: str, variable: str) -> tuple[str, ...] | None:
     return names or None
 
 
+def _in_flight_limits(raw: str, variable: str) -> Mapping[str, int]:
+    limits = {}
+    for entry in filter(None, (part.strip() for part in raw.split(","))):
+        module, _, limit = entry.partition("=")
+        if not module.strip().isidentifier() or not limit.strip().isdigit() or int(limit) < 1:
+            raise SettingsError(
+                variable, f"{raw!r}; write module=number, comma-separated, e.g. rag=32,tools=8"
+            )
+        limits[module.strip().lower()] = int(limit)
+    return limits
+
+
 def _jwt_secret(raw: str, variable: str) -> str:
     if len(raw) < 32:
         raise SettingsError(variable, "must be at least 32 characters long")
@@ -99,6 +111,14 @@ class Settings:
     remotes: Mapping[str, str] = field(default_factory=dict)
     db_pool_size: int = setting(
         "DB_POOL_SIZE", 5, Integer(1), "connections per module pool (and as many overflow)"
+    )
+    max_in_flight: Mapping[str, int] = setting(
+        "MAX_IN_FLIGHT",
+        {},
+        Parsed(_in_flight_limits, lambda limits: ",".join(f"{m}={n}" for m, n in limits.items())),
+        "calls a module takes at once, per worker, where not its own (`rag=32,tools=8`); "
+        "one more is refused with 503 and Retry-After, so a slow module cannot starve others",
+        default_text="each module's own: 64; rag and tools 16",
     )
     db_connect_timeout_s: float = setting(
         "DB_CONNECT_TIMEOUT_MS",
@@ -243,6 +263,11 @@ class Settings:
         for module in sorted(set(self.database_urls) - known):
             raise SettingsError(
                 f"{DATABASE_URL_PREFIX}{module.upper()}",
+                f"no module named {module!r}; known: {', '.join(sorted(known))}",
+            )
+        for module in sorted(set(self.max_in_flight) - known):
+            raise SettingsError(
+                f"{PREFIX}MAX_IN_FLIGHT",
                 f"no module named {module!r}; known: {', '.join(sorted(known))}",
             )
         for module in sorted(set(self.remotes) - known):

@@ -25,6 +25,7 @@ module = Module(
     service=build_service,
     routes=[DocumentController, SearchController, RagStatsController],
     migrations=Path(__file__).parent / "migrations",
+    max_in_flight=16,  # each search or ingest holds the embedder for a while
     settings=RagSettings,
     postgres_extensions=("vector",),
     unmodelled=UNMODELLED,

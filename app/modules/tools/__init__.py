@@ -25,6 +25,7 @@ module = Module(
     service=build_service,
     routes=[ToolStatsController, PolicyController, ExecutionController, ToolController],
     migrations=Path(__file__).parent / "migrations",
+    max_in_flight=16,  # each run holds a sandbox for up to its time limit
     settings=ToolsSettings,
     seed=seed_builtin_tools,
 )
