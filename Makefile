@@ -47,7 +47,7 @@ lint: install
 
 test: lint sandbox
 	BULKHEAD_DATA_DIR=$$(mktemp -d) bash -c '$(BIN)/bulkhead db upgrade >/dev/null && $(BIN)/bulkhead check'
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile  # two workers: most tests wait on servers and sockets
 	@echo "Every benchmark in quick mode (tiny sizes: proves each still runs to the end)"
 	BENCH_QUICK=1 $(BIN)/python -m bench
 

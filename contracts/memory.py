@@ -153,7 +153,7 @@ class WorkingMemory(msgspec.Struct, frozen=True, kw_only=True):
     user_id: str
     items: list[WorkingMemoryItem]  # oldest first; the oldest go first past the cap
     expires_at: datetime  # renewed by every read and write
-    backend: Literal["redis", "in-process"]
+    backend: Literal["redis", "database", "in-process"]  # where the contents live
 
 
 class MemoryStats(msgspec.Struct, frozen=True, kw_only=True):

@@ -15,6 +15,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, nullcontext
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,8 @@ class ModuleDatabase:
         # out of SQLite's busy handler, whose sleeps of up to 100 ms ruin tail latency;
         # the busy timeout still arbitrates between processes.
         self._sqlite_writer = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+        # The write transaction this task is in, for `unit_of_work` to join.
+        self._current: ContextVar[AsyncSession | None] = ContextVar(f"{module}_tx", default=None)
         self._event_listeners: list[Callable[[], None]] = []
 
     @property
@@ -101,10 +104,27 @@ class ModuleDatabase:
         async with self._sqlite_writer or nullcontext(), self._writes() as session:
             async with self._guarded(session), session.begin():
                 await self._connect(session)
-                yield session
+                token = self._current.set(session)
+                try:
+                    yield session
+                finally:
+                    self._current.reset(token)
             if session.info.pop(EVENTS_WRITTEN, False):
                 for listener in self._event_listeners:
                     listener()
+
+    @asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
+        """The write transaction this task is already in on this database (its work then
+        commits or rolls back with it), or a new one. For a part that is called both on its
+        own and from inside a transaction (an event handler's): a second transaction would
+        wait on the first (SQLite's one writer) and never be atomic with it."""
+        current = self._current.get()
+        if current is not None:
+            yield current
+            return
+        async with self.transaction() as session:
+            yield session
 
     def on_events_committed(self, listener: Callable[[], None]) -> None:
         """Call `listener` after each commit that wrote to the outbox (wakes the relay)."""

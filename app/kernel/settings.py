@@ -170,8 +170,8 @@ class Settings:
         "REDIS_URL",
         None,
         REDIS_URL,
-        "`redis://…`; working memory lives there when set (in the process otherwise, which "
-        "suits one worker only)",
+        "`redis://…`; working memory lives there when set (in the memory module's own "
+        "database otherwise)",
         secret=True,
     )
     redis_key_prefix: str = setting(

@@ -1,25 +1,52 @@
-"""One suite, both working-memory stores: the in-process one and Redis."""
+"""One suite, every working-memory store: Redis, the memory module's own database (SQLite
+and PostgreSQL: the default without Redis), and the in-process one tests use."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import redis as redis_sync
 
+from app.kernel.database import open_module_database
+from app.kernel.settings import Settings
+from app.modules.memory.database_store import DatabaseStore
 from app.modules.memory.redis_store import RedisStore
 from app.modules.memory.working_store import InProcessStore, WorkingStore
 from contracts.memory import WorkingMemoryUnavailable
+from tests.conftest import empty_postgres_tables
 
 from .conftest import Clock
 
 TTL = {"ttl_s": 60, "max_items": 3}
 
 
-@pytest.fixture(params=["in-process", pytest.param("redis", marks=pytest.mark.redis)])
-async def store(request: pytest.FixtureRequest) -> AsyncIterator[WorkingStore]:
+@pytest.fixture(
+    params=[
+        "in-process",
+        "database-sqlite",
+        pytest.param("database-postgres", marks=pytest.mark.postgres),
+        pytest.param("redis", marks=pytest.mark.redis),
+    ]
+)
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[WorkingStore]:
     if request.param == "in-process":
         yield InProcessStore()
+        return
+    if request.param.startswith("database"):
+        settings = Settings(data_dir=tmp_path / "var")
+        if request.param == "database-sqlite":
+            shutil.copytree(request.getfixturevalue("migrated_sqlite"), settings.data_dir)
+        else:
+            urls = request.getfixturevalue("postgres_urls")
+            await empty_postgres_tables(urls)
+            settings = replace(settings, database_urls=urls)
+        database = open_module_database("memory", settings)
+        yield DatabaseStore(database)
+        await database.dispose()
         return
     url, prefix = request.getfixturevalue("redis_url"), request.getfixturevalue("redis_prefix")
     redis_store = RedisStore(url, prefix)

@@ -1,6 +1,7 @@
 """The memory module's long-term tables. Private: other modules ask `MemoryAPI`.
 
-Working memory is not here: it lives in Redis or in the process (`working_store.py`).
+Working memory's contents live in Redis when it is configured, else in this database
+(`working_memory_contents`, `database_store.py`): a restart loses nothing either way.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -101,6 +103,18 @@ class WorkingSessionRow(Base):
     session_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     user_id: Mapped[str] = mapped_column(String(128), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WorkingMemoryContentsRow(Base):
+    """A session's working memory where no Redis is configured: its items (each encoded by
+    the caller, kept as a msgpack list) and when it expires unless used."""
+
+    __tablename__ = "working_memory_contents"
+    __table_args__ = (Index("ix_working_memory_contents_expires_at", "expires_at"),)
+
+    session_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    items: Mapped[bytes] = mapped_column(LargeBinary)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class IdempotencyKeyRow(Base):

@@ -11,6 +11,7 @@ what nobody reads again.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Literal
 from urllib.parse import urlsplit
 
 import redis.asyncio as redis
@@ -54,7 +55,7 @@ return {expires, redis.call('LRANGE', KEYS[1], 0, -1)}
 
 
 class RedisStore:
-    backend = "redis"
+    backend: Literal["redis", "database", "in-process"] = "redis"
 
     def __init__(self, url: str, key_prefix: str) -> None:
         self._url = url

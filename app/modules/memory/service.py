@@ -35,6 +35,7 @@ from contracts.memory import (
 )
 from contracts.paging import DEFAULT_PAGE_LIMIT
 
+from .database_store import DatabaseStore
 from .long_term import LongTermMemory
 from .models import EVENT_TABLES
 from .part import MemoryContext
@@ -46,7 +47,7 @@ from .session_memory import SessionMemory
 from .settings import MemorySettings
 from .statistics import MemoryStatistics
 from .working_memory import WorkingMemories
-from .working_store import InProcessStore, WorkingStore
+from .working_store import WorkingStore
 
 
 class MemoryService(ReplaysOutbox):
@@ -59,11 +60,11 @@ class MemoryService(ReplaysOutbox):
         store: WorkingStore | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        if store is None:
+        if store is None:  # tests may hand in the in-process store
             store = (
                 RedisStore(settings.redis_url, settings.redis_key_prefix)
                 if settings.redis_url
-                else InProcessStore()
+                else DatabaseStore(database)
             )
         self._db = database.claim("memory")
         self._outbox = Outbox("memory", EVENT_TABLES)

@@ -77,7 +77,7 @@ class WorkingMemories:
             # time, and two consumers may have applied a session's messages out of order.
             items=sorted((_decoder.decode(raw) for raw in stored.items), key=_when),
             expires_at=stored.expires_at,
-            backend="redis" if self.store.backend == "redis" else "in-process",
+            backend=self.store.backend,
         )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Literal, Protocol
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,7 @@ class Stored:
 
 
 class WorkingStore(Protocol):
-    backend: str
+    backend: Literal["redis", "database", "in-process"]
 
     async def create(
         self, session_id: str, items: list[bytes], *, ttl_s: int, max_items: int, now: datetime
@@ -55,9 +55,10 @@ class _Entry:
 
 @dataclass
 class InProcessStore:
-    """For one process (the zero-setup default): gone when the server stops."""
+    """For tests: one process's, gone when it stops (the server keeps working memory in
+    Redis, or in the module's database)."""
 
-    backend: str = "in-process"
+    backend: Literal["redis", "database", "in-process"] = "in-process"
     _sessions: dict[str, _Entry] = field(default_factory=dict)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 

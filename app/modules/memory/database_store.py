@@ -1,0 +1,90 @@
+"""Working memory in the memory module's own database, where no Redis is configured: the
+embedded default keeps every session's working memory across a restart, under the same
+rules as Redis (a TTL renewed by use, a cap on items, oldest first). Expired rows are
+removed as they are met and when live sessions are counted. Called from an event handler,
+it writes in the handler's own transaction, so a turn lands exactly once with its inbox row.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Literal
+
+import msgspec
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.kernel.database import ModuleDatabase
+
+from .models import WorkingMemoryContentsRow as Row
+from .working_store import Stored
+
+
+class DatabaseStore:
+    backend: Literal["redis", "database", "in-process"] = "database"
+
+    def __init__(self, database: ModuleDatabase) -> None:
+        self._db = database.claim("memory")
+
+    async def create(
+        self, session_id: str, items: list[bytes], *, ttl_s: int, max_items: int, now: datetime
+    ) -> Stored:
+        async with self._db.unit_of_work() as tx:
+            row = await self._live(tx, session_id, now)
+            if row is None:
+                row = Row(session_id=session_id, items=_encode(items[-max_items:]), expires_at=now)
+                tx.add(row)
+            return _renew(row, ttl_s, now)
+
+    async def append(
+        self, session_id: str, item: bytes, *, ttl_s: int, max_items: int, now: datetime
+    ) -> Stored | None:
+        async with self._db.unit_of_work() as tx:
+            row = await self._live(tx, session_id, now)
+            if row is None:
+                return None
+            row.items = _encode([*_decode(row.items), item][-max_items:])
+            return _renew(row, ttl_s, now)
+
+    async def read(self, session_id: str, *, ttl_s: int, now: datetime) -> Stored | None:
+        async with self._db.unit_of_work() as tx:  # a read renews the TTL: it writes
+            row = await self._live(tx, session_id, now)
+            return None if row is None else _renew(row, ttl_s, now)
+
+    async def delete(self, session_ids: list[str]) -> None:
+        async with self._db.unit_of_work() as tx:
+            await tx.execute(delete(Row).where(Row.session_id.in_(session_ids)))
+
+    async def live_sessions(self, *, now: datetime) -> int:
+        async with self._db.unit_of_work() as tx:
+            await tx.execute(delete(Row).where(Row.expires_at <= now))
+            return int((await tx.execute(select(func.count()).select_from(Row))).scalar_one())
+
+    async def ping(self) -> None:
+        return None  # the module's own database: its health is the module's
+
+    async def close(self) -> None:
+        return None  # the database is closed with the module
+
+    @staticmethod
+    async def _live(tx: AsyncSession, session_id: str, now: datetime) -> Row | None:
+        query = select(Row).where(Row.session_id == session_id).with_for_update()
+        row = (await tx.execute(query)).scalar_one_or_none()
+        if row is not None and row.expires_at <= now:
+            await tx.delete(row)
+            await tx.flush()
+            return None
+        return row
+
+
+def _renew(row: Row, ttl_s: int, now: datetime) -> Stored:
+    row.expires_at = now + timedelta(seconds=ttl_s)
+    return Stored(items=_decode(row.items), expires_at=row.expires_at)
+
+
+def _encode(items: list[bytes]) -> bytes:
+    return msgspec.msgpack.encode(items)
+
+
+def _decode(blob: bytes) -> list[bytes]:
+    return msgspec.msgpack.decode(blob, type=list[bytes])
