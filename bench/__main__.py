@@ -4,6 +4,7 @@ import asyncio
 
 from bench import (
     append_message,
+    bulkheads,
     events,
     memory_recall,
     rag_search,
@@ -19,3 +20,4 @@ asyncio.run(memory_recall.main())
 asyncio.run(sagas.main())
 asyncio.run(events.main())
 asyncio.run(remote_calls.main())
+asyncio.run(bulkheads.main())

@@ -7,10 +7,12 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Generator, Iterator
 from pathlib import Path
+from typing import IO
 
 import httpx
 import pytest
@@ -37,29 +39,37 @@ def start_server(
     env: dict[str, str], workers: int, port: int | None = None
 ) -> Generator[str, None, None]:
     port = port or free_port()
-    process = subprocess.Popen(
-        [BULKHEAD, "serve", "--port", str(port), "--workers", str(workers)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-            assert process.poll() is None, process.stdout.read() if process.stdout else ""
-        else:
-            pytest.fail("server did not become healthy within 30 s")
-        yield base
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=20)
+    # Its output goes to a file, not a pipe: a pipe nobody reads fills up after a few
+    # hundred requests' access logs, and the server then blocks writing its next line.
+    with tempfile.TemporaryFile(mode="w+") as log:
+        process = subprocess.Popen(
+            [BULKHEAD, "serve", "--port", str(port), "--workers", str(workers)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                try:
+                    if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.2)
+                assert process.poll() is None, _read(log)
+            else:
+                pytest.fail(f"server did not become healthy within 30 s: {_read(log)}")
+            yield base
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=20)
+
+
+def _read(log: IO[str]) -> str:
+    log.seek(0)
+    return log.read()[-5000:]
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -10,8 +10,8 @@ from typing import Any, get_type_hints
 import pytest
 from litestar import Request
 
-from app.kernel.http_errors import contract_error_to_response
 from app.kernel.circuit_breaker import CircuitBreaker, CircuitOpen
+from app.kernel.http_errors import contract_error_to_response
 from app.kernel.rpc.errors import declared_errors, error_from_body
 from app.kernel.rpc.schema import fingerprint, rpc_methods
 from app.kernel.rpc.wiring import check_split
