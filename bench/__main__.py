@@ -6,6 +6,7 @@ from bench import (
     append_message,
     bulkheads,
     events,
+    load,
     memory_recall,
     rag_search,
     remote_calls,
@@ -21,3 +22,4 @@ asyncio.run(sagas.main())
 asyncio.run(events.main())
 asyncio.run(remote_calls.main())
 asyncio.run(bulkheads.main())
+asyncio.run(load.main())

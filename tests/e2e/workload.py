@@ -43,7 +43,7 @@ def run_workload(base: str, token: Token) -> dict[str, Any]:
     sessions: dict[str, list[str]] = {}
     for user in USERS:
         sessions[user] = _use_as(_client(base, token(user, False)), user)
-    before_deletion = _analytics_settled(admin)  # before anything is deleted
+    before_deletion = analytics_settled(admin)  # before anything is deleted
     for user in USERS:
         _turns_settled(_client(base, token(user, False)), sessions[user])
     doomed = sessions["ana"].pop()
@@ -138,7 +138,7 @@ def _count(data: Any) -> int:
     return len(items) if isinstance(items, list) else 0
 
 
-def _analytics_settled(admin: httpx.Client, timeout_s: float = 60.0) -> dict[str, Any]:
+def analytics_settled(admin: httpx.Client, timeout_s: float = 60.0) -> dict[str, Any]:
     """The report's totals, once they equal the owning modules' own counts."""
     deadline = time.monotonic() + timeout_s
     while True:
