@@ -135,6 +135,11 @@ async def test_a_database_refusing_connections_is_one_modules_503_and_recovers(
     assert "refused at once" in answer.json()["detail"]  # the breaker opened
     sessions = await client.get("/v1/sessions", headers=alice)
     assert sessions.status_code == 200  # conversation serves on, from its own database
+    board = await client.get("/v1/dashboard", headers=auth("ops", admin=True))
+    assert board.status_code == 200  # composition: billing's part fails, the rest answer
+    parts = board.json()["parts"]
+    assert parts["billing"]["ok"] is False and "billing" in parts["billing"]["error"]
+    assert parts["conversation"]["ok"] and parts["memory"]["ok"]
     ready = await client.get("/health/ready")
     assert ready.status_code == 503
     assert ready.json()["modules"]["billing"] is False
@@ -227,3 +232,39 @@ async def test_a_sqlite_file_locked_by_another_process_is_503_busy_for_its_modul
             sessions = await client.get("/v1/sessions", headers=alice)
             assert sessions.status_code == 200
         assert (await set_quota(8)).status_code == 200
+
+
+@pytest.mark.redis
+async def test_redis_hanging_is_working_memorys_503_and_the_rest_serve_on(
+    settings_on_sqlite: Settings, redis_url: str, redis_prefix: str,
+    auth: Callable[..., dict[str, str]],
+) -> None:  # fmt: skip
+    direct = make_url(redis_url)
+    proxy = TcpProxy(direct.host or "127.0.0.1", direct.port or 6379).start()
+    try:
+        through = f"redis://127.0.0.1:{proxy.port}/{direct.database or 0}"
+        settings = replace(settings_on_sqlite, redis_url=through, redis_key_prefix=redis_prefix)
+        async with AsyncTestClient(app=create_app(settings)) as client:
+            alice = auth("alice")
+            made = await client.post("/v1/sessions", json={"title": "t"}, headers=alice)
+            assert made.status_code == 201, made.text
+            path = f"/v1/sessions/{made.json()['id']}/working-memory"
+            assert (await client.get(path, headers=alice)).status_code == 200
+
+            proxy.hang()
+            down = await client.get(path, headers=alice)
+            assert down.status_code == 503
+            assert f"Redis at 127.0.0.1:{proxy.port}" in down.json()["detail"]
+            assert (await client.get("/v1/sessions", headers=alice)).status_code == 200
+            memory = {"content": "likes tea", "importance": 0.5}
+            remembered = await client.post("/v1/memories", json=memory, headers=alice)
+            assert remembered.status_code == 201  # long-term memory is in its database
+
+            proxy.resume()
+
+            async def working_memory_answers() -> bool:
+                return (await client.get(path, headers=alice)).status_code == 200
+
+            await _until(working_memory_answers)  # the client reconnects by itself
+    finally:
+        proxy.stop()
