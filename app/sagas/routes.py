@@ -15,6 +15,7 @@ from app.kernel.auth import USER_ID_PATTERN, requires_admin
 from app.kernel.events import EventSystem
 from app.kernel.route_params import AuthRequest
 from app.kernel.rpc.client import RemoteModule
+from app.kernel.validation import validated
 from contracts.conversation import Session, SessionCreate, SessionNotFound
 from contracts.errors import InvalidInput, Unavailable
 from contracts.sagas import Saga, SagaPage, SagaState
@@ -53,6 +54,7 @@ class SessionSagaController(Controller):
         idempotency_key: IdempotencyKeyHeader = None,
     ) -> Response[Session | SagaPending]:
         user_id = request.user.user_id
+        data = validated(data)  # refused here (422), not by a step halfway through the saga
         payload = {"user_id": user_id, "title": data.title, "metadata": data.metadata}
         request_key = f"create:{user_id}:{idempotency_key}" if idempotency_key else None
         saga_id = await sagas.start(CREATE_SESSION, payload, request_key)

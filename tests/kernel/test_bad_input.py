@@ -86,6 +86,19 @@ async def test_times_out_of_range_are_a_422(sqlite_client: Client, auth: Auth, m
     assert found.status_code == 422, found.text
 
 
+async def test_a_session_whose_metadata_cannot_be_stored_is_a_422_before_any_saga(
+    sqlite_client: Client, auth: Auth
+) -> None:
+    """Found by the stateful fuzzer: a step refused it halfway and the saga answered 503."""
+    admin, alice = auth("ops", admin=True), auth("alice")
+    body = {"title": "t", "metadata": {"n": [1, 2, 2**70]}}
+    made = await sqlite_client.post("/v1/sessions", json=body, headers=alice)
+    assert made.status_code == 422, made.text
+    assert made.json()["field"] == "metadata.n[2]"
+    sagas = await sqlite_client.get("/v1/admin/sagas", headers=admin)
+    assert sagas.json()["items"] == []  # refused before anything started
+
+
 @pytest.mark.parametrize(
     ("filters", "status"),
     [({f"k{i}": i for i in range(2_000)}, 400), ({"a": 10**30}, 422)],
