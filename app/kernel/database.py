@@ -150,8 +150,18 @@ class ModuleDatabase:
         except (OperationalError, InterfaceError) as exc:
             failure = self._failed(exc)
             if failure is exc:
+                self.breaker.succeeded()  # the database answered: the error is the request's
                 raise
             raise failure from exc
+        except ModuleUnavailable as exc:
+            if exc.details.get("module") != self.module:  # another module's: ours answered
+                self.breaker.succeeded()
+            raise
+        except BaseException:
+            # The database answered and the request failed on its own (not found, refused,
+            # cancelled): a probe must not leave the breaker waiting for it forever.
+            self.breaker.succeeded()
+            raise
         self.breaker.succeeded()
 
     async def _connect(self, session: AsyncSession) -> None:

@@ -6,11 +6,13 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DatabaseError
 
-from app.kernel.database import BoundaryViolation, open_module_database
+from app.kernel.circuit_breaker import CircuitBreaker
+from app.kernel.database import BoundaryViolation, ModuleUnavailable, open_module_database
 from app.kernel.settings import Settings
 from app.main import REGISTRY
 from app.modules.billing import module as billing_module
 from app.modules.conversation import module as conversation_module
+from contracts.errors import NotFound
 from contracts.record import Contracts
 from tests.fakes.tools import FakeTools
 
@@ -149,5 +151,30 @@ async def test_sqlite_vec_is_loaded_but_further_extensions_are_not(
         with pytest.raises(DatabaseError, match="not authorized"):
             async with database.read() as tx:
                 await tx.execute(text("SELECT load_extension('/tmp/evil.so')"))
+    finally:
+        await database.dispose()
+
+
+async def test_a_probe_that_fails_for_its_own_reasons_closes_the_breaker(
+    sqlite_settings: Settings,
+) -> None:
+    """The database answered the probe; the request then failed (not found, refused): the
+    breaker must close, not wait forever for a probe that ended."""
+    now = [0.0]
+    breaker = CircuitBreaker("billing database", threshold=1, open_s=1.0, clock=lambda: now[0])
+    database = open_module_database("billing", sqlite_settings)
+    database.breaker = breaker
+    try:
+        breaker.failed()
+        with pytest.raises(ModuleUnavailable, match="refused at once"):
+            async with database.read():
+                pass
+        now[0] += 1.5  # half open: the next unit of work is the probe
+        with pytest.raises(NotFound):
+            async with database.read():
+                raise NotFound("no such quota")
+        assert breaker.state == "closed"
+        async with database.read() as tx:
+            assert (await tx.execute(text("SELECT 1"))).scalar() == 1
     finally:
         await database.dispose()
