@@ -33,6 +33,7 @@ class CircuitBreaker:
         self._failures = 0
         self._opened_at: float | None = None
         self._probing = False
+        self._probe_started = 0.0
 
     @property
     def state(self) -> State:
@@ -45,8 +46,8 @@ class CircuitBreaker:
         state = self.state
         if state == "closed":
             return
-        if state == "half_open" and not self._probing:
-            self._probing = True
+        if state == "half_open" and not self._probe_in_flight():
+            self._probing, self._probe_started = True, self._clock()
             return
         opened = self._opened_at if self._opened_at is not None else self._clock()
         wait = max(0.0, self._open_s - (self._clock() - opened))
@@ -55,6 +56,11 @@ class CircuitBreaker:
             details={"remote": self.name},
             retry_after_s=wait or self._open_s,
         )
+
+    def _probe_in_flight(self) -> bool:
+        """A probe that has not reported within `open_s` (cancelled, say) is given up on,
+        so the breaker never waits forever for it."""
+        return self._probing and self._clock() - self._probe_started < self._open_s
 
     def succeeded(self) -> None:
         self._failures, self._opened_at, self._probing = 0, None, False

@@ -84,6 +84,22 @@ def test_a_failed_probe_opens_the_breaker_again() -> None:
     assert breaker.state == "open"
 
 
+def test_a_probe_that_never_reports_is_given_up_on() -> None:
+    """Cancelled mid-call (a deadline, a client gone), a probe reports nothing: after
+    another open period the next call probes instead of every call being refused forever."""
+    now = [0.0]
+    breaker = CircuitBreaker("rag", threshold=1, open_s=5, clock=lambda: now[0])
+    breaker.failed()
+    now[0] = 5.0
+    breaker.before_call()  # the probe, never heard of again
+    with pytest.raises(CircuitOpen):
+        breaker.before_call()
+    now[0] = 10.0
+    breaker.before_call()  # a new probe
+    breaker.succeeded()
+    assert breaker.state == "closed"
+
+
 def test_a_split_needs_the_redis_bus_and_a_service_name(sqlite_settings: Settings) -> None:
     remote = replace(sqlite_settings, remotes={"rag": "http://127.0.0.1:1"})
     with pytest.raises(SettingsError, match="BULKHEAD_BUS_URL"):
