@@ -24,7 +24,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import uvicorn
 from litestar import Litestar, post
@@ -35,6 +34,7 @@ from app.kernel import provision
 from app.kernel.auth import create_token
 from bench.sizes import size
 from tests.conftest import POSTGRES_ADMIN_URL, postgres_unavailable_reason
+from tests.database_outage import allow_connections
 from tests.e2e.test_server import bulkhead, free_port, start_server
 from tests.tcp_proxy import TcpProxy
 
@@ -72,19 +72,6 @@ def _headers(user: str = "alice", admin: bool = False) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-async def _allow(database: str, allowed: bool) -> None:
-    admin = await asyncpg.connect(POSTGRES_ADMIN_URL)
-    try:
-        await admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS {allowed}')
-        if not allowed:
-            await admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
-                database,
-            )
-    finally:
-        await admin.close()
-
-
 async def outage(root: Path) -> dict[str, tuple[list[float], list[float], set[int]]] | str:
     if reason := postgres_unavailable_reason():
         return reason
@@ -107,9 +94,9 @@ async def outage(root: Path) -> dict[str, tuple[list[float], list[float], set[in
             async with httpx.AsyncClient(base_url=base, headers=_headers(), timeout=60) as client:
                 for phase in ("before", "refused", "hanging", "after"):
                     if phase == "refused":
-                        await _allow(url.database or "", False)
+                        await allow_connections(done.urls["billing"], False)
                     if phase == "hanging":  # from a healthy billing again, then it hangs
-                        await _allow(url.database or "", True)
+                        await allow_connections(done.urls["billing"], True)
                         await _until_billing_answers(client)
                         proxy.hang()
                     if phase == "after":
@@ -121,7 +108,7 @@ async def outage(root: Path) -> dict[str, tuple[list[float], list[float], set[in
     finally:
         proxy.resume()
         proxy.stop()
-        await _allow(url.database or "", True)
+        await allow_connections(done.urls["billing"], True)
         await provision.drop(POSTGRES_ADMIN_URL, ["billing"], prefix=prefix)
     return phases
 

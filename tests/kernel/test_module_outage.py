@@ -16,7 +16,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -26,6 +25,7 @@ from app.kernel import migrations, provision
 from app.kernel.settings import Settings
 from app.main import DATABASES, create_app
 from tests.conftest import POSTGRES_ADMIN_URL, postgres_unavailable_reason, run_in_own_loop
+from tests.database_outage import allow_connections
 from tests.tcp_proxy import TcpProxy
 
 Client = AsyncTestClient[Litestar]
@@ -46,23 +46,8 @@ def billing_on_postgres(tmp_path: Path) -> Iterator[str]:
     try:
         yield done.urls["billing"]
     finally:
-        run_in_own_loop(_allow_connections(done.urls["billing"], True))
+        run_in_own_loop(allow_connections(done.urls["billing"], True))
         run_in_own_loop(provision.drop(POSTGRES_ADMIN_URL, ["billing"], prefix=prefix))
-
-
-async def _allow_connections(url: str, allowed: bool) -> None:
-    """As an operator cutting one database off: refuse new connections, end the open ones."""
-    database = make_url(url).database
-    admin = await asyncpg.connect(POSTGRES_ADMIN_URL)
-    try:
-        await admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS {allowed}')
-        if not allowed:
-            await admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
-                database,
-            )
-    finally:
-        await admin.close()
 
 
 @pytest.fixture
@@ -128,7 +113,7 @@ async def test_a_database_refusing_connections_is_one_modules_503_and_recovers(
     alice = auth("alice")
     assert (await client.get("/v1/usage", headers=alice)).status_code == 200
 
-    await _allow_connections(outage_settings.database_urls["billing"], False)
+    await allow_connections(outage_settings.database_urls["billing"], False)
     for _ in range(5):  # the first ones meet the refusal, then the open breaker
         answer = await client.get("/v1/usage", headers=alice)
         assert _names_billing(answer), answer.text
@@ -146,7 +131,7 @@ async def test_a_database_refusing_connections_is_one_modules_503_and_recovers(
     assert ready.json()["modules"]["conversation"] is True
     assert (await client.get("/health/live")).status_code == 200
 
-    await _allow_connections(outage_settings.database_urls["billing"], True)
+    await allow_connections(outage_settings.database_urls["billing"], True)
 
     async def billing_answers() -> bool:
         return (await client.get("/v1/usage", headers=alice)).status_code == 200
