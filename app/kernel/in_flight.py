@@ -57,14 +57,17 @@ class LimitedService:
 
     def __init__(self, service: object, contract: type, limit: InFlightLimit) -> None:
         self._service = service
-        self._methods = contract_methods(contract)
         self.in_flight_limit = limit
+        # Wrapped once here, not on every call: each call is on a hot path.
+        self._wrapped = {
+            name: _holding_a_slot(getattr(service, name), limit)
+            for name in contract_methods(contract)
+        }
 
     def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self._service, name)
-        if name not in self._methods:
-            return attribute
-        return _holding_a_slot(attribute, self.in_flight_limit)
+        if name in self._wrapped:
+            return self._wrapped[name]
+        return getattr(self._service, name)
 
 
 def _holding_a_slot(
