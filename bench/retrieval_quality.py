@@ -1,66 +1,178 @@
-"""Retrieval quality: recall@5 and MRR of lexical, vector and hybrid search.
+"""Retrieval quality: recall@5, MRR and nDCG@10 of every mode, diversified and not, on
+two labelled sets of different kinds of text.
 
-The labelled set: 130 questions written in other words than the docs they ask about
-(bench/data/stdlib_queries.jsonl), each naming the sources that answer it, over
-CPython's docstrings and language reference (bench/data/stdlib_docs.jsonl, ~2,300
-chunks at the default chunk size). A hit is any chunk of a relevant source.
+- docstrings: 130 questions written in other words than the docs they ask about
+  (bench/data/stdlib_queries.jsonl) over CPython's docstrings and language reference
+  (bench/data/stdlib_docs.jsonl, ~2,300 chunks).
+- manpages: 152 questions asked the way a user asks ("what is eating all the space in
+  this folder") over 198 Unix manual pages (bench/data/manpages_*.jsonl, ~3,500 chunks;
+  made by bench/make_manual_corpus.py). Most pages are many chunks long.
+
+Each question names the sources that answer it; a hit is any chunk of one. Metrics are
+per source: recall@5 = relevant sources in the top 5 / relevant sources; MRR = 1 / the
+rank of the first relevant hit in the top 10; nDCG@10 gains 1 for each relevant source
+the first time it appears. `python -m bench.retrieval_quality` (in `make bench`) runs
+both whole sets; BENCH_QUICK=1 a few questions of each.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-from dataclasses import dataclass
+import math
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from app.kernel import migrations
+from app.kernel.database import open_module_database
+from app.kernel.embedding import DEFAULT_MODEL
+from app.kernel.settings import Settings
+from app.main import REGISTRY
+from app.modules.rag.service import RagService
+from bench.sizes import size
 from contracts.rag import DocumentCreate, RagAPI, SearchMode, SearchRequest
 
 DATA = Path(__file__).parent / "data"
 MODES: tuple[SearchMode, ...] = ("lexical", "vector", "hybrid")
+SETS = {"docstrings": "stdlib", "manpages": "manpages"}  # name -> file prefix in DATA
+QUERIES_PER_SET = int(size("BENCH_QUALITY_QUERIES", "0", "8"))  # 0: every question
+
+
+@dataclass(frozen=True)
+class LabelledQuery:
+    query: str
+    relevant: frozenset[str]  # sources that answer it
+
+
+@dataclass(frozen=True)
+class LabelledSet:
+    name: str
+    documents: list[DocumentCreate]
+    queries: list[LabelledQuery]
 
 
 @dataclass(frozen=True)
 class Quality:
     mode: str
-    recall_at_5: float  # mean over queries of |relevant sources in top 5| / |relevant|
-    mrr: float  # mean of 1 / rank of the first relevant chunk (0 if none in top 10)
+    per_source: int | None  # the diversification asked for (None: chunks ranked alone)
+    recall_at_5: float
+    mrr: float
+    ndcg_at_10: float
 
 
-def load_corpus(limit_to: set[str] | None = None) -> list[DocumentCreate]:
-    records = [json.loads(line) for line in (DATA / "stdlib_docs.jsonl").open()]
-    return [
-        DocumentCreate(source=r["source"], text=r["text"])
-        for r in records
-        if limit_to is None or r["source"] in limit_to
-    ]
+def load_set(name: str) -> LabelledSet:
+    prefix = SETS[name]
+    records = [json.loads(line) for line in (DATA / f"{prefix}_docs.jsonl").open()]
+    queries = [json.loads(line) for line in (DATA / f"{prefix}_queries.jsonl").open()]
+    return LabelledSet(
+        name,
+        [DocumentCreate(source=r["source"], text=r["text"]) for r in records],
+        [LabelledQuery(q["query"], frozenset(q["relevant"])) for q in queries],
+    )
 
 
-def load_queries() -> list[tuple[str, set[str]]]:
-    return [
-        (q["query"], set(q["relevant"]))
-        for q in map(json.loads, (DATA / "stdlib_queries.jsonl").open())
-    ]
+def subset(labelled: LabelledSet, queries: int, distractors_every: int = 3) -> LabelledSet:
+    """The first `queries` questions over the documents that answer them, plus every
+    `distractors_every`-th other document (a smaller corpus for tests and quick runs)."""
+    kept = labelled.queries[:queries]
+    relevant = frozenset().union(*(q.relevant for q in kept))
+    others = [d for d in labelled.documents if d.source not in relevant][::distractors_every]
+    documents = [d for d in labelled.documents if d.source in relevant] + others
+    return replace(labelled, documents=documents, queries=kept)
+
+
+def load_corpus() -> list[DocumentCreate]:
+    """The docstrings set's documents (other benchmarks draw their words from them)."""
+    return load_set("docstrings").documents
 
 
 async def ingest_corpus(rag: RagAPI, documents: list[DocumentCreate]) -> None:
-    for start in range(0, len(documents), 100):
-        await rag.ingest(documents=documents[start : start + 100])
+    for start in range(0, len(documents), 50):
+        await rag.ingest(documents=documents[start : start + 50])
 
 
-async def evaluate(rag: RagAPI, queries: list[tuple[str, set[str]]]) -> list[Quality]:
+def judge(sources: Sequence[str], relevant: frozenset[str]) -> tuple[float, float, float]:
+    """(recall@5, reciprocal rank in the top 10, nDCG@10) of one ranked list of sources."""
+    recall = len(relevant & set(sources[:5])) / len(relevant)
+    first = next((i for i, s in enumerate(sources[:10], 1) if s in relevant), None)
+    seen: set[str] = set()
+    gain = 0.0
+    for rank, source in enumerate(sources[:10], 1):
+        if source in relevant and source not in seen:
+            seen.add(source)
+            gain += 1 / math.log2(rank + 1)
+    ideal = sum(1 / math.log2(rank + 1) for rank in range(1, min(len(relevant), 10) + 1))
+    return recall, 1 / first if first else 0.0, gain / ideal
+
+
+async def evaluate(
+    rag: RagAPI,
+    queries: Sequence[LabelledQuery],
+    per_source: Sequence[int | None] = (1,),
+) -> list[Quality]:
     results = []
-    for mode in MODES:
-        recall = reciprocal = 0.0
-        for query, relevant in queries:
-            found = await rag.search(request=SearchRequest(query=query, mode=mode, k=10))
-            sources = [hit.source for hit in found.hits]
-            recall += len(relevant & set(sources[:5])) / len(relevant)
-            first = next((i for i, s in enumerate(sources, 1) if s in relevant), None)
-            reciprocal += 1 / first if first else 0.0
-        results.append(Quality(mode, recall / len(queries), reciprocal / len(queries)))
+    for limit in per_source:
+        for mode in MODES:
+            totals = [0.0, 0.0, 0.0]
+            for labelled in queries:
+                found = await rag.search(
+                    request=SearchRequest(
+                        query=labelled.query, mode=mode, k=10, max_per_source=limit
+                    )
+                )
+                scores = judge([hit.source for hit in found.hits], labelled.relevant)
+                totals = [t + s for t, s in zip(totals, scores, strict=True)]
+            recall, mrr, ndcg = (t / len(queries) for t in totals)
+            results.append(Quality(mode, limit, recall, mrr, ndcg))
     return results
 
 
-def render(rows: list[Quality], label: str) -> str:
-    lines = [f"{label}", f"{'mode':<8} {'recall@5':>9} {'MRR':>7}"]
-    lines += [f"{q.mode:<8} {q.recall_at_5:>9.3f} {q.mrr:>7.3f}" for q in rows]
+def best_single(rows: Sequence[Quality], per_source: int | None) -> Quality:
+    singles = [r for r in rows if r.per_source == per_source and r.mode != "hybrid"]
+    return max(singles, key=lambda r: r.recall_at_5)
+
+
+def render(rows: Sequence[Quality], label: str) -> str:
+    lines = [
+        label,
+        f"{'mode':<8}{'per source':>11}{'recall@5':>10}{'MRR':>7}{'nDCG@10':>9}"
+        f"{'recall@5 / best single':>24}",
+    ]
+    for r in rows:
+        best = best_single(rows, r.per_source).recall_at_5
+        lines.append(
+            f"{r.mode:<8}{r.per_source or 'any'!s:>11}{r.recall_at_5:>10.3f}{r.mrr:>7.3f}"
+            f"{r.ndcg_at_10:>9.3f}{r.recall_at_5 / best if best else 0:>23.2f}x"
+        )
     return "\n".join(lines)
+
+
+async def measure(labelled: LabelledSet, model: str = DEFAULT_MODEL) -> list[Quality]:
+    with tempfile.TemporaryDirectory() as data_dir:
+        settings = Settings(data_dir=Path(data_dir), embedding_model=model)
+        await migrations.upgrade_modules([REGISTRY["rag"]], settings)
+        database = open_module_database("rag", settings)
+        try:
+            rag = RagService(database, settings)
+            await ingest_corpus(rag, labelled.documents)
+            return await evaluate(rag, labelled.queries, per_source=(1, None))
+        finally:
+            await database.dispose()
+
+
+async def main() -> None:
+    for name in SETS:
+        labelled = load_set(name)
+        if QUERIES_PER_SET:
+            labelled = subset(labelled, QUERIES_PER_SET, distractors_every=20)
+        title = (
+            f"retrieval quality, {name}: {len(labelled.queries)} questions, "
+            f"{len(labelled.documents)} documents, {DEFAULT_MODEL}"
+        )
+        print(render(await measure(labelled), title), flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -67,6 +67,10 @@ class SearchRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     k: Annotated[int, msgspec.Meta(ge=1, le=50)] = 5
     mode: SearchMode = "hybrid"
     filters: SearchFilters = msgspec.field(default_factory=SearchFilters)
+    # k pieces of evidence from different places: at most this many chunks of one source
+    # while other sources still match; slots left over are filled in rank order. None
+    # ranks chunks alone, as many of one source as score highest.
+    max_per_source: Annotated[int, msgspec.Meta(ge=1, le=50)] | None = 1
 
 
 class SearchHit(msgspec.Struct, frozen=True, kw_only=True):
@@ -75,8 +79,8 @@ class SearchHit(msgspec.Struct, frozen=True, kw_only=True):
     chunk_index: int
     content: str
     metadata: dict[str, Any]
-    score: float  # what ranked it: RRF in hybrid, else the mode's own score
-    vector_score: float | None  # cosine similarity, where the vector ranking had it
+    score: float  # what ranked it: the fused score in hybrid, else the mode's own score
+    vector_score: float | None  # cosine similarity (vector and hybrid searches)
     vector_rank: int | None
     lexical_score: float | None  # BM25 (SQLite) or ts_rank_cd (PostgreSQL)
     lexical_rank: int | None

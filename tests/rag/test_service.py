@@ -4,7 +4,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from msgspec.structs import replace
 
+from app.modules.rag.fusion import LEXICAL_WEIGHT
 from contracts.embedding import UnknownEmbeddingModel
 from contracts.errors import InvalidInput
 from contracts.rag import (
@@ -46,11 +48,45 @@ async def test_ingest_stores_chunks_and_search_finds_them_in_every_mode(rag: Rag
 async def test_hybrid_hits_carry_both_rankings_and_the_fused_score(rag: RagAPI) -> None:
     await rag.ingest(documents=[ANIMALS, DATABASES])
     found = await rag.search(request=SearchRequest(query="full text search in PostgreSQL", k=2))
-    top = found.hits[0]
+    top, other = found.hits
     assert top.source == "kb/databases.md"
     assert top.vector_rank == 1 and top.lexical_rank == 1
-    assert top.score == pytest.approx(2 / 61)  # RRF with k = 60, first in both lists
+    # First in both: the scaled similarity (1) plus the word score (1) times its weight.
+    assert 1.0 <= top.score <= 1.0 + LEXICAL_WEIGHT and other.score < top.score
     assert top.vector_score is not None and top.lexical_score is not None
+
+
+MANUAL = DocumentCreate(
+    source="kb/cats-manual.md",
+    text="\n\n".join(
+        f"Chapter {n}. Cats purr and cats nap; caring for cats means brushing cats daily."
+        for n in range(24)
+    ),
+)
+
+
+async def test_results_come_from_different_sources_unless_asked_otherwise(rag: RagAPI) -> None:
+    manual, _, _ = await rag.ingest(documents=[MANUAL, ANIMALS, DATABASES])
+    assert manual.chunks >= 5
+    for mode in ("hybrid", "vector", "lexical"):
+        query = SearchRequest(query="cats purr", mode=mode, k=3)
+        sources = [hit.source for hit in (await rag.search(request=query)).hits]
+        matching = 2 if mode == "lexical" else 3  # no word of the query is in DATABASES
+        assert len(set(sources[:matching])) == matching and len(sources) == 3, mode
+        plain = replace(query, max_per_source=None)
+        sources = [hit.source for hit in (await rag.search(request=plain)).hits]
+        assert sources.count(MANUAL.source) >= 2, mode  # its chunks outrank the others
+        capped = replace(query, k=4, max_per_source=2)
+        sources = [hit.source for hit in (await rag.search(request=capped)).hits]
+        assert sources[: matching + 1].count(MANUAL.source) == 2 and len(sources) == 4, mode
+
+
+async def test_one_source_left_by_a_filter_still_fills_k(rag: RagAPI) -> None:
+    await rag.ingest(documents=[MANUAL, ANIMALS])
+    only_manual = SearchFilters(source_prefix=MANUAL.source)
+    found = await rag.search(request=SearchRequest(query="cats", k=5, filters=only_manual))
+    assert [hit.source for hit in found.hits] == [MANUAL.source] * 5
+    assert len({hit.chunk_index for hit in found.hits}) == 5
 
 
 async def test_same_source_and_text_again_writes_nothing(rag: RagAPI) -> None:

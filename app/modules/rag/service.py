@@ -37,15 +37,16 @@ from contracts.rag import (
 )
 
 from . import lexical_index, vector_index
-from .fusion import reciprocal_rank_fusion
+from .diversity import diversified
+from .fusion import fuse
 from .index_state import IndexState, load_index_state, save_index_state
 from .ingestion import ingest_batch, plan, remove_documents, store_vectors
 from .models import EVENT_TABLES, DocumentRow, EmbeddingRow, RetrievalLogRow
 from .settings import RagSettings
 
-# Hybrid fuses the top max(10, k) of each ranking. Deeper lists let chunks that are
-# mediocre in both outrank one that is first in one (measured: bench/retrieval_quality.py).
-CANDIDATES_PER_RANKING = 10
+# Each ranking's depth when hybrid fuses them or diversification picks among them: deep
+# enough to hold k sources (measured: bench/retrieval_quality.py).
+CANDIDATES_PER_RANKING = 50
 
 
 class RagService(ReplaysOutbox):
@@ -117,34 +118,56 @@ class RagService(ReplaysOutbox):
         request = validated(request)
         started = time.perf_counter()
         model = (await self._state()).active_model
-        want = max(CANDIDATES_PER_RANKING, request.k) if request.mode == "hybrid" else request.k
         query_vector = (
             (await self._embedder(model).embed([request.query]))[0]
             if request.mode != "lexical"
             else None
         )
+        single_list = request.mode != "hybrid" and request.max_per_source is None
+        depth = request.k if single_list else max(CANDIDATES_PER_RANKING, request.k)
         async with self._db.read() as tx:
             by_vector = (
-                await vector_index.search(tx, model, query_vector, want, request.filters)
+                await vector_index.search(tx, model, query_vector, depth, request.filters)
                 if query_vector is not None
                 else []
             )
             by_words = (
-                await lexical_index.search(tx, request.query, want, request.filters)
+                await lexical_index.search(tx, request.query, depth, request.filters)
                 if request.mode != "vector"
                 else []
             )
-            ranked = _rank(request.mode, by_vector, by_words)[: request.k]
+            similarity = dict(by_vector)
+            if request.mode == "hybrid" and query_vector is not None:
+                unscored = [d for d, _ in by_words if d not in similarity]
+                similarity |= await vector_index.similarities(tx, model, query_vector, unscored)
+            ranked = _rank(request.mode, similarity, by_vector, by_words)
+            sources = dict(
+                (
+                    await tx.execute(
+                        select(DocumentRow.id, DocumentRow.source).where(
+                            DocumentRow.id.in_([d for d, _ in ranked])
+                        )
+                    )
+                ).all()
+            )
+            ranked = diversified(
+                [pair for pair in ranked if pair[0] in sources],
+                lambda pair: sources[pair[0]],
+                request.k,
+                request.max_per_source,
+            )
             rows = {
                 row.id: row
                 for row in await tx.scalars(
-                    select(DocumentRow).where(DocumentRow.id.in_([i for i, _ in ranked]))
+                    select(DocumentRow).where(DocumentRow.id.in_([d for d, _ in ranked]))
                 )
             }
-        vector_seen = {doc: (rank, score) for rank, (doc, score) in enumerate(by_vector, 1)}
+        vector_ranks = {doc: rank for rank, (doc, _) in enumerate(by_vector, 1)}
         lexical_seen = {doc: (rank, score) for rank, (doc, score) in enumerate(by_words, 1)}
         hits = [
-            _hit(rows[doc], score, vector_seen.get(doc), lexical_seen.get(doc))
+            _hit(
+                rows[doc], score, vector_ranks.get(doc), similarity.get(doc), lexical_seen.get(doc)
+            )
             for doc, score in ranked
             if doc in rows
         ]
@@ -263,6 +286,7 @@ class RagService(ReplaysOutbox):
 
 def _rank(
     mode: str,
+    similarity: dict[uuid.UUID, float],
     by_vector: list[tuple[uuid.UUID, float]],
     by_words: list[tuple[uuid.UUID, float]],
 ) -> list[tuple[uuid.UUID, float]]:
@@ -270,13 +294,14 @@ def _rank(
         return by_vector
     if mode == "lexical":
         return by_words
-    return reciprocal_rank_fusion([d for d, _ in by_vector], [d for d, _ in by_words])
+    return fuse(similarity, [d for d, _ in by_vector], by_words)
 
 
 def _hit(
     row: DocumentRow,
     score: float,
-    vector: tuple[int, float] | None,
+    vector_rank: int | None,
+    similarity: float | None,
     lexical: tuple[int, float] | None,
 ) -> SearchHit:
     return SearchHit(
@@ -286,8 +311,8 @@ def _hit(
         content=row.content,
         metadata=row.meta,
         score=score,
-        vector_rank=vector[0] if vector else None,
-        vector_score=vector[1] if vector else None,
+        vector_rank=vector_rank,
+        vector_score=similarity,
         lexical_rank=lexical[0] if lexical else None,
         lexical_score=lexical[1] if lexical else None,
     )
