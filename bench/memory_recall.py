@@ -4,9 +4,9 @@ Recall: for each size N (BENCH_MEMORY_SIZES, default 10000,100000) one user hold
 memories and 99 others hold N more between them; 100 recalls of that user's through
 MemoryAPI.recall (embed the query, exact vector scan and word match over the user's
 entries, score, touch, log), on SQLite and on PostgreSQL 16 with pgvector (the bundled
-server). Rows are written straight into the tables in bulk, with vectors from the
-hashing embedder (`hashing-384`): the default model would take hours for 200k texts, and
-the cost of finding and scoring candidates is what is measured.
+server). Rows are written straight into the tables in bulk, with texts and vectors of
+bench/realistic_corpus.py (real model vectors perturbed to reach N) and the set's real
+questions as queries: the cost of finding and scoring candidates is what is measured.
 
 Working memory: p50 of 500 writes and 500 reads through MemoryAPI (ownership check in the
 module's database, then the store), in-process vs Redis at 127.0.0.1:6379; ratio to
@@ -32,21 +32,20 @@ from sqlalchemy import insert, text
 
 from app.kernel import migrations, provision
 from app.kernel.database import open_module_database
-from app.kernel.embedding.hashing import HashingEmbedder
+from app.kernel.embedding import DEFAULT_MODEL
 from app.kernel.settings import Settings
 from app.main import REGISTRY
 from app.modules.memory import word_index  # bulk loading writes what the service writes
 from app.modules.memory.entries import content_hash
 from app.modules.memory.models import MemoryEntryRow
 from app.modules.memory.service import MemoryService
-from bench.rag_search import synthetic_text, topic_vocabularies, vocabulary
+from bench.realistic_corpus import RealisticCorpus, realistic_corpus
 from bench.sizes import size
 from contracts.memory import RecallQuery, WorkingMemoryItemCreate
 from tests.fakes.conversation import FakeConversation
 from tests.pgvector_server import PgvectorServer
 
 SIZES = [int(n) for n in size("BENCH_MEMORY_SIZES", "10000,100000", "200").split(",")]
-MODEL = "hashing-384"
 RECALLS = int(size("BENCH_MEMORY_RECALLS", "100", "10"))
 WORKING_OPS = int(size("BENCH_MEMORY_WORKING_OPS", "500", "20"))
 REDIS_URL = os.environ.get("BULKHEAD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -57,23 +56,17 @@ def percentile(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
-async def load(settings: Settings, size: int, words: list[str]) -> list[str]:
-    """N memories for `target`, N more spread over 99 others; returns query texts."""
-    rng = random.Random(size)
-    topics = topic_vocabularies(words)
-    embedder = HashingEmbedder(384)
+async def load(settings: Settings, corpus: RealisticCorpus) -> None:
+    """N memories for `target`, N more spread over 99 others."""
+    rng = random.Random(len(corpus.texts))
+    size = len(corpus.texts) // 2
     database = open_module_database("memory", settings)
     now = datetime.now(UTC)
     try:
-        for owner_share in (("target",), tuple(f"user{i}" for i in range(99))):
-            for start in range(0, size, 5000):
-                texts = [
-                    synthetic_text(
-                        rng, topics[(start + i) % len(topics)], words, rng.randint(8, 20)
-                    )
-                    for i in range(min(5000, size - start))
-                ]
-                vectors = embedder.embed_now(texts)
+        for half, owner_share in enumerate((("target",), tuple(f"user{i}" for i in range(99)))):
+            for start in range(half * size, (half + 1) * size, 5000):
+                texts = corpus.texts[start : min(start + 5000, (half + 1) * size)]
+                vectors = corpus.vectors[start : start + len(texts)]
                 rows = []
                 for i, (body, vector) in enumerate(zip(texts, vectors, strict=True)):
                     row_id = uuid.uuid4()
@@ -86,7 +79,7 @@ async def load(settings: Settings, size: int, words: list[str]) -> list[str]:
                             category=CATEGORIES[i % len(CATEGORIES)],
                             importance=rng.random(),
                             embedding=vector,
-                            model_name=MODEL,
+                            model_name=DEFAULT_MODEL,
                             content_hash=content_hash(f"{body} #{start + i}"),
                             source_session_id=None,
                             access_count=0,
@@ -113,7 +106,6 @@ async def load(settings: Settings, size: int, words: list[str]) -> list[str]:
             await tx.execute(text("ANALYZE"))
     finally:
         await database.dispose()
-    return [synthetic_text(rng, rng.choice(topics), words, 6) for _ in range(RECALLS)]
 
 
 async def recall_latencies(settings: Settings, queries: list[str]) -> list[float]:
@@ -133,16 +125,18 @@ async def recall_latencies(settings: Settings, queries: list[str]) -> list[float
         await database.dispose()
 
 
-async def recall_table(words: list[str]) -> None:
+async def recall_table() -> None:
     print(f"\nMemory recall: one user's N memories among 100 users, {RECALLS} recalls, k = 10")
     print(f"{'backend':<9} {'N':>7} {'p50 ms':>8} {'p95 ms':>8}")
     server = PgvectorServer().start()
     try:
         for size in SIZES:
+            corpus = await realistic_corpus(2 * size, 1400)
+            queries = corpus.queries[:RECALLS]
             with tempfile.TemporaryDirectory() as data_dir:
-                sqlite = Settings(data_dir=Path(data_dir), embedding_model=MODEL)
+                sqlite = Settings(data_dir=Path(data_dir), embedding_model=DEFAULT_MODEL)
                 await migrations.upgrade_modules([REGISTRY["memory"]], sqlite)
-                queries = await load(sqlite, size, words)
+                await load(sqlite, corpus)
                 _row("sqlite", size, await recall_latencies(sqlite, queries))
                 prefix = f"bhbench_{secrets.token_hex(4)}"
                 done = await provision.provision(
@@ -155,7 +149,7 @@ async def recall_table(words: list[str]) -> None:
                 try:
                     pg = replace(sqlite, database_urls=done.urls)
                     await migrations.upgrade_modules([REGISTRY["memory"]], pg)
-                    queries = await load(pg, size, words)
+                    await load(pg, corpus)
                     _row("postgres", size, await recall_latencies(pg, queries))
                 finally:
                     await provision.drop(server.admin_url, ["memory"], prefix=prefix)
@@ -195,7 +189,7 @@ async def working_memory_p50(settings: Settings) -> tuple[float, float]:
 
 async def working_memory_table() -> None:
     with tempfile.TemporaryDirectory() as data_dir:
-        base = Settings(data_dir=Path(data_dir), embedding_model=MODEL)
+        base = Settings(data_dir=Path(data_dir), embedding_model=DEFAULT_MODEL)
         await migrations.upgrade_modules([REGISTRY["memory"]], base)
         rows = {"in-process": await working_memory_p50(base)}
         prefix = f"bhbench-{secrets.token_hex(4)}"
@@ -221,7 +215,7 @@ async def working_memory_table() -> None:
 
 async def main() -> None:
     await working_memory_table()
-    await recall_table(vocabulary())
+    await recall_table()
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 
 import numpy as np
@@ -50,11 +51,18 @@ CANDIDATES_PER_RANKING = 50
 
 
 class RagService(ReplaysOutbox):
-    def __init__(self, database: ModuleDatabase, settings: Settings) -> None:
+    def __init__(
+        self,
+        database: ModuleDatabase,
+        settings: Settings,
+        embedders: Mapping[str, Embedder] | None = None,
+    ) -> None:
+        """`embedders` serve these model names instead of the kernel's (the benchmarks
+        replay vectors computed once)."""
         self._db = database.claim("rag")
         self._settings = settings
         self._chunking = settings.of(RagSettings)
-        self._embedders: dict[str, Embedder] = {}
+        self._embedders: dict[str, Embedder] = dict(embedders or {})
         self._outbox = Outbox("rag", EVENT_TABLES)
 
     def _embedder(self, model_name: str) -> Embedder:
