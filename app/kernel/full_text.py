@@ -5,12 +5,23 @@ entries); the module passes in its table. SQLite keeps an FTS5 table beside the 
 table, written with each row; PostgreSQL indexes a generated `to_tsvector('english', ...)`
 column of the table itself (GIN). Both stem English. A query is reduced to its words
 joined by OR, so no query syntax from users reaches the engine.
+
+Both engines score every row that holds any of the words, so a query's cost is the sum
+of its words' row counts. On PostgreSQL the words are looked up in the column's
+statistics for how many rows hold them; when all of them together are more than
+POSTINGS_BUDGET rows, a search takes two stages: the rarest words, within the budget (at
+least one), find RESCORED candidates by `ts_rank`, and then every word of the query
+scores those by `ts_rank_cd`. Rows that hold only the most common words are never
+scored: they rarely rank near the top (emulated with FTS5 on both labelled sets, the
+budget scaled to their size: recall@5 within 0.01 of one stage), and scoring them is
+most of the cost at 100k chunks (bench/rag_search.py). FTS5 cannot score a chosen few
+rows without walking every word's rows, so SQLite searches in one stage.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +30,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute
 
 from .database import dialect_of
+
+POSTINGS_BUDGET = 10_000
+RESCORED = 200  # candidates the affordable words find, for every word to score
 
 
 @dataclass(frozen=True)
@@ -59,42 +73,134 @@ class FullTextIndex:
         conditions: Sequence[ColumnElement[bool]],
         limit: int,
         *,
-        sqlite_match: str | None = None,
+        sqlite_match: Callable[[Sequence[str]], str] | None = None,
     ) -> list[tuple[uuid.UUID, float]]:
         """(row id, score) best first, higher is better on both backends; `conditions`
-        narrow the table's rows; `sqlite_match` replaces the FTS5 query (any of the words)."""
+        narrow the table's rows; `sqlite_match` makes the FTS5 query from the words kept
+        (by default: any of them)."""
         if not words:
+            return []
+        make_match = sqlite_match or any_of
+        # FTS5 cannot score a chosen few rows without walking every word's rows (measured:
+        # slower than one stage), so SQLite always searches in one.
+        affordable = await self.affordable(tx, words) if dialect_of(tx) == "postgresql" else words
+        if len(affordable) == len(words):
+            found = await self._ranked(tx, words, make_match, conditions, limit)
+            return [(row_id, score) for row_id, score, _ in found]
+        # Two stages: candidates by the affordable words, then every word scores those.
+        candidates = await self._ranked(
+            tx, affordable, make_match, conditions, max(RESCORED, limit), cheap=True
+        )
+        found = await self._ranked(
+            tx, words, make_match, [], limit, among=[handle for _, _, handle in candidates]
+        )
+        return [(row_id, score) for row_id, score, _ in found]
+
+    async def _ranked(
+        self,
+        tx: AsyncSession,
+        words: Sequence[str],
+        make_match: Callable[[Sequence[str]], str],
+        conditions: Sequence[ColumnElement[bool]],
+        limit: int,
+        *,
+        among: Sequence[Any] | None = None,
+        cheap: bool = False,
+    ) -> list[tuple[uuid.UUID, float, Any]]:
+        """(row id, score, handle) best first: the handle (the FTS5 rowid; the row id on
+        PostgreSQL) names the row to a later call's `among`, which ranks only those.
+        `cheap` ranks by ts_rank instead of cover density on PostgreSQL."""
+        if among is not None and not among:
             return []
         if dialect_of(tx) == "postgresql":
             document: ColumnElement[Any] = literal_column(self.tsvector)
             tsquery = func.to_tsquery(literal_column("'english'"), " | ".join(words))
-            rank = func.ts_rank_cd(document, tsquery)
+            rank = (func.ts_rank if cheap else func.ts_rank_cd)(document, tsquery)
+            only = [self.row_id.in_(among)] if among is not None else []
             found = await tx.execute(
                 select(self.row_id, rank)
-                .where(document.op("@@")(tsquery), *conditions)
+                .where(document.op("@@")(tsquery), *conditions, *only)
                 .order_by(rank.desc(), self.row_id)
                 .limit(limit)
             )
-            return [(row[0], float(row[1])) for row in found]
+            return [(row[0], float(row[1]), row[0]) for row in found]
+        params: dict[str, Any] = {"match": make_match(words), "n": limit}
+        if not conditions:  # the FTS table alone, without a join for every match
+            narrowed = ""
+            if among is not None:
+                narrowed = " AND rowid IN (" + ", ".join(str(int(r)) for r in among) + ")"
+            found = await tx.execute(
+                text(
+                    f"SELECT {self.key}, bm25({self.fts_table}), rowid FROM {self.fts_table} "
+                    f"WHERE {self.fts_table} MATCH :match{narrowed} "
+                    f"ORDER BY rank, {self.key} LIMIT :n"
+                ),
+                params,
+            )
+            return [(uuid.UUID(hex=row[0]), -float(row[1]), row[2]) for row in found]
         fts = (
             select(
                 literal_column(self.key).label(self.key),
                 literal_column(f"bm25({self.fts_table})").label("bm25"),
+                literal_column("rowid").label("fts_rowid"),
             )
             .select_from(text(self.fts_table))
             .where(text(f"{self.fts_table} MATCH :match"))
             .subquery()
         )
-        match = sqlite_match if sqlite_match is not None else any_of(words)
         found = await tx.execute(
-            select(self.row_id, fts.c.bm25)
+            select(self.row_id, fts.c.bm25, fts.c.fts_rowid)
             .join(fts, fts.c[self.key] == self.row_id)
             .where(*conditions)
             .order_by(fts.c.bm25, self.row_id)
             .limit(limit),
-            {"match": match},
+            params,
         )
-        return [(row[0], -float(row[1])) for row in found]
+        return [(row[0], -float(row[1]), row[2]) for row in found]
+
+    async def affordable(self, tx: AsyncSession, words: Sequence[str]) -> list[str]:
+        """The words, rarest first, while their rows add up to POSTINGS_BUDGET (the
+        rarest always), in the query's order."""
+        counts = await self._rows_holding(tx, words)
+        kept: set[str] = set()
+        total = 0.0
+        for word in sorted(words, key=lambda w: counts.get(w, 0)):
+            if kept and total + counts.get(word, 0) > POSTINGS_BUDGET:
+                break
+            kept.add(word)
+            total += counts.get(word, 0)
+        return [w for w in words if w in kept]
+
+    async def _rows_holding(self, tx: AsyncSession, words: Sequence[str]) -> dict[str, float]:
+        """How many rows hold each word, estimated from ANALYZE's most common lexemes of
+        the column (a word not among them is rarer than all of those: counted as none)."""
+        table, column = self.tsvector.split(".")
+        stats = (
+            await tx.execute(
+                text(
+                    "SELECT s.most_common_elems::text::text[], s.most_common_elem_freqs, "
+                    "c.reltuples FROM pg_stats s JOIN pg_class c ON c.relname = s.tablename "
+                    "WHERE s.schemaname = current_schema() AND c.relnamespace = "
+                    "current_schema()::regnamespace AND s.tablename = :t AND s.attname = :c"
+                ),
+                {"t": table, "c": column},
+            )
+        ).first()
+        if stats is None or stats[0] is None:
+            return {}  # never analysed: nothing to go by
+        share = dict(zip(stats[0], stats[1], strict=False))
+        lexemes = await tx.execute(
+            text(
+                "SELECT w, strip(to_tsvector('english', w))::text "
+                "FROM unnest(CAST(:words AS text[])) AS w"
+            ),
+            {"words": list(words)},
+        )
+        return {
+            word: share.get(lexeme.strip("'"), 0.0) * max(stats[2], 0)
+            for word, lexeme in lexemes
+            if lexeme
+        }
 
 
 def any_of(words: Sequence[str]) -> str:

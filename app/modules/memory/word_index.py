@@ -47,9 +47,14 @@ async def search(
 ) -> list[tuple[uuid.UUID, float]]:
     """The user's entries by rank, best first (higher is better); `conditions` narrow,
     and must hold the owner (`recall.conditions` does)."""
-    words = query_words(query)
-    match = f'owner:"{_owner(user_id)}" AND content:({any_of(words)})'
-    return await INDEX.search(tx, words, conditions, limit, sqlite_match=match)
+    owner = _owner(user_id)
+    return await INDEX.search(
+        tx,
+        query_words(query),
+        conditions,
+        limit,
+        sqlite_match=lambda words: f'owner:"{owner}" AND content:({any_of(words)})',
+    )
 
 
 def _owner(user_id: str) -> str:

@@ -39,5 +39,6 @@ async def search(
     tx: AsyncSession, query: str, limit: int, filters: SearchFilters
 ) -> list[tuple[uuid.UUID, float]]:
     """(document id, score) best first; higher score is better on both backends."""
-    condition = filter_condition(filters, dialect_of(tx))
-    return await INDEX.search(tx, query_words(query), [condition], limit)
+    filtered = bool(filters.metadata) or filters.source_prefix is not None
+    conditions = [filter_condition(filters, dialect_of(tx))] if filtered else []
+    return await INDEX.search(tx, query_words(query), conditions, limit)

@@ -7,6 +7,7 @@ state); what is left here is the order they are called in.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 import uuid
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.kernel.columns import utcnow
 from app.kernel.database import ModuleDatabase
 from app.kernel.embedding import Embedder, create_embedder
+from app.kernel.embedding.base import Vectors as Vector
 from app.kernel.events import Outbox, ReplaysOutbox
 from app.kernel.settings import Settings
 from app.kernel.validation import check_metadata_size, validated
@@ -125,25 +127,14 @@ class RagService(ReplaysOutbox):
     async def search(self, *, request: SearchRequest) -> SearchResult:
         request = validated(request)
         started = time.perf_counter()
-        model = (await self._state()).active_model
-        query_vector = (
-            (await self._embedder(model).embed([request.query]))[0]
-            if request.mode != "lexical"
-            else None
-        )
         single_list = request.mode != "hybrid" and request.max_per_source is None
         depth = request.k if single_list else max(CANDIDATES_PER_RANKING, request.k)
+        # The two rankings run at once, each on its own connection: words need no
+        # embedding, so their search overlaps the model's work on the query.
+        (model, query_vector, by_vector), by_words = await asyncio.gather(
+            self._by_meaning(request, depth), self._by_words(request, depth)
+        )
         async with self._db.read() as tx:
-            by_vector = (
-                await vector_index.search(tx, model, query_vector, depth, request.filters)
-                if query_vector is not None
-                else []
-            )
-            by_words = (
-                await lexical_index.search(tx, request.query, depth, request.filters)
-                if request.mode != "vector"
-                else []
-            )
             similarity = dict(by_vector)
             if request.mode == "hybrid" and query_vector is not None:
                 unscored = [d for d, _ in by_words if d not in similarity]
@@ -207,6 +198,25 @@ class RagService(ReplaysOutbox):
                 occurred_at=searched_at,
             )
         return SearchResult(mode=request.mode, model_name=model, hits=hits, latency_ms=latency_ms)
+
+    async def _by_meaning(
+        self, request: SearchRequest, depth: int
+    ) -> tuple[str, Vector | None, list[tuple[uuid.UUID, float]]]:
+        """(the active model, the query's vector, the vector ranking); no vector and no
+        ranking for a lexical search."""
+        model = (await self._state()).active_model
+        if request.mode == "lexical":
+            return model, None, []
+        query_vector = (await self._embedder(model).embed([request.query]))[0]
+        async with self._db.read() as tx:
+            found = await vector_index.search(tx, model, query_vector, depth, request.filters)
+        return model, query_vector, found
+
+    async def _by_words(self, request: SearchRequest, depth: int) -> list[tuple[uuid.UUID, float]]:
+        if request.mode == "vector":
+            return []
+        async with self._db.read() as tx:
+            return await lexical_index.search(tx, request.query, depth, request.filters)
 
     async def reindex_step(self, *, model_name: str, batch_size: int = 64) -> ReindexProgress:
         if not 1 <= batch_size <= 1000:

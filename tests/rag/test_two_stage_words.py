@@ -1,0 +1,46 @@
+"""PostgreSQL's word search in two stages: when a query's words are in more rows than
+the budget, the rarest find candidates and every word scores them."""
+
+import pytest
+from sqlalchemy import text
+
+from app.kernel import full_text
+from app.kernel.database import open_module_database
+from app.kernel.settings import Settings
+from app.modules.rag import lexical_index
+from app.modules.rag.service import RagService
+from contracts.rag import DocumentCreate, SearchFilters
+
+COMMON = [
+    DocumentCreate(source=f"common/{i}", text=f"Cats sleep all day, story {i}.") for i in range(60)
+]
+RARE = [
+    DocumentCreate(source="rare/1", text="Parrots mimic speech; cats ignore parrots."),
+    DocumentCreate(source="rare/2", text="Parrots live long."),
+]
+
+
+async def test_the_rarest_words_find_and_every_word_ranks(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = open_module_database("rag", settings)
+    if database.dialect != "postgresql":
+        await database.dispose()
+        pytest.skip("FTS5 searches in one stage")
+    try:
+        await RagService(database, settings).ingest(documents=COMMON + RARE)
+        async with database.transaction() as tx:
+            await tx.execute(text("ANALYZE documents"))
+        async with database.read() as tx:
+            one_stage = await lexical_index.search(tx, "cats parrots", 5, SearchFilters())
+            counts = await lexical_index.INDEX._rows_holding(tx, ["cats", "parrots"])
+            assert counts["cats"] > 50 and counts.get("parrots", 0) < 10
+            monkeypatch.setattr(full_text, "POSTINGS_BUDGET", 10)
+            assert await lexical_index.INDEX.affordable(tx, ["cats", "parrots"]) == ["parrots"]
+            two_stage = await lexical_index.search(tx, "cats parrots", 5, SearchFilters())
+        # Only the parrot documents hold the rare word; the one naming cats too wins, as
+        # it does when every row is scored, and cats alone no longer make a candidate.
+        assert two_stage[0][0] == one_stage[0][0]
+        assert len(two_stage) == 2 and two_stage[0][1] > two_stage[1][1]
+    finally:
+        await database.dispose()
