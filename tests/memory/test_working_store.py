@@ -59,9 +59,17 @@ async def test_items_come_back_in_order_and_the_oldest_go_past_the_cap(
 ) -> None:
     await store.create("s1", [b"a"], now=clock(), **TTL)
     for item in (b"b", b"c", b"d"):
-        await store.append("s1", item, now=clock(), **TTL)
+        await store.append("s1", [item], now=clock(), **TTL)
     found = await store.read("s1", ttl_s=60, now=clock())
     assert found is not None and found.items == [b"b", b"c", b"d"]
+
+
+async def test_several_items_append_in_order_and_still_respect_the_cap(
+    store: WorkingStore, clock: Clock
+) -> None:
+    await store.create("s1", [b"a"], now=clock(), **TTL)
+    appended = await store.append("s1", [b"b", b"c", b"d", b"e"], now=clock(), **TTL)
+    assert appended is not None and appended.items == [b"c", b"d", b"e"]
 
 
 async def test_create_keeps_an_existing_one(store: WorkingStore, clock: Clock) -> None:
@@ -77,7 +85,7 @@ async def test_ttl_expires_unused_and_is_renewed_by_use(store: WorkingStore, clo
         clock.advance(40)
         assert await store.read("used", ttl_s=60, now=clock()) is not None
     assert await store.read("idle", ttl_s=60, now=clock()) is None
-    assert await store.append("idle", b"b", now=clock(), **TTL) is None
+    assert await store.append("idle", [b"b"], now=clock(), **TTL) is None
     assert await store.live_sessions(now=clock()) == 1
     clock.advance(61)
     assert await store.read("used", ttl_s=60, now=clock()) is None
@@ -114,7 +122,7 @@ async def test_redis_store_touches_only_keys_under_its_prefix(
     store = RedisStore(redis_url, redis_prefix)
     try:
         await store.create("s1", [b"a"], now=clock(), **TTL)
-        await store.append("s1", b"b", now=clock(), **TTL)
+        await store.append("s1", [b"b"], now=clock(), **TTL)
         await store.read("s1", ttl_s=60, now=clock())
         await store.live_sessions(now=clock())
     finally:

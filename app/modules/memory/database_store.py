@@ -19,6 +19,8 @@ from app.kernel.database import ModuleDatabase
 from .models import WorkingMemoryContentsRow as Row
 from .working_store import Stored
 
+_LOCKED = "memory.working_rows_locked"  # in the transaction's `info`: rows it holds
+
 
 class DatabaseStore:
     backend: Literal["redis", "database", "in-process"] = "database"
@@ -37,19 +39,28 @@ class DatabaseStore:
             return _renew(row, ttl_s, now)
 
     async def append(
-        self, session_id: str, item: bytes, *, ttl_s: int, max_items: int, now: datetime
+        self, session_id: str, items: list[bytes], *, ttl_s: int, max_items: int, now: datetime
     ) -> Stored | None:
         async with self._db.unit_of_work() as tx:
             row = await self._live(tx, session_id, now)
             if row is None:
                 return None
-            row.items = _encode([*_decode(row.items), item][-max_items:])
+            row.items = _encode([*_decode(row.items), *items][-max_items:])
             return _renew(row, ttl_s, now)
 
     async def read(self, session_id: str, *, ttl_s: int, now: datetime) -> Stored | None:
         async with self._db.unit_of_work() as tx:  # a read renews the TTL: it writes
             row = await self._live(tx, session_id, now)
             return None if row is None else _renew(row, ttl_s, now)
+
+    async def prefetch(self, session_ids: list[str]) -> None:
+        """One query locks and loads them all into the transaction's identity map."""
+        async with self._db.unit_of_work() as tx:
+            locked: set[str] = tx.info.setdefault(_LOCKED, set())
+            wanted = [s for s in session_ids if s not in locked]
+            if wanted:
+                await tx.execute(select(Row).where(Row.session_id.in_(wanted)).with_for_update())
+                locked.update(wanted)
 
     async def delete(self, session_ids: list[str]) -> None:
         async with self._db.unit_of_work() as tx:
@@ -68,8 +79,14 @@ class DatabaseStore:
 
     @staticmethod
     async def _live(tx: AsyncSession, session_id: str, now: datetime) -> Row | None:
-        query = select(Row).where(Row.session_id == session_id).with_for_update()
-        row = (await tx.execute(query)).scalar_one_or_none()
+        # Locked once per transaction: a second call (a read, then an append, as an event
+        # handler does) finds the row in the session's identity map without a query.
+        locked: set[str] = tx.info.setdefault(_LOCKED, set())
+        if session_id in locked:
+            row = await tx.get(Row, session_id)
+        else:
+            row = await tx.get(Row, session_id, with_for_update=True)
+            locked.add(session_id)
         if row is not None and row.expires_at <= now:
             await tx.delete(row)
             await tx.flush()

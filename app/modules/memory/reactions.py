@@ -13,6 +13,7 @@ from contracts.conversation import (
     SessionDeleted,
 )
 from contracts.events import EventEnvelope
+from contracts.memory import WorkingMemoryItem
 from contracts.users import UserDeletionRequested
 
 from .long_term import LongTermMemory
@@ -24,6 +25,7 @@ from .part import MemoryContext, MemoryPart
 from .stated_facts import stated_facts
 
 MAX_TURN_CHARS = 2_000  # of a message, kept as a turn in working memory
+_PENDING = "memory.pending_messages"  # in the consumer's transaction's `info`
 
 
 class MemoryReactions(MemoryPart):
@@ -44,19 +46,62 @@ class MemoryReactions(MemoryPart):
     async def _on_message_appended(
         self, tx: AsyncSession, event: MessageAppended, envelope: EventEnvelope
     ) -> None:
-        """The session's working memory gains the turn, and the facts the user stated."""
-        user_id = user_of(event)
-        if await _cleaned_up(tx, event.session_id):
-            return  # a late message of a deleted session must not bring its memory back
-        if await tx.get(WorkingSessionRow, event.session_id) is None:
-            # The conversation module's event is its word on whose session this is.
-            tx.add(
-                WorkingSessionRow(
-                    session_id=event.session_id, user_id=user_id, created_at=self._clock()
+        """Held until the end of the transaction (`flush_events`): a batch of messages
+        then costs a few queries per session, not a few per message."""
+        tx.info.setdefault(_PENDING, []).append(event)
+
+    async def flush_events(self, tx: AsyncSession) -> None:
+        """Each session's working memory gains its turns, and the facts the user stated,
+        in the order the messages came."""
+        events: list[MessageAppended] = tx.info.pop(_PENDING, [])
+        if not events:
+            return
+        by_session: dict[uuid.UUID, list[MessageAppended]] = {}
+        for event in events:
+            by_session.setdefault(event.session_id, []).append(event)
+        # A late message of a deleted session must not bring its memory back.
+        cleaned = set(
+            await tx.scalars(
+                select(IdempotencyKeyRow.session_id).where(
+                    IdempotencyKeyRow.session_id.in_(by_session),
+                    IdempotencyKeyRow.operation == "cleanup",
                 )
             )
+        )
+        known = set(
+            await tx.scalars(
+                select(WorkingSessionRow.session_id).where(
+                    WorkingSessionRow.session_id.in_(by_session)
+                )
+            )
+        )
+        await self._working.store.prefetch([str(s) for s in by_session if s not in cleaned])
+        for session_id, messages in by_session.items():
+            if session_id in cleaned:
+                continue
+            user_id = user_of(messages[0])
+            if session_id not in known:
+                # The conversation module's event is its word on whose session this is.
+                tx.add(
+                    WorkingSessionRow(
+                        session_id=session_id, user_id=user_id, created_at=self._clock()
+                    )
+                )
+            held = await self._working.read_or_empty(session_id, user_id)
+            # A redelivery after the store took them (and before this commit) adds nothing.
+            done = {(i.kind, i.content, i.message_id) for i in held.items}
+            items = [
+                item
+                for message in messages
+                for item in self._items_of(message)
+                if (item.kind, item.content, item.message_id) not in done
+            ]
+            if items:
+                await self._working.append(session_id, user_id, *items)
+
+    def _items_of(self, event: MessageAppended) -> list[WorkingMemoryItem]:
         facts = stated_facts(event.content) if event.role == "user" else []
-        items = [
+        return [
             self._working.item(
                 kind="turn",
                 content=event.content[:MAX_TURN_CHARS],
@@ -77,16 +122,11 @@ class MemoryReactions(MemoryPart):
                 for f in facts
             ),
         ]
-        held = await self._working.read_or_empty(event.session_id, user_id)
-        # A redelivery after the store took them (and before this commit) adds nothing.
-        done = {(i.kind, i.content) for i in held.items if i.message_id == event.message_id}
-        for item in items:
-            if (item.kind, item.content) not in done:
-                await self._working.append(event.session_id, user_id, item)
 
     async def _on_session_deleted(
         self, tx: AsyncSession, event: SessionDeleted, envelope: EventEnvelope
     ) -> None:
+        await self.flush_events(tx)  # messages before the deletion, in their order
         await self._working.store.delete([str(event.session_id)])
         await tx.execute(
             delete(WorkingSessionRow).where(WorkingSessionRow.session_id == event.session_id)
@@ -103,13 +143,5 @@ class MemoryReactions(MemoryPart):
     async def _on_user_deletion(
         self, tx: AsyncSession, event: UserDeletionRequested, envelope: EventEnvelope
     ) -> None:
+        await self.flush_events(tx)
         await self._long_term.forget_user(tx, user_of(event))
-
-
-async def _cleaned_up(tx: AsyncSession, session_id: uuid.UUID) -> bool:
-    found = await tx.scalar(
-        select(IdempotencyKeyRow.key)
-        .where(IdempotencyKeyRow.session_id == session_id, IdempotencyKeyRow.operation == "cleanup")
-        .limit(1)
-    )
-    return found is not None

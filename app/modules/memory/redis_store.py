@@ -35,7 +35,7 @@ redis.call('ZADD', KEYS[2], expires, ARGV[1])
 redis.call('PEXPIREAT', KEYS[1], expires)
 return {expires, redis.call('LRANGE', KEYS[1], 0, -1)}
 """
-# ARGV: session id, now ms, ttl ms, max items (append: then the item)
+# ARGV: session id, now ms, ttl ms, max items (append: then the items)
 _TOUCH = """
 local expiry = redis.call('ZSCORE', KEYS[2], ARGV[1])
 local now, expires = tonumber(ARGV[2]), tonumber(ARGV[2]) + tonumber(ARGV[3])
@@ -44,8 +44,8 @@ if not expiry or tonumber(expiry) <= now then
   redis.call('ZREM', KEYS[2], ARGV[1])
   return false
 end
-if ARGV[5] then
-  redis.call('RPUSH', KEYS[1], ARGV[5])
+if #ARGV >= 5 then
+  for i = 5, #ARGV do redis.call('RPUSH', KEYS[1], ARGV[i]) end
   redis.call('LTRIM', KEYS[1], -tonumber(ARGV[4]), -1)
 end
 redis.call('ZADD', KEYS[2], expires, ARGV[1])
@@ -76,12 +76,16 @@ class RedisStore:
         return found
 
     async def append(
-        self, session_id: str, item: bytes, *, ttl_s: int, max_items: int, now: datetime
+        self, session_id: str, items: list[bytes], *, ttl_s: int, max_items: int, now: datetime
     ) -> Stored | None:
-        return await self._call(self._touch, session_id, [_ms(now), ttl_s * 1000, max_items, item])
+        args = [_ms(now), ttl_s * 1000, max_items, *items]
+        return await self._call(self._touch, session_id, args)
 
     async def read(self, session_id: str, *, ttl_s: int, now: datetime) -> Stored | None:
         return await self._call(self._touch, session_id, [_ms(now), ttl_s * 1000, 0])
+
+    async def prefetch(self, session_ids: list[str]) -> None:
+        return None  # each operation is one script call already
 
     async def delete(self, session_ids: list[str]) -> None:
         if not session_ids:

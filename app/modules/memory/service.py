@@ -10,6 +10,8 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from app.kernel.columns import utcnow
 from app.kernel.database import ModuleDatabase
 from app.kernel.embedding import create_embedder
@@ -165,6 +167,9 @@ class MemoryService(ReplaysOutbox):
 
     def event_handlers(self) -> EventHandlers:
         return self._reactions.event_handlers()
+
+    async def flush_events(self, tx: AsyncSession) -> None:
+        await self._reactions.flush_events(tx)
 
     async def stats(self, *, since: datetime, until: datetime) -> MemoryStats:
         return await self._statistics.stats(since=since, until=until)

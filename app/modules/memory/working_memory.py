@@ -39,14 +39,15 @@ class WorkingMemories:
         return self._read_as(session_id, user_id, stored)
 
     async def append(
-        self, session_id: uuid.UUID, user_id: str, item: WorkingMemoryItem
+        self, session_id: uuid.UUID, user_id: str, *items: WorkingMemoryItem
     ) -> WorkingMemory:
-        """Append; an expired working memory starts again with this item."""
-        key, encoded, now = str(session_id), _encoder.encode(item), self._clock()
+        """Append in order; an expired working memory starts again with these items."""
+        key, now = str(session_id), self._clock()
+        encoded = [_encoder.encode(item) for item in items]
         limits = {"ttl_s": self._ttl_s, "max_items": self._max_items}
         stored = await self.store.append(key, encoded, now=now, **limits)
         if stored is None:
-            stored = await self.store.create(key, [encoded], now=now, **limits)
+            stored = await self.store.create(key, encoded, now=now, **limits)
         return self._read_as(session_id, user_id, stored)
 
     async def read(self, session_id: uuid.UUID, user_id: str) -> WorkingMemory:

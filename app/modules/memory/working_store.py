@@ -29,12 +29,17 @@ class WorkingStore(Protocol):
         ...
 
     async def append(
-        self, session_id: str, item: bytes, *, ttl_s: int, max_items: int, now: datetime
+        self, session_id: str, items: list[bytes], *, ttl_s: int, max_items: int, now: datetime
     ) -> Stored | None:
-        """None when there is none (or it expired)."""
+        """Append the items in order; None when there is none (or it expired)."""
         ...
 
     async def read(self, session_id: str, *, ttl_s: int, now: datetime) -> Stored | None: ...
+
+    async def prefetch(self, session_ids: list[str]) -> None:
+        """About to touch these sessions (a batch of events): load them at once, where
+        that saves round trips."""
+        ...
 
     async def delete(self, session_ids: list[str]) -> None: ...
 
@@ -72,19 +77,22 @@ class InProcessStore:
             return self._renew(entry, ttl_s, now)
 
     async def append(
-        self, session_id: str, item: bytes, *, ttl_s: int, max_items: int, now: datetime
+        self, session_id: str, items: list[bytes], *, ttl_s: int, max_items: int, now: datetime
     ) -> Stored | None:
         async with self._lock:
             entry = self._live(session_id, now)
             if entry is None:
                 return None
-            entry.items = [*entry.items, item][-max_items:]
+            entry.items = [*entry.items, *items][-max_items:]
             return self._renew(entry, ttl_s, now)
 
     async def read(self, session_id: str, *, ttl_s: int, now: datetime) -> Stored | None:
         async with self._lock:
             entry = self._live(session_id, now)
             return None if entry is None else self._renew(entry, ttl_s, now)
+
+    async def prefetch(self, session_ids: list[str]) -> None:
+        return None  # already in memory
 
     async def delete(self, session_ids: list[str]) -> None:
         async with self._lock:
