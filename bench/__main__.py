@@ -10,11 +10,13 @@ from bench import (
     memory_recall,
     rag_search,
     remote_calls,
+    retrieval_quality,
     sagas,
     tools_sandbox,
 )
 
 asyncio.run(append_message.main())
+asyncio.run(retrieval_quality.main())
 asyncio.run(rag_search.main())
 asyncio.run(tools_sandbox.main())
 asyncio.run(memory_recall.main())
