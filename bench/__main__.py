@@ -5,6 +5,7 @@ import asyncio
 from bench import (
     append_message,
     bulkheads,
+    embedding_throughput,
     events,
     load,
     memory_recall,
@@ -17,6 +18,7 @@ from bench import (
 
 asyncio.run(append_message.main())
 asyncio.run(retrieval_quality.main())
+asyncio.run(embedding_throughput.main())
 asyncio.run(rag_search.main())
 asyncio.run(tools_sandbox.main())
 asyncio.run(memory_recall.main())
