@@ -4,9 +4,9 @@
     relevance = 0.7 semantic + 0.3 lexical             Generative Agents, equal weights)
     recency = 0.5 ** (time since last access / half-life)
 
-Vector candidates are an exact cosine scan over the user's entries (one user's memories
-are thousands, not millions, and the user filter would starve an approximate index);
-word candidates come from `word_index`. Lexical ranks are scaled so the best is 1.
+Vector candidates come from `vector_index` (HNSW walked with the user's filter on
+PostgreSQL, an exact scan on SQLite), word candidates from `word_index`; each candidate
+is then scored exactly. Lexical ranks are scaled so the best is 1.
 """
 
 from __future__ import annotations
@@ -21,10 +21,9 @@ from sqlalchemy import ColumnElement, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.kernel.database import dialect_of
-from app.kernel.vector_column import cosine_distance
 from contracts.memory import RecallFilters, ScoreFactors
 
-from . import word_index
+from . import vector_index, word_index
 from .entries import current
 from .models import MemoryEntryRow
 
@@ -61,7 +60,7 @@ async def candidates(
         # and scans every user's memories (measured: 47 ms instead of 7 ms at 10k).
         await tx.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
     k = max(CANDIDATES_PER_WAY, limit)
-    by_meaning = await _nearest(tx, query_vector, model_name, where, k)
+    by_meaning = await vector_index.nearest(tx, query_vector, model_name, where, k)
     by_words = await word_index.search(tx, user_id, query, where, k)
     best = max((rank for _, rank in by_words), default=0.0)
     lexical = {entry_id: rank / best for entry_id, rank in by_words} if best > 0 else {}
@@ -95,20 +94,3 @@ def score(
         recency=round(recency, 6),
         score=round(relevance + row.importance + recency, 6),
     )
-
-
-async def _nearest(
-    tx: AsyncSession,
-    query_vector: np.ndarray,
-    model_name: str,
-    where: Sequence[ColumnElement[bool]],
-    k: int,
-) -> list[uuid.UUID]:
-    distance = cosine_distance(MemoryEntryRow.embedding, query_vector, dialect_of(tx))
-    rows = await tx.execute(
-        select(MemoryEntryRow.id)
-        .where(MemoryEntryRow.model_name == model_name, *where)
-        .order_by(distance)
-        .limit(k)
-    )
-    return [row[0] for row in rows]
