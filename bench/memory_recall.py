@@ -109,8 +109,7 @@ async def load(settings: Settings, corpus: RealisticCorpus) -> None:
                         ],
                     )
                     await word_index.add(tx, rows)
-        async with database.transaction() as tx:  # as the first write through the service would
-            await vector_index.ensure(tx, DEFAULT_MODEL, corpus.vectors.shape[1])
+        await vector_index.build_for_settings(database, settings)  # as `db upgrade` would
         async with database.transaction() as tx:  # as autovacuum would after a bulk load
             await tx.execute(text("ANALYZE"))
     finally:

@@ -8,6 +8,7 @@ from app.kernel.settings import Settings
 from contracts.memory import MemoryAPI
 from contracts.record import Contracts
 
+from . import vector_index
 from .models import metadata
 from .routes import MemoryController, MemoryStatsController, WorkingMemoryController
 from .service import MemoryService
@@ -28,7 +29,13 @@ module = Module(
     settings=MemorySettings,
     depends_on=["conversation"],  # whose session a working memory belongs to
     postgres_extensions=["vector"],
-    unmodelled=["memory_entries_fts", "content_tsv", "ix_memory_entries_content_tsv"],
+    seed=vector_index.build_for_settings,
+    unmodelled=[
+        "memory_entries_fts",
+        "content_tsv",
+        "ix_memory_entries_content_tsv",
+        "ix_memory_entries_hnsw_",  # vector_index.py, one per model
+    ],
 )
 
 __all__ = ["module"]

@@ -30,7 +30,7 @@ from contracts.memory import (
 )
 from contracts.paging import DEFAULT_PAGE_LIMIT
 
-from . import vector_index, word_index
+from . import word_index
 from .entries import (
     content_hash,
     current,
@@ -84,7 +84,6 @@ class LongTermMemory(MemoryPart):
         )
         try:
             async with self._db.transaction() as tx:
-                await vector_index.ensure(tx, row.model_name, len(vector))
                 tx.add(row)
                 await tx.flush()
                 await word_index.add(tx, [row])
@@ -191,7 +190,6 @@ class LongTermMemory(MemoryPart):
                 superseded_by=None,
                 created_at=now,
             )
-            await vector_index.ensure(tx, new.model_name, len(new.embedding))
             # Close the old version first: the unique index allows one current per content.
             old.superseded_by = new.id
             old.valid_to = now if old.valid_to is None or old.valid_to > now else old.valid_to

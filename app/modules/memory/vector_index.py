@@ -19,13 +19,14 @@ from pgvector.sqlalchemy import VECTOR
 from sqlalchemy import ColumnElement, Float, bindparam, cast, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.kernel.database import dialect_of
+from app.kernel.database import ModuleDatabase, dialect_of
+from app.kernel.embedding import create_embedder
+from app.kernel.settings import Settings
 from app.kernel.vector_column import cosine_distance
 
 from .models import MemoryEntryRow
 
 EF_SEARCH = 200  # HNSW beam width (bench/memory_recall.py reports recall against exact)
-_ensured: set[tuple[str, str]] = set()  # (database, model) whose index this process made
 
 
 def _slug(model_name: str) -> str:
@@ -33,13 +34,14 @@ def _slug(model_name: str) -> str:
 
 
 async def ensure(tx: AsyncSession, model_name: str, dimensions: int) -> None:
-    """Create this model's HNSW index on PostgreSQL unless this process already has."""
+    """Create this model's HNSW index on PostgreSQL if it is missing. Run by
+    `bulkhead db upgrade` (the module's seed), never on a request: over existing memories
+    it takes minutes, so the statement timeout is lifted for it. Until it exists, recall
+    scans exactly."""
     if dialect_of(tx) != "postgresql":
         return
-    database = tx.get_bind().engine.url.render_as_string(hide_password=True)
-    if (database, model_name) in _ensured:
-        return
     quoted = model_name.replace("'", "''")
+    await tx.execute(text("SET LOCAL statement_timeout = 0"))
     await tx.execute(
         text(
             f"CREATE INDEX IF NOT EXISTS ix_memory_entries_hnsw_{_slug(model_name)} "
@@ -47,7 +49,26 @@ async def ensure(tx: AsyncSession, model_name: str, dimensions: int) -> None:
             f"vector_cosine_ops) WHERE model_name = '{quoted}'"
         )
     )
-    _ensured.add((database, model_name))
+
+
+async def build_for_settings(database: ModuleDatabase, settings: Settings) -> None:
+    """The module's seed: the index of the model the settings name (a new model's index
+    comes with the `bulkhead db upgrade` that follows switching to it). Its dimensions
+    come from stored memories, or else from the model when it runs here; a remote model
+    with nothing stored yet gets its index at the next upgrade."""
+    if database.dialect != "postgresql":
+        return
+    model = settings.embedding_model
+    async with database.read() as tx:
+        dimensions = await tx.scalar(
+            text("SELECT vector_dims(embedding) FROM memory_entries WHERE model_name = :m LIMIT 1"),
+            {"m": model},
+        )
+    if dimensions is None and not model.startswith("openai:"):
+        dimensions = len((await create_embedder(model, settings).embed(["x"]))[0])
+    if dimensions is not None:
+        async with database.transaction() as tx:
+            await ensure(tx, model, int(dimensions))
 
 
 async def nearest(

@@ -1,0 +1,79 @@
+"""Memory's nearest by meaning: the HNSW walk on PostgreSQL finds what an exact scan of
+the user's entries finds, for a user with many memories and for one with a few among
+many of others'."""
+
+import uuid
+from datetime import UTC, datetime
+
+import numpy as np
+from sqlalchemy import insert, select, text
+
+from app.kernel.database import open_module_database
+from app.kernel.settings import Settings
+from app.kernel.vector_column import cosine_distance
+from app.modules.memory import vector_index
+from app.modules.memory.models import MemoryEntryRow
+
+MODEL = "hashing-64"
+
+
+async def test_the_index_walk_matches_an_exact_scan_of_the_users_entries(
+    settings: Settings,
+) -> None:
+    database = open_module_database("memory", settings)
+    rng = np.random.default_rng(7)
+    now = datetime.now(UTC)
+    owners = ["many"] * 300 + ["few"] * 3 + [f"other{i % 20}" for i in range(600)]
+    vectors = rng.normal(size=(len(owners), 64)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    try:
+        async with database.transaction() as tx:
+            rows = []
+            for owner, vector in zip(owners, vectors, strict=True):
+                row_id = uuid.uuid4()
+                rows.append(
+                    {
+                        "id": row_id,
+                        "root_id": row_id,
+                        "user_id": owner,
+                        "content": f"memory {row_id}",
+                        "category": "fact",
+                        "importance": 0.5,
+                        "embedding": vector,
+                        "model_name": MODEL,
+                        "content_hash": row_id.hex,
+                        "source_session_id": None,
+                        "access_count": 0,
+                        "last_accessed_at": now,
+                        "valid_from": now,
+                        "valid_to": None,
+                        "superseded_by": None,
+                        "created_at": now,
+                    }
+                )
+            await tx.execute(insert(MemoryEntryRow), rows)
+        if database.dialect == "postgresql":
+            async with database.transaction() as tx:
+                await vector_index.ensure(tx, MODEL, 64)
+                await tx.execute(text("ANALYZE memory_entries"))
+        query = vectors[5]
+        for user, k in (("many", 10), ("few", 10)):
+            where = [MemoryEntryRow.user_id == user]
+            async with database.read() as tx:
+                found = await vector_index.nearest(tx, query, MODEL, where, k)
+                distance = cosine_distance(MemoryEntryRow.embedding, query, database.dialect)
+                exact = list(
+                    await tx.scalars(
+                        select(MemoryEntryRow.id).where(*where).order_by(distance).limit(k)
+                    )
+                )
+                owners_found = set(
+                    await tx.scalars(
+                        select(MemoryEntryRow.user_id).where(MemoryEntryRow.id.in_(found))
+                    )
+                )
+            assert owners_found == {user}
+            assert len(found) == min(k, owners.count(user))
+            assert len(set(found) & set(exact)) >= 0.9 * len(exact), user
+    finally:
+        await database.dispose()
