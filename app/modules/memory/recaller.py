@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 
-from sqlalchemy import update
+import numpy as np
+from sqlalchemy import ColumnElement, update
 
 from app.kernel.validation import validated
 from contracts.memory import (
@@ -31,19 +33,15 @@ class Recaller(MemoryPart):
     async def recall(self, *, user_id: str, query: RecallQuery) -> RecallResult:
         query = validated(query)
         started = time.perf_counter()
-        vector = (await self._embedder.embed([query.query]))[0]
         now = self._clock()
         where = recall.conditions(user_id, query.filters, now)
+        # Both ways at once, each on its own connection: the word search needs no
+        # embedding, so it overlaps the model's work on the query.
+        (vector, by_meaning), lexical = await asyncio.gather(
+            self._by_meaning(query, where), self._by_words(user_id, query, where)
+        )
         async with self._db.read() as tx:
-            rows, lexical = await recall.candidates(
-                tx,
-                user_id=user_id,
-                query=query.query,
-                query_vector=vector,
-                model_name=self._embedder.model_name,
-                where=where,
-                limit=query.limit,
-            )
+            rows = await recall.rows_of(tx, list(dict.fromkeys([*by_meaning, *lexical])))
         scored = sorted(
             (
                 (
@@ -84,3 +82,19 @@ class Recaller(MemoryPart):
             model_name=self._embedder.model_name,
             latency_ms=round(latency_ms, 3),
         )
+
+    async def _by_meaning(
+        self, query: RecallQuery, where: list[ColumnElement[bool]]
+    ) -> tuple[np.ndarray, list[uuid.UUID]]:
+        vector = (await self._embedder.embed([query.query]))[0]
+        async with self._db.read() as tx:
+            found = await recall.by_meaning(
+                tx, vector, self._embedder.model_name, where, query.limit
+            )
+        return vector, found
+
+    async def _by_words(
+        self, user_id: str, query: RecallQuery, where: list[ColumnElement[bool]]
+    ) -> dict[uuid.UUID, float]:
+        async with self._db.read() as tx:
+            return await recall.by_words(tx, user_id, query.query, where, query.limit)
