@@ -4,7 +4,7 @@ The same texts (the docstrings set's first TEXTS documents, cut to one chunk) th
 ways, in chunks/s, each as a ratio to the first:
   onnxruntime alone   session.run on the batches the embedder makes, tokenised beforehand
   embedder            MiniLMEmbedder.embed: tokenise, batch, run, pool, normalise
-  RagAPI.ingest       chunk, embed, store in SQLite (vectors, sign bits, words), 64 a call
+  RagAPI.ingest       chunk, embed, store in SQLite (vectors, words), 64 a call
 """
 
 from __future__ import annotations

@@ -80,83 +80,77 @@ class FullTextIndex:
         (by default: any of them)."""
         if not words:
             return []
-        make_match = sqlite_match or any_of
-        # FTS5 cannot score a chosen few rows without walking every word's rows (measured:
-        # slower than one stage), so SQLite always searches in one.
-        affordable = await self.affordable(tx, words) if dialect_of(tx) == "postgresql" else words
+        if dialect_of(tx) == "sqlite":
+            # FTS5 cannot score a chosen few rows without walking every word's rows
+            # (measured: slower than one stage), so SQLite searches in one.
+            return await self._sqlite(tx, (sqlite_match or any_of)(words), conditions, limit)
+        affordable = await self.affordable(tx, words)
         if len(affordable) == len(words):
-            found = await self._ranked(tx, words, make_match, conditions, limit)
-            return [(row_id, score) for row_id, score, _ in found]
+            return await self._postgres(tx, words, conditions, limit)
         # Two stages: candidates by the affordable words, then every word scores those.
-        candidates = await self._ranked(
-            tx, affordable, make_match, conditions, max(RESCORED, limit), cheap=True
+        candidates = await self._postgres(
+            tx, affordable, conditions, max(RESCORED, limit), cheap=True
         )
-        found = await self._ranked(
-            tx, words, make_match, [], limit, among=[handle for _, _, handle in candidates]
+        return await self._postgres(
+            tx, words, [self.row_id.in_([row_id for row_id, _ in candidates])], limit
         )
-        return [(row_id, score) for row_id, score, _ in found]
 
-    async def _ranked(
+    async def _postgres(
         self,
         tx: AsyncSession,
         words: Sequence[str],
-        make_match: Callable[[Sequence[str]], str],
         conditions: Sequence[ColumnElement[bool]],
         limit: int,
         *,
-        among: Sequence[Any] | None = None,
         cheap: bool = False,
-    ) -> list[tuple[uuid.UUID, float, Any]]:
-        """(row id, score, handle) best first: the handle (the FTS5 rowid; the row id on
-        PostgreSQL) names the row to a later call's `among`, which ranks only those.
-        `cheap` ranks by ts_rank instead of cover density on PostgreSQL."""
-        if among is not None and not among:
-            return []
-        if dialect_of(tx) == "postgresql":
-            document: ColumnElement[Any] = literal_column(self.tsvector)
-            tsquery = func.to_tsquery(literal_column("'english'"), " | ".join(words))
-            rank = (func.ts_rank if cheap else func.ts_rank_cd)(document, tsquery)
-            only = [self.row_id.in_(among)] if among is not None else []
-            found = await tx.execute(
-                select(self.row_id, rank)
-                .where(document.op("@@")(tsquery), *conditions, *only)
-                .order_by(rank.desc(), self.row_id)
-                .limit(limit)
-            )
-            return [(row[0], float(row[1]), row[0]) for row in found]
-        params: dict[str, Any] = {"match": make_match(words), "n": limit}
+    ) -> list[tuple[uuid.UUID, float]]:
+        """Ranked by cover density (`ts_rank_cd`), or by `ts_rank` when `cheap`."""
+        document: ColumnElement[Any] = literal_column(self.tsvector)
+        tsquery = func.to_tsquery(literal_column("'english'"), " | ".join(words))
+        rank = (func.ts_rank if cheap else func.ts_rank_cd)(document, tsquery)
+        found = await tx.execute(
+            select(self.row_id, rank)
+            .where(document.op("@@")(tsquery), *conditions)
+            .order_by(rank.desc(), self.row_id)
+            .limit(limit)
+        )
+        return [(row[0], float(row[1])) for row in found]
+
+    async def _sqlite(
+        self,
+        tx: AsyncSession,
+        match: str,
+        conditions: Sequence[ColumnElement[bool]],
+        limit: int,
+    ) -> list[tuple[uuid.UUID, float]]:
+        """Ranked by BM25 (negated: higher is better)."""
         if not conditions:  # the FTS table alone, without a join for every match
-            narrowed = ""
-            if among is not None:
-                narrowed = " AND rowid IN (" + ", ".join(str(int(r)) for r in among) + ")"
             found = await tx.execute(
                 text(
-                    f"SELECT {self.key}, bm25({self.fts_table}), rowid FROM {self.fts_table} "
-                    f"WHERE {self.fts_table} MATCH :match{narrowed} "
-                    f"ORDER BY rank, {self.key} LIMIT :n"
+                    f"SELECT {self.key}, bm25({self.fts_table}) FROM {self.fts_table} "
+                    f"WHERE {self.fts_table} MATCH :match ORDER BY rank, {self.key} LIMIT :n"
                 ),
-                params,
+                {"match": match, "n": limit},
             )
-            return [(uuid.UUID(hex=row[0]), -float(row[1]), row[2]) for row in found]
+            return [(uuid.UUID(hex=row[0]), -float(row[1])) for row in found]
         fts = (
             select(
                 literal_column(self.key).label(self.key),
                 literal_column(f"bm25({self.fts_table})").label("bm25"),
-                literal_column("rowid").label("fts_rowid"),
             )
             .select_from(text(self.fts_table))
             .where(text(f"{self.fts_table} MATCH :match"))
             .subquery()
         )
         found = await tx.execute(
-            select(self.row_id, fts.c.bm25, fts.c.fts_rowid)
+            select(self.row_id, fts.c.bm25)
             .join(fts, fts.c[self.key] == self.row_id)
             .where(*conditions)
             .order_by(fts.c.bm25, self.row_id)
             .limit(limit),
-            params,
+            {"match": match},
         )
-        return [(row[0], -float(row[1]), row[2]) for row in found]
+        return [(row[0], -float(row[1])) for row in found]
 
     async def affordable(self, tx: AsyncSession, words: Sequence[str]) -> list[str]:
         """The words, rarest first, while their rows add up to POSTINGS_BUDGET (the

@@ -37,7 +37,6 @@ EVENT_TABLES = add_event_tables(metadata)
 UNMODELLED = (
     "documents_fts",
     "vec_",
-    "vecbits_",
     "content_tsv",
     "ix_documents_content_tsv",
     "ix_embeddings_hnsw_",

@@ -1,10 +1,6 @@
 """Nearest chunks by cosine distance, one index per embedding model.
 
-SQLite: two sqlite-vec `vec0` tables per model: the vectors (exact KNN), and their sign
-bits (`vec_quantize_binary`, 48 bytes at 384 dimensions). A search ranks every chunk by
-the Hamming distance of its bits, then scores the best PREFILTER of them exactly from
-the stored vectors: a scan of 32x less data, and sqlite-vec's KNN costs grow with k, so
-the exact scan's cost for k = 50 would be paid for k = 10. Filtered searches scan the
+SQLite: a sqlite-vec `vec0` table per model (exact KNN); filtered searches scan the
 filtered chunks exactly with `vec_distance_cosine`. PostgreSQL: a partial HNSW index per
 model on `vector::vector(dims)`, searched with pgvector's iterative scan so filters apply
 during the walk; if it still yields fewer than `k`, an exact scan answers instead.
@@ -33,10 +29,6 @@ Vector = np.ndarray
 # HNSW beam width. Measured at 40k clustered chunks (recall@10 vs exact / p50 ms):
 # 100 -> 0.77 / 7.9, 200 -> 0.89 / 10.0, 400 -> 0.96 / 12.8, 800 -> 0.99 / 19.3.
 EF_SEARCH = 400
-# Chunks the sign bits keep for exact scoring, per chunk asked for (and at least
-# PREFILTER_MIN). Measured on bench/rag_search.py's realistic corpus (recall@10 vs exact).
-PREFILTER_PER_RESULT = 4
-PREFILTER_MIN = 200
 
 
 def _slug(model_name: str) -> str:
@@ -63,61 +55,28 @@ async def ensure(tx: AsyncSession, model_name: str, dimensions: int) -> None:
             "distance_metric=cosine)"
         )
     )
-    await ensure_sign_bits(tx, f"vec_{slug}", dimensions)
-
-
-async def ensure_sign_bits(tx: AsyncSession, vectors_table: str, dimensions: int) -> None:
-    """Create the sign-bit table beside a SQLite vectors table, filled from it, unless it
-    exists (bits come in bytes: dimensions not a multiple of 8 keep the exact scan)."""
-    bits = vectors_table.replace("vec_", "vecbits_", 1)
-    if dimensions % 8 or await _sqlite_table_exists(tx, bits):
-        return
-    await tx.execute(
-        text(
-            f"CREATE VIRTUAL TABLE {bits} USING vec0("
-            f"embedding_id integer primary key, embedding bit[{dimensions}])"
-        )
-    )
-    await tx.execute(
-        text(
-            f"INSERT INTO {bits} (embedding_id, embedding) "
-            f"SELECT embedding_id, vec_quantize_binary(embedding) FROM {vectors_table}"
-        )
-    )
 
 
 async def add(tx: AsyncSession, model_name: str, rows: Sequence[EmbeddingRow]) -> None:
     """Index stored embedding rows (PostgreSQL indexes them on insert already)."""
     if dialect_of(tx) == "sqlite" and rows:
-        slug = _slug(model_name)
-        vectors = [
-            {"id": r.id, "v": np.asarray(r.vector, dtype=np.float32).tobytes()} for r in rows
-        ]
         await tx.execute(
-            text(f"INSERT INTO vec_{slug} (embedding_id, embedding) VALUES (:id, :v)"), vectors
+            text(f"INSERT INTO vec_{_slug(model_name)} (embedding_id, embedding) VALUES (:id, :v)"),
+            [{"id": r.id, "v": np.asarray(r.vector, dtype=np.float32).tobytes()} for r in rows],
         )
-        if await _sqlite_table_exists(tx, f"vecbits_{slug}"):
-            await tx.execute(
-                text(
-                    f"INSERT INTO vecbits_{slug} (embedding_id, embedding) "
-                    "VALUES (:id, vec_quantize_binary(vec_f32(:v)))"
-                ),
-                vectors,
-            )
 
 
 async def remove(tx: AsyncSession, embedding_ids_by_model: dict[str, list[int]]) -> None:
     if dialect_of(tx) != "sqlite":
         return
     for model_name, ids in embedding_ids_by_model.items():
-        for table in (f"vec_{_slug(model_name)}", f"vecbits_{_slug(model_name)}"):
-            if ids and await _sqlite_table_exists(tx, table):
-                await tx.execute(
-                    text(f"DELETE FROM {table} WHERE embedding_id IN :ids").bindparams(
-                        bindparam("ids", expanding=True)
-                    ),
-                    {"ids": ids},
-                )
+        if ids and await _sqlite_table_exists(tx, model_name):
+            await tx.execute(
+                text(f"DELETE FROM vec_{_slug(model_name)} WHERE embedding_id IN :ids").bindparams(
+                    bindparam("ids", expanding=True)
+                ),
+                {"ids": ids},
+            )
 
 
 async def search(
@@ -127,13 +86,10 @@ async def search(
     filtered = bool(filters.metadata) or filters.source_prefix is not None
     if dialect_of(tx) == "postgresql":
         return await _search_postgres(tx, model_name, query, limit, filters, filtered)
-    slug = _slug(model_name)
-    if not await _sqlite_table_exists(tx, f"vec_{slug}"):
+    if not await _sqlite_table_exists(tx, model_name):
         return []
     if filtered:
         return await exact_search(tx, model_name, query, limit, filters)
-    if await _sqlite_table_exists(tx, f"vecbits_{slug}"):
-        return await _search_sign_bits(tx, slug, query, limit)
     rows = await tx.execute(
         text(
             f"SELECT e.document_id, v.distance FROM (SELECT embedding_id, distance "
@@ -207,37 +163,10 @@ async def _search_postgres(
     return hits
 
 
-async def _search_sign_bits(
-    tx: AsyncSession, slug: str, query: Vector, limit: int
-) -> list[tuple[uuid.UUID, float]]:
-    """Hamming distance over the sign bits for candidates, then exact cosine on those."""
-    candidates = max(PREFILTER_MIN, PREFILTER_PER_RESULT * limit)
-    rows = (
-        await tx.execute(
-            text(
-                f"SELECT e.document_id, e.vector FROM (SELECT embedding_id FROM vecbits_{slug} "
-                "WHERE embedding MATCH vec_quantize_binary(vec_f32(:q)) AND k = :k) v "
-                "JOIN embeddings e ON e.id = v.embedding_id"
-            ),
-            {"q": query.astype(np.float32).tobytes(), "k": candidates},
-        )
-    ).all()
-    if not rows:
-        return []
-    matrix = np.frombuffer(b"".join(row[1] for row in rows), dtype=np.float32)
-    matrix = matrix.reshape(len(rows), -1)
-    norms = np.linalg.norm(matrix, axis=1) * float(np.linalg.norm(query))
-    cosine = (matrix @ query.astype(np.float32)) / np.where(norms == 0, np.nan, norms)
-    hits = _similarities(
-        (uuid.UUID(str(row[0])), 1.0 - float(c)) for row, c in zip(rows, cosine, strict=True)
-    )
-    return hits[:limit]
-
-
-async def _sqlite_table_exists(tx: AsyncSession, table: str) -> bool:
+async def _sqlite_table_exists(tx: AsyncSession, model_name: str) -> bool:
     found = await tx.scalar(
         text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :name"),
-        {"name": table},
+        {"name": f"vec_{_slug(model_name)}"},
     )
     return found is not None
 
