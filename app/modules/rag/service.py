@@ -1,8 +1,8 @@
 """RagService: implements `contracts.rag.RagAPI`.
 
-A little over 300 lines, as one file: each method is the short orchestration of parts that
-already live apart (chunking, ingestion, the lexical and vector indexes, fusion, index
-state); what is left here is the order they are called in.
+About 350 lines, as one file: each method is the short orchestration of parts that
+already live apart (chunking, ingestion, the lexical and vector indexes, fusion,
+diversity, index state); what is left here is the order they are called in.
 """
 
 from __future__ import annotations
