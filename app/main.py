@@ -26,6 +26,7 @@ from app.kernel.registry import ModuleRegistry
 from app.kernel.rpc.settings import RpcSettings
 from app.kernel.rpc.wiring import check_split, remote_clients, service_verifier
 from app.kernel.settings import Settings
+from app.mcp_server import serve_mcp
 from app.modules import analytics, billing, conversation, memory, rag, tools
 from app.sagas import SAGA_STORE
 from contracts.record import Contracts
@@ -122,6 +123,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or load_settings()
     keep_files_private(settings.data_dir)
     wiring = bind_modules(settings)
+    timeout_s = settings.of(CompositionSettings).timeout_s
     return build_app(
         settings,
         wiring.modules,
@@ -130,4 +132,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
         events=EventSystem(settings, wiring.modules),
         remotes=wiring.remotes,
         rpc_verifier=service_verifier(settings, REGISTRY),
+        endpoints=[serve_mcp(settings, wiring.contracts, timeout_s)],
     )

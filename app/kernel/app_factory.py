@@ -7,12 +7,14 @@ over each module with its database and its built service.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from litestar import Controller, Litestar, Router
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.handlers import ASGIRouteHandler
 from litestar.logging import LoggingConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
@@ -57,6 +59,15 @@ class RemoteBinding:
 
     module: Module
     client: RemoteModule
+
+
+class Endpoint(Protocol):
+    """A protocol served beside `/v1` (MCP): its route, and what runs while the app does."""
+
+    @property
+    def route(self) -> ASGIRouteHandler: ...
+
+    def lifespan(self, app: Litestar) -> AbstractAsyncContextManager[None]: ...
 
 
 @runtime_checkable
@@ -104,9 +115,11 @@ def build_app(
     events: EventSystem | None = None,
     remotes: Sequence[RemoteBinding] = (),
     rpc_verifier: ServiceVerifier | None = None,
+    endpoints: Sequence[Endpoint] = (),
 ) -> Litestar:
     """`cross_module_routes` (composition) ask for `contracts`, the typed record.
-    `events` relays the modules' outboxes and feeds their consumers."""
+    `events` relays the modules' outboxes and feeds their consumers. `endpoints` are
+    served beside `/v1` with their own auth (MCP)."""
     auth = jwt_auth(resolve_jwt_secret(settings))
     databases = {b.module.name: b.database for b in bound}
 
@@ -153,7 +166,13 @@ def build_app(
         },
     )
     return Litestar(
-        route_handlers=[HealthController, api, InternalRpcController],
+        route_handlers=[
+            HealthController,
+            api,
+            InternalRpcController,
+            *(e.route for e in endpoints),
+        ],
+        lifespan=[e.lifespan for e in endpoints],
         on_app_init=[auth.on_app_init],
         before_request=refuse_deep_json,
         on_startup=[start_background],

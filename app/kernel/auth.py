@@ -30,6 +30,7 @@ USER_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,127}")
 
 
 DEFAULT_CLIENT = "default"
+REQUIRED_CLAIMS = ["exp", "sub"]
 
 
 class Principal(msgspec.Struct, frozen=True):
@@ -92,12 +93,18 @@ class RevokesTokens(Protocol):
 async def principal_from_token(
     token: Token, connection: ASGIConnection[Any, Any, Any, Any]
 ) -> Principal | None:
+    """Litestar's JWT middleware hands over each decoded token here."""
+    return await principal_of(token, connection.app.state.get("token_revocations"))
+
+
+async def principal_of(token: Token, revocations: RevokesTokens | None) -> Principal | None:
+    """Who a decoded, unexpired token speaks for; None for a malformed subject or client.
+    Every way in (REST, MCP) asks this, so a revoked token is refused by all of them."""
     client = token.extras.get("client", DEFAULT_CLIENT)
     if not USER_ID_PATTERN.fullmatch(token.sub) or not (
         isinstance(client, str) and USER_ID_PATTERN.fullmatch(client)
     ):
         return None  # Litestar answers 401
-    revocations: RevokesTokens | None = connection.app.state.get("token_revocations")
     if revocations is not None:
         try:
             valid_after = await revocations.tokens_valid_after(user_id=token.sub)
@@ -111,6 +118,12 @@ async def principal_from_token(
     return Principal(
         user_id=token.sub, is_admin=token.extras.get("admin") is True, client_id=client
     )
+
+
+def decode_token(encoded: str, secret: str) -> Token:
+    """Verify a bearer token's signature, issuer and expiry the way `jwt_auth` does.
+    Raises `NotAuthorizedException`."""
+    return Token.decode(encoded, secret, ALGORITHM, issuer=[ISSUER], require_claims=REQUIRED_CLAIMS)
 
 
 def requires_admin(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
@@ -131,7 +144,8 @@ def jwt_auth(secret: str) -> JWTAuth[Principal, Token]:
         retrieve_user_handler=principal_from_token,
         token_secret=secret,
         algorithm=ALGORITHM,
-        exclude=["^/health", "^/schema", "^/internal/"],  # internal: service tokens only
+        # internal: service tokens only; mcp: the MCP SDK checks the same tokens itself
+        exclude=["^/health", "^/schema", "^/internal/", "^/mcp"],
         accepted_issuers=[ISSUER],
-        require_claims=["exp", "sub"],
+        require_claims=REQUIRED_CLAIMS,
     )
