@@ -26,6 +26,7 @@ from app.kernel.registry import ModuleRegistry
 from app.kernel.rpc.settings import RpcSettings
 from app.kernel.rpc.wiring import check_split, remote_clients, service_verifier
 from app.kernel.settings import Settings
+from app.kernel.telemetry import ObservedService, TelemetrySettings
 from app.mcp_server import serve_mcp
 from app.modules import analytics, billing, conversation, memory, rag, tools
 from app.sagas import SAGA_STORE
@@ -48,6 +49,7 @@ SETTINGS_GROUPS: dict[str, type] = {
     "events": EventsSettings,
     "composition": CompositionSettings,
     "rpc": RpcSettings,
+    "telemetry": TelemetrySettings,
     **{m.name: m.settings for m in DATABASES if m.settings is not None},
 }
 
@@ -82,11 +84,11 @@ def bind_modules(settings: Settings) -> Wiring:
     local = local_modules(settings)
     elsewhere = [m for m in DATABASES if m.name in settings.remotes]
     remotes = [
-        RemoteBinding(m, client)
+        RemoteBinding(m, client, ObservedService(client, m.name, m.contract))
         for m, client in zip(elsewhere, remote_clients(elsewhere, settings, local), strict=True)
     ]
     for binding in remotes:
-        contracts = contracts.with_service(binding.module.name, binding.client)
+        contracts = contracts.with_service(binding.module.name, binding.api)
     bound: list[BoundModule] = []
     for module in local:
         database = open_module_database(module.name, settings)
@@ -95,7 +97,9 @@ def bind_modules(settings: Settings) -> Wiring:
         if module is not SAGA_STORE:  # it only drives calls, whose modules count them
             most = settings.max_in_flight.get(module.name, module.max_in_flight)
             limit = InFlightLimit(module.name, most)
-            api = LimitedService(service, module.contract, limit)
+            api = ObservedService(
+                LimitedService(service, module.contract, limit), module.name, module.contract
+            )
         contracts = contracts.with_service(module.name, api)
         bound.append(BoundModule(module, database, service, api))
     return Wiring(bound, remotes, contracts)

@@ -51,6 +51,8 @@ class EventEnvelope(msgspec.Struct, frozen=True, kw_only=True):
     user_id: str | None
     occurred_at: datetime
     payload: dict[str, Any]
+    # The W3C traceparent of the request that wrote it: its handling continues that trace.
+    trace_context: str | None = None
 
     def event(self) -> Event:
         cls = EVENT_TYPES.get((self.type, self.version))

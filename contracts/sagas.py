@@ -60,6 +60,10 @@ class SagaAdminAPI(EventSource, Protocol):
         """Newest first."""
         ...
 
+    async def count_by_state(self) -> dict[str, int]:
+        """How many sagas are in each state (states with none are left out)."""
+        ...
+
     async def get_saga(self, *, saga_id: UUID) -> Saga:
         """With the history of every step's action and compensation."""
         ...

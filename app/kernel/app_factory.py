@@ -15,9 +15,10 @@ from litestar import Controller, Litestar, Router
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.handlers import ASGIRouteHandler
-from litestar.logging import LoggingConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
+from litestar.plugins.prometheus import PrometheusConfig
 
 from contracts.record import Contracts
 
@@ -33,6 +34,8 @@ from .rpc.client import RemoteModule
 from .rpc.server import InternalRpcController, Served
 from .rpc.service_tokens import ServiceVerifier
 from .settings import Settings
+from .telemetry import TelemetrySettings, configure_tracing, logging_config, request_ids
+from .telemetry.scrape import MetricsController
 
 API_PREFIX = "/v1"
 DOCS_PATH = "/schema/swagger"
@@ -59,6 +62,11 @@ class RemoteBinding:
 
     module: Module
     client: RemoteModule
+    api: object = None  # the client as callers get it (each call observed)
+
+    def __post_init__(self) -> None:
+        if self.api is None:
+            object.__setattr__(self, "api", self.client)
 
 
 class Endpoint(Protocol):
@@ -121,6 +129,11 @@ def build_app(
     `events` relays the modules' outboxes and feeds their consumers. `endpoints` are
     served beside `/v1` with their own auth (MCP)."""
     auth = jwt_auth(resolve_jwt_secret(settings))
+    telemetry = settings.of(TelemetrySettings)
+    configure_tracing(telemetry)
+    tracing = OpenTelemetryConfig(exclude=["^/metrics", "^/health"])
+    # Routes by their template, not the path asked for: one series per route.
+    requests = PrometheusConfig(app_name="bulkhead", prefix="bulkhead", group_path=True)
     databases = {b.module.name: b.database for b in bound}
 
     background: list[RunsInBackground] = [
@@ -161,7 +174,7 @@ def build_app(
         # Cross-module routes ask for `contracts`, the typed record.
         dependencies={
             **{b.module.name: _provider(b.api) for b in bound},
-            **{r.module.name: _provider(r.client) for r in remotes},
+            **{r.module.name: _provider(r.api) for r in remotes},
             "contracts": _provider(contracts),
         },
     )
@@ -170,8 +183,11 @@ def build_app(
             HealthController,
             api,
             InternalRpcController,
+            MetricsController,
             *(e.route for e in endpoints),
         ],
+        middleware=[request_ids, requests.middleware],
+        plugins=[OpenTelemetryPlugin(tracing)],
         lifespan=[e.lifespan for e in endpoints],
         on_app_init=[auth.on_app_init],
         before_request=refuse_deep_json,
@@ -203,10 +219,6 @@ def build_app(
             description="A backend for AI agents where every module owns its own database.",
             render_plugins=[SwaggerRenderPlugin()],
         ),
-        # Our 500 handler logs the traceback with the request id; Litestar need not repeat it.
-        logging_config=LoggingConfig(
-            root={"level": settings.log_level, "handlers": ["queue_listener"]},
-            log_exceptions="never",
-        ),
+        logging_config=logging_config(settings.log_level, telemetry.log_format),
         debug=False,
     )

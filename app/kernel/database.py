@@ -35,6 +35,7 @@ from contracts.errors import Unavailable
 from .circuit_breaker import CircuitBreaker, CircuitOpen
 from .settings import Settings
 from .sqlite import connect_module_file, sqlean_dbapi
+from .telemetry.tracing import trace_statements
 
 _WRITE = "bulkhead_write"
 # Set in a session's `info` by whatever adds an outbox row to it.
@@ -68,6 +69,7 @@ class ModuleDatabase:
     ) -> None:
         self.module = module
         self.engine = engine
+        trace_statements(engine)
         self._connect_timeout_s = connect_timeout_s
         self.breaker = breaker or CircuitBreaker(f"{module} database")
         self._reads = async_sessionmaker(engine, expire_on_commit=False)

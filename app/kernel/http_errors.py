@@ -26,6 +26,8 @@ from contracts.errors import (
     Unavailable,
 )
 
+from .telemetry.logs import REQUEST_ID
+
 logger = logging.getLogger("bulkhead.errors")
 
 STATUS_BY_KIND: dict[type[ContractError], int] = {
@@ -107,7 +109,7 @@ def unreachable_to_response(request: Request[Any, Any, Any], exc: Exception) -> 
 def unexpected_error_to_response(
     request: Request[Any, Any, Any], exc: Exception
 ) -> Response[object]:
-    request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+    request_id = REQUEST_ID.get() or uuid.uuid4().hex
     logger.error(
         "unhandled error request_id=%s %s %s",
         request_id,

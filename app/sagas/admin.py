@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from contracts.sagas import Saga, SagaNotFound, SagaNotRetryable, SagaPage, SagaState
 
@@ -24,6 +24,11 @@ class SagaAdmin(SagaEngine):
         async with self._db.read() as tx:
             rows = (await tx.scalars(query)).all()
         return SagaPage(items=[to_saga(r, SAGA_TYPES[r.saga_type]) for r in rows])
+
+    async def count_by_state(self) -> dict[str, int]:
+        query = select(SagaRow.state, func.count()).group_by(SagaRow.state)
+        async with self._db.read() as tx:
+            return {state: count for state, count in (await tx.execute(query)).tuples()}
 
     async def get_saga(self, *, saga_id: uuid.UUID) -> Saga:
         async with self._db.read() as tx:

@@ -34,6 +34,7 @@ from app.kernel.columns import utcnow
 from app.kernel.database import ModuleDatabase
 from app.kernel.events import Outbox
 from app.kernel.settings import Settings
+from app.kernel.telemetry import Attributes, continued
 from contracts.errors import ContractError, Unavailable
 from contracts.record import Contracts
 
@@ -109,8 +110,15 @@ class SagaEngine:
         started = self._clock()
         try:
             # `timeout`, not `wait_for`: on 3.11 the latter can swallow a shutdown's cancel.
-            async with asyncio.timeout(self._settings.step_timeout_s):
-                result = await function(call)
+            attributes: Attributes = {
+                "bulkhead.saga_id": str(row.id),
+                "bulkhead.attempt": row.attempts + 1,
+            }
+            with continued(
+                f"saga {saga_type.name}: {step.name} ({phase})", row.trace_context, attributes
+            ):
+                async with asyncio.timeout(self._settings.step_timeout_s):
+                    result = await function(call)
         except Exception as exc:  # every failure is recorded; its kind decides what next
             return await self._failed(row, saga_type, step, phase, started, exc)
         crash_point(f"{saga_type.name}:{step.name}:after_{phase}", self._settings.crash_at)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from app.kernel.columns import UTCDateTime
 from app.kernel.events import add_event_tables
+from app.kernel.telemetry.tracing import TRACEPARENT_LENGTH
 
 metadata = MetaData()
 # outbox, inbox and dead_letters: this module's side of events (app/kernel/events).
@@ -40,6 +41,8 @@ class SagaRow(Base):
     attempts: Mapped[int] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(Text)
     error_code: Mapped[str | None] = mapped_column(String(100))
+    # The W3C traceparent of the request that started it: its steps continue that trace.
+    trace_context: Mapped[str | None] = mapped_column(String(TRACEPARENT_LENGTH))
     # Which process runs it, until when: another takes it up only after expiry.
     lease_owner: Mapped[str | None] = mapped_column(String(100))
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

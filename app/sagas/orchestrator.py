@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from app.kernel.database import ModuleDatabase
 from app.kernel.events import ReplaysOutbox
 from app.kernel.settings import Settings
+from app.kernel.telemetry import current_traceparent
 from contracts.errors import ContractError, Unavailable
 from contracts.record import Contracts
 from contracts.sagas import Saga
@@ -65,6 +66,7 @@ class SagaOrchestrator(SagaRecovery, SagaAdmin, ReplaysOutbox):
             results={},
             step_index=0,
             attempts=0,
+            trace_context=current_traceparent(),
             lease_owner=self._owner,
             lease_expires_at=now + timedelta(seconds=self._settings.lease_s),
             created_at=now,

@@ -10,6 +10,7 @@ bus and working memory are Redis. The single process runs every module on Postgr
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import secrets
@@ -20,7 +21,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 
 from app.deploy.layout import DEFAULT_LAYOUT, Layout
 from app.kernel import provision
@@ -120,6 +124,7 @@ def test_five_processes_end_where_one_process_ends(
         redis = {"url": redis_url, "prefix": f"{redis_prefix}:{name}"}
         with deployment(layout, tmp_path / name, admin_urls, redis) as edge:
             states[name] = run_workload(edge, _token)
+            states[name]["mcp"] = asyncio.run(_over_mcp(edge, _token("mia", admin=False)))
     single, split = states["single"], states["split"]
     assert split == single, json.dumps({"single": single, "split": split}, indent=1)
     # And that end state is the right one, wherever the modules ran.
@@ -141,3 +146,29 @@ def test_five_processes_end_where_one_process_ends(
         "memories": (True, 2),
     }
     assert all(single["dashboard parts"].values()), single["dashboard parts"]
+    assert single["mcp"] == {
+        "tools listed": True,
+        "6 * 7": {"value": 42},
+        "recalled": ["Mia takes her coffee black"],
+        "resources": 0,
+    }
+
+
+async def _over_mcp(edge: str, token: str) -> dict[str, Any]:
+    """An agent on the edge over MCP: with the split layout, every call it makes lands in
+    another process (tools, memory), through the same contracts as in one process."""
+    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"})
+    transport = streamable_http_client(f"{edge}/mcp", http_client=http)
+    async with http, Client(transport) as agent:
+        names = {t.name for t in (await agent.list_tools()).tools}
+        evaluated = await agent.call_tool("math.evaluate", {"expression": "6 * 7"})
+        fact = {"content": "Mia takes her coffee black", "category": "preference"}
+        await agent.call_tool("memory-remember", fact)
+        recalled = await agent.call_tool("memory-recall", {"query": "coffee"})
+        resources = await agent.list_resources()
+    return {
+        "tools listed": {"math.evaluate", "memory-recall", "knowledge-search"} <= names,
+        "6 * 7": evaluated.structured_content,
+        "recalled": [i["entry"]["content"] for i in recalled.structured_content["items"]],
+        "resources": len(resources.resources),
+    }

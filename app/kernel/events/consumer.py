@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from opentelemetry.trace import SpanKind
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,6 +19,7 @@ from contracts.users import UserDeletionRequested
 
 from ..columns import utcnow
 from ..database import ModuleDatabase
+from ..telemetry.tracing import continued
 from .dead_letters import DeadLetterShelf
 from .handlers import EventHandlers
 from .tables import EventTables
@@ -174,7 +176,14 @@ class Consumer(DeadLetterShelf):
             )
             return
         handler = self._handlers[(envelope.type, envelope.version)]
-        await handler(tx, envelope.event(), envelope)
+        attributes = {"bulkhead.consumer": self.name, "bulkhead.event_id": str(envelope.id)}
+        with continued(
+            f"event {envelope.type} -> {self.name}",
+            envelope.trace_context,
+            attributes,
+            SpanKind.CONSUMER,
+        ):
+            await handler(tx, envelope.event(), envelope)
         if deletion and user_id is not None:
             await self._forget(tx, user_id, envelope.occurred_at)
             forgotten[user_id] = max(

@@ -14,6 +14,7 @@ from contracts.events import Event, EventEnvelope, EventPage
 
 from ..columns import utcnow
 from ..database import EVENTS_WRITTEN, ModuleDatabase
+from ..telemetry.tracing import current_traceparent
 from .tables import EventTables
 
 MAX_REPLAY_PAGE = 1_000
@@ -47,6 +48,7 @@ class Outbox:
                 version=event.VERSION,
                 user_id=event.user_id,
                 payload=msgspec.json.encode(payload).decode(),
+                trace_context=current_traceparent(),
                 occurred_at=occurred_at or utcnow(),
                 attempts=0,
             )
@@ -89,6 +91,7 @@ class Outbox:
             user_id=row.user_id,
             occurred_at=row.occurred_at,
             payload=msgspec.json.decode(row.payload),
+            trace_context=row.trace_context,
         )
 
 

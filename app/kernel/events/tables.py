@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 
 from ..columns import UTCDateTime
+from ..telemetry.tracing import TRACEPARENT_LENGTH
 
 # SQLite only auto-numbers a column declared exactly INTEGER PRIMARY KEY.
 _POSITION = BigInteger().with_variant(Integer(), "sqlite")
@@ -49,6 +50,7 @@ def add_event_tables(metadata: MetaData) -> EventTables:
         Column("version", Integer, nullable=False),
         Column("user_id", String(128)),  # whose data it carries: deleting a user finds it
         Column("payload", Text, nullable=False),  # JSON
+        Column("trace_context", String(TRACEPARENT_LENGTH)),  # of the request that wrote it
         Column("occurred_at", UTCDateTime, nullable=False),
         Column("published_at", UTCDateTime),
         Column("attempts", Integer, nullable=False, default=0),  # times claimed by a relay

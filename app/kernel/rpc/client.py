@@ -22,6 +22,7 @@ from contracts.events import Event
 
 from ..circuit_breaker import CircuitBreaker
 from ..health import ComponentHealth
+from ..telemetry.tracing import inject_into
 from .errors import error_from_body
 from .schema import RpcMethod, fingerprint, rpc_methods
 from .server import DEADLINE_HEADER, EVENTS_AUDIENCE, PREFIX, SCHEMA_HEADER, EventProgressQuery
@@ -78,6 +79,7 @@ class RemoteModule:
             SCHEMA_HEADER: self._schema,
             "content-type": "application/json",
         }
+        inject_into(headers)  # the serving process continues this trace
         started = time.perf_counter()
         try:
             response = await self._http.post(

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.kernel.database import ModuleDatabase
 from app.kernel.events import Outbox
+from app.kernel.telemetry import SANDBOX_RUNS, TRACER
 from contracts.errors import ContractError
 from contracts.tools import (
     Caller,
@@ -123,7 +124,11 @@ class ToolExecutor:
         )
         async with self._slots.hold(call.caller.user_id):
             try:
-                run = await self._sandbox.run(tool.source, stdin, limits)
+                with TRACER.start_as_current_span(
+                    "sandbox.run", attributes={"bulkhead.tool": tool.name}
+                ) as span:
+                    run = await self._sandbox.run(tool.source, stdin, limits)
+                    span.set_attribute("bulkhead.exit_code", run.exit_code)
             except OSError as exc:
                 raise await self._refuse(
                     call, "unavailable", SandboxUnavailable(f"cannot start the sandbox: {exc}")
@@ -192,6 +197,7 @@ class ToolExecutor:
     async def _record(self, tx: AsyncSession, row: ExecutionRow) -> None:
         """The audit row and its event, together."""
         tx.add(row)
+        SANDBOX_RUNS.labels(row.status).inc()
         await self._outbox.add(
             tx,
             ToolExecuted(
