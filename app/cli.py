@@ -99,6 +99,7 @@ def serve(host: str, port: int, workers: int, modules: str | None) -> None:
         port=port,
         workers=workers,
         log_level=settings.log_level.lower(),
+        access_log=False,  # the app writes its own, with the request and trace ids
     )
 
 

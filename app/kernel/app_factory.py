@@ -178,7 +178,7 @@ def build_app(
             "contracts": _provider(contracts),
         },
     )
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             HealthController,
             api,
@@ -186,7 +186,7 @@ def build_app(
             MetricsController,
             *(e.route for e in endpoints),
         ],
-        middleware=[request_ids, requests.middleware],
+        middleware=[requests.middleware],
         plugins=[OpenTelemetryPlugin(tracing)],
         lifespan=[e.lifespan for e in endpoints],
         on_app_init=[auth.on_app_init],
@@ -222,3 +222,7 @@ def build_app(
         logging_config=logging_config(settings.log_level, telemetry.log_format),
         debug=False,
     )
+    # Outside everything, the exception handlers included: a request refused by auth or
+    # failed by a bug still gets its id in the response and its line in the log.
+    app.asgi_handler = request_ids(app.asgi_handler)
+    return app

@@ -254,6 +254,7 @@ def open_module_database(module: str, settings: Settings) -> ModuleDatabase:
     statement_ms = round(settings.db_statement_timeout_s * 1000)
     engine = create_async_engine(
         url,
+        hide_parameters=True,  # errors (and so logs) never carry a row's values
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
         pool_pre_ping=True,
@@ -277,6 +278,7 @@ def open_module_database(module: str, settings: Settings) -> ModuleDatabase:
 def _sqlite_engine(path: Path, settings: Settings) -> AsyncEngine:
     engine = create_async_engine(
         f"sqlite+aiosqlite:///{path}",
+        hide_parameters=True,  # errors (and so logs) never carry a row's values
         async_creator=lambda: connect_module_file(path, round(settings.db_busy_timeout_s * 1000)),
         module=sqlean_dbapi(),
         poolclass=AsyncAdaptedQueuePool,

@@ -76,7 +76,8 @@ def unstorable_value_to_response(
         return unreachable_to_response(request, exc)
     if not sqlstate.startswith("22"):
         return unexpected_error_to_response(request, exc)
-    logger.info("refused unstorable value %s %s: %s", request.method, request.url.path, exc)
+    reason = type(getattr(exc, "orig", exc)).__name__  # not the value itself: it is user data
+    logger.info("refused unstorable value %s %s: %s", request.method, request.url.path, reason)
     return Response(
         {
             "status_code": 422,

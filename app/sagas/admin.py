@@ -28,7 +28,7 @@ class SagaAdmin(SagaEngine):
     async def count_by_state(self) -> dict[str, int]:
         query = select(SagaRow.state, func.count()).group_by(SagaRow.state)
         async with self._db.read() as tx:
-            return {state: count for state, count in (await tx.execute(query)).tuples()}
+            return {state: count for state, count in (await tx.execute(query)).all()}
 
     async def get_saga(self, *, saga_id: uuid.UUID) -> Saga:
         async with self._db.read() as tx:

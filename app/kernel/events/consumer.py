@@ -19,6 +19,7 @@ from contracts.users import UserDeletionRequested
 
 from ..columns import utcnow
 from ..database import ModuleDatabase
+from ..telemetry.metrics import EVENTS_HANDLED
 from ..telemetry.tracing import continued
 from .dead_letters import DeadLetterShelf
 from .handlers import EventHandlers
@@ -183,7 +184,12 @@ class Consumer(DeadLetterShelf):
             attributes,
             SpanKind.CONSUMER,
         ):
-            await handler(tx, envelope.event(), envelope)
+            try:
+                await handler(tx, envelope.event(), envelope)
+            except Exception:
+                EVENTS_HANDLED.labels(self.name, "failed").inc()
+                raise
+            EVENTS_HANDLED.labels(self.name, "ok").inc()
         if deletion and user_id is not None:
             await self._forget(tx, user_id, envelope.occurred_at)
             forgotten[user_id] = max(

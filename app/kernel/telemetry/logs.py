@@ -22,9 +22,13 @@ TEXT_FORMAT = "%(levelname)s %(asctime)s %(name)s [%(request_id)s %(trace_id)s] 
 
 
 class RequestContext(logging.Filter):
+    """Stamps the ids of the context a record is logged in (unless it carries its own)."""
+
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = REQUEST_ID.get()
-        record.trace_id = current_trace_id()
+        if getattr(record, "request_id", None) is None:
+            record.request_id = REQUEST_ID.get()
+        if getattr(record, "trace_id", None) is None:
+            record.trace_id = current_trace_id()
         return True
 
 
