@@ -33,6 +33,7 @@ from .request_guards import refuse_deep_json
 from .rpc.client import RemoteModule
 from .rpc.server import InternalRpcController, Served
 from .rpc.service_tokens import ServiceVerifier
+from .rpc.settings import RpcSettings
 from .settings import Settings
 from .telemetry import TelemetrySettings, configure_tracing, logging_config, request_ids
 from .telemetry.scrape import MetricsController
@@ -130,7 +131,8 @@ def build_app(
     served beside `/v1` with their own auth (MCP)."""
     auth = jwt_auth(resolve_jwt_secret(settings))
     telemetry = settings.of(TelemetrySettings)
-    configure_tracing(telemetry)
+    # A split deployment's processes are told apart in traces by their service's name.
+    configure_tracing(telemetry, settings.of(RpcSettings).service_name or "bulkhead")
     tracing = OpenTelemetryConfig(exclude=["^/metrics", "^/health"])
     # Routes by their template, not the path asked for: one series per route.
     requests = PrometheusConfig(app_name="bulkhead", prefix="bulkhead", group_path=True)

@@ -31,7 +31,7 @@ _PROCESSOR = WhileArmed(_EXPORTER)
 
 @pytest.fixture
 def spans() -> Iterator[InMemorySpanExporter]:
-    configure_tracing(TelemetrySettings())
+    configure_tracing(TelemetrySettings(), "bulkhead-tests")
     provider = trace.get_tracer_provider()
     assert isinstance(provider, TracerProvider)
     if not getattr(provider, "_bulkhead_test_exporter", False):

@@ -26,12 +26,12 @@ TRACEPARENT_LENGTH = 55  # W3C: version-traceid-spanid-flags
 Attributes = Mapping[str, str | int | float | bool]
 
 
-def configure_tracing(settings: TelemetrySettings) -> None:
+def configure_tracing(settings: TelemetrySettings, service_name: str) -> None:
     """Install this process's tracer provider, once (a provider already installed, by an
     earlier app in this process or by a test's in-memory exporter, is kept)."""
     if isinstance(trace.get_tracer_provider(), TracerProvider):
         return
-    provider = TracerProvider(resource=Resource.create({"service.name": settings.service_name}))
+    provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
     if settings.otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
