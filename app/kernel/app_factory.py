@@ -133,7 +133,9 @@ def build_app(
     telemetry = settings.of(TelemetrySettings)
     # A split deployment's processes are told apart in traces by their service's name.
     configure_tracing(telemetry, settings.of(RpcSettings).service_name or "bulkhead")
-    tracing = OpenTelemetryConfig(exclude=["^/metrics", "^/health"])
+    tracing = OpenTelemetryConfig(
+        exclude=["^/metrics", "^/health"], exclude_spans=["receive", "send"]
+    )
     # Routes by their template, not the path asked for: one series per route.
     requests = PrometheusConfig(app_name="bulkhead", prefix="bulkhead", group_path=True)
     databases = {b.module.name: b.database for b in bound}
