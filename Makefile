@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install sandbox run test lint check bench clean
+.PHONY: install sandbox browser run test lint check bench clean
 
 .tools/bin/uv:
 	python3 -m venv .tools
@@ -31,11 +31,25 @@ sandbox:
 	  fi; \
 	fi
 
+# The console's tests drive a real headless Chromium (Debian's, and its WebDriver).
+browser:
+	@if ! command -v chromedriver >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing chromium and chromium-driver for the console's browser tests"; \
+	    apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1 || \
+	      { apt-get update -qq >/dev/null && apt-get install -y -qq chromium chromium-driver >/dev/null; }; \
+	  else \
+	    echo "chromium-driver is missing: the console's browser tests skip until it is installed"; \
+	  fi; \
+	fi
+
 run: install sandbox
 	$(BIN)/bulkhead db upgrade
 	@echo "Development token (user 'dev', admin, 7 days):"
 	@$(BIN)/bulkhead token create --user dev --admin --ttl 7d
 	@echo "Docs: http://$(HOST):$(PORT)/schema/swagger"
+	@echo "Console (a one-time link, 10 minutes):"
+	@$(BIN)/bulkhead console --url http://$(HOST):$(PORT)
 	$(BIN)/bulkhead serve --host $(HOST) --port $(PORT)
 
 lint: install
@@ -45,7 +59,7 @@ lint: install
 	$(BIN)/mypy --strict app contracts bench tests
 	$(BIN)/bulkhead docs --check
 
-test: lint sandbox
+test: lint sandbox browser
 	BULKHEAD_DATA_DIR=$$(mktemp -d) bash -c '$(BIN)/bulkhead db upgrade >/dev/null && $(BIN)/bulkhead check'
 	$(BIN)/pytest -n 2 --dist loadfile  # two workers: most tests wait on servers and sockets
 	@echo "Every benchmark in quick mode (tiny sizes: proves each still runs to the end)"

@@ -24,13 +24,14 @@ import uvicorn
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from app.composition.analytics_rebuild import rebuild_analytics
+from app.console import signin_link
 from app.deploy import compose_secrets, kubernetes, secrets
 from app.deploy.compose import ComposeOptions, compose
 from app.deploy.files import write_compose, write_manifests
 from app.deploy.k8s_common import Options
 from app.deploy.layout import DEFAULT_LAYOUT, Layout, LayoutError
 from app.kernel import migrations, provision
-from app.kernel.auth import create_token, resolve_jwt_secret
+from app.kernel.auth import USER_ID_PATTERN, create_token, resolve_jwt_secret
 from app.kernel.boundary_check import run_checks
 from app.kernel.database import open_module_database
 from app.kernel.events import EventSystem
@@ -218,6 +219,24 @@ def provision_command(
     click.echo(f"wrote {len(done.urls)} module URLs to {target} (mode 0600)")
     if output is not None:
         click.echo(f"point the server at it: BULKHEAD_DATABASE_URLS_FILE={target}")
+
+
+@main.command("console")
+@click.option("--user", "user_id", default="admin", show_default=True, help="the admin signing in")
+@click.option(
+    "--url",
+    "base_url",
+    default="http://127.0.0.1:8000",
+    show_default=True,
+    help="the server as your browser reaches it",
+)
+def console_command(user_id: str, base_url: str) -> None:
+    """Print a link that signs an admin in to the console: once, within 10 minutes."""
+    if not USER_ID_PATTERN.fullmatch(user_id):
+        raise click.BadParameter("1-128 letters, digits, '.', '_', '@', '-'", param_hint="--user")
+    if not base_url.startswith(("http://", "https://")):
+        raise click.BadParameter("an http:// or https:// URL", param_hint="--url")
+    click.echo(signin_link(resolve_jwt_secret(_settings()), base_url, user_id))
 
 
 @main.group()

@@ -15,7 +15,11 @@ from litestar import Litestar
 
 from app.composition.routes import DashboardController, SessionContextController
 from app.composition.settings import CompositionSettings
+from app.console import TEMPLATES as CONSOLE_TEMPLATES
+from app.console import console_router
+from app.console.settings import ConsoleSettings
 from app.kernel.app_factory import BoundModule, RemoteBinding, build_app, close_modules
+from app.kernel.auth import resolve_jwt_secret
 from app.kernel.database import open_module_database
 from app.kernel.events import EventSystem
 from app.kernel.events.settings import EventsSettings
@@ -50,6 +54,7 @@ SETTINGS_GROUPS: dict[str, type] = {
     "composition": CompositionSettings,
     "rpc": RpcSettings,
     "telemetry": TelemetrySettings,
+    "console": ConsoleSettings,
     **{m.name: m.settings for m in DATABASES if m.settings is not None},
 }
 
@@ -137,4 +142,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         remotes=wiring.remotes,
         rpc_verifier=service_verifier(settings, REGISTRY),
         endpoints=[serve_mcp(settings, wiring.contracts, timeout_s)],
+        pages=console_router(
+            resolve_jwt_secret(settings),
+            [*REGISTRY, SAGA_STORE],
+            settings.of(ConsoleSettings).secure_cookie == "true",
+        ),
+        templates=CONSOLE_TEMPLATES,
     )

@@ -60,6 +60,14 @@ class SagaAdminAPI(EventSource, Protocol):
         """Newest first."""
         ...
 
+    async def claim_signin_link(self, *, link_id: str, expires_at: datetime) -> bool:
+        """Mark a one-time sign-in link used; False if it was used before."""
+        ...
+
+    async def list_user_deletions(self, *, limit: int = 20) -> list[UserDeletion]:
+        """The latest user deletions asked for, newest first (while their event is kept)."""
+        ...
+
     async def count_by_state(self) -> dict[str, int]:
         """How many sagas are in each state (states with none are left out)."""
         ...

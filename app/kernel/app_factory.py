@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from litestar import Controller, Litestar, Router
@@ -17,8 +19,12 @@ from litestar.di import Provide
 from litestar.handlers import ASGIRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 from litestar.plugins.prometheus import PrometheusConfig
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+from litestar.types import ControllerRouterHandler
 
 from contracts.record import Contracts
 
@@ -40,6 +46,9 @@ from .telemetry.scrape import MetricsController
 
 API_PREFIX = "/v1"
 DOCS_PATH = "/schema/swagger"
+DOCS_ASSETS = "/schema/assets"
+# Swagger UI 5 (OpenAPI 3.1, which Litestar writes), as the `swagger-ui-py` package ships it.
+SWAGGER_UI = Path(str(files("swagger_ui") / "static"))
 
 
 @dataclass(frozen=True)
@@ -125,11 +134,17 @@ def build_app(
     remotes: Sequence[RemoteBinding] = (),
     rpc_verifier: ServiceVerifier | None = None,
     endpoints: Sequence[Endpoint] = (),
+    pages: Sequence[ControllerRouterHandler] = (),
+    templates: Path | None = None,
 ) -> Litestar:
     """`cross_module_routes` (composition) ask for `contracts`, the typed record.
     `events` relays the modules' outboxes and feeds their consumers. `endpoints` are
-    served beside `/v1` with their own auth (MCP)."""
+    served beside `/v1` with their own auth (MCP); `pages` too, rendered from the Jinja
+    templates in `templates` (the console)."""
     auth = jwt_auth(resolve_jwt_secret(settings))
+    docs_assets = create_static_files_router(
+        path=DOCS_ASSETS, directories=[SWAGGER_UI], include_in_schema=False
+    )
     telemetry = settings.of(TelemetrySettings)
     # A split deployment's processes are told apart in traces by their service's name.
     configure_tracing(telemetry, settings.of(RpcSettings).service_name or "bulkhead")
@@ -188,7 +203,9 @@ def build_app(
             api,
             InternalRpcController,
             MetricsController,
+            docs_assets,
             *(e.route for e in endpoints),
+            *pages,
         ],
         middleware=[requests.middleware],
         plugins=[OpenTelemetryPlugin(tracing)],
@@ -221,9 +238,20 @@ def build_app(
             title="Bulkhead",
             version="0.1.0",
             description="A backend for AI agents where every module owns its own database.",
-            render_plugins=[SwaggerRenderPlugin()],
+            # Served from here, not a CDN: the docs work on a machine without internet.
+            render_plugins=[
+                SwaggerRenderPlugin(
+                    js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+                    css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+                    standalone_preset_js_url=f"{DOCS_ASSETS}/swagger-ui-standalone-preset.js",
+                    favicon=f"<link rel='icon' type='image/png' href='{DOCS_ASSETS}/favicon-32x32.png'>",
+                )
+            ],
         ),
         logging_config=logging_config(settings.log_level, telemetry.log_format),
+        template_config=(
+            TemplateConfig(directory=templates, engine=JinjaTemplateEngine) if templates else None
+        ),
         debug=False,
     )
     # Outside everything, the exception handlers included: a request refused by auth or

@@ -144,8 +144,9 @@ def jwt_auth(secret: str) -> JWTAuth[Principal, Token]:
         retrieve_user_handler=principal_from_token,
         token_secret=secret,
         algorithm=ALGORITHM,
-        # internal: service tokens only; mcp: the MCP SDK checks the same tokens itself
-        exclude=["^/health", "^/schema", "^/internal/", "^/mcp"],
+        # internal: service tokens only; mcp: the MCP SDK checks the same tokens itself;
+        # console: a session of its own, opened by a one-time link
+        exclude=["^/health", "^/schema", "^/internal/", "^/mcp", "^/console"],
         accepted_issuers=[ISSUER],
         require_claims=REQUIRED_CLAIMS,
     )

@@ -79,3 +79,12 @@ class TokenRevocationRow(Base):
     user_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     revoked_before: Mapped[datetime] = mapped_column(UTCDateTime)
     reason: Mapped[str] = mapped_column(String(32))  # user_deleted | admin
+
+
+class SigninLinkRow(Base):
+    """A console sign-in link that was used: each works once (`bulkhead console`)."""
+
+    __tablename__ = "used_signin_links"
+
+    link_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -122,3 +122,9 @@ class SagaOrchestrator(SagaRecovery, SagaAdmin, ReplaysOutbox):
 
     async def tokens_valid_after(self, *, user_id: str) -> datetime | None:
         return await self._users.tokens_valid_after(user_id=user_id)
+
+    async def list_user_deletions(self, *, limit: int = 20) -> list[UserDeletion]:
+        return await self._users.list_user_deletions(limit=limit)
+
+    async def claim_signin_link(self, *, link_id: str, expires_at: datetime) -> bool:
+        return await self._users.claim_signin_link(link_id=link_id, expires_at=expires_at)

@@ -37,6 +37,23 @@ IdempotencyKeyHeader = Annotated[
 ]
 
 
+async def user_deletion_progress(state: State, deletion_id: UUID) -> UserDeletionProgress:
+    """Each module's part in one user deletion, here and in every process this one calls."""
+    events: EventSystem | None = state.get("events")
+    if events is None:
+        raise Unavailable("events are not relayed in this process")
+    modules = await events.progress(deletion_id, UserDeletionRequested)
+    remotes: list[RemoteModule] = state.get("rpc_remotes", [])
+    by_process = {r.base_url: r for r in remotes}  # one question per process
+    for remote in by_process.values():
+        modules.update(await remote.event_progress(deletion_id, UserDeletionRequested))
+    return UserDeletionProgress(
+        deletion_id=deletion_id,
+        modules=modules,
+        complete=all(s == "applied" for s in modules.values()),
+    )
+
+
 class SessionSagaController(Controller):
     path = "/sessions"
     tags = ["conversation"]
@@ -156,19 +173,7 @@ class UserDeletionController(Controller):
     async def deletion_progress(
         self, state: State, deletion_id: FromPath[UUID]
     ) -> UserDeletionProgress:
-        events: EventSystem | None = state.get("events")
-        if events is None:
-            raise Unavailable("events are not relayed in this process")
-        modules = await events.progress(deletion_id, UserDeletionRequested)
-        remotes: list[RemoteModule] = state.get("rpc_remotes", [])
-        by_process = {r.base_url: r for r in remotes}  # one question per process
-        for remote in by_process.values():
-            modules.update(await remote.event_progress(deletion_id, UserDeletionRequested))
-        return UserDeletionProgress(
-            deletion_id=deletion_id,
-            modules=modules,
-            complete=all(s == "applied" for s in modules.values()),
-        )
+        return await user_deletion_progress(state, deletion_id)
 
     @delete(
         "/admin/users/{user_id:str}",

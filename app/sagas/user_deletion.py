@@ -14,6 +14,7 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.kernel.columns import utcnow
@@ -21,7 +22,7 @@ from app.kernel.database import ModuleDatabase
 from app.kernel.events import Outbox
 from contracts.users import TokenRevocation, UserDeletion, UserDeletionRequested
 
-from .models import SagaRow, SagaStepRow
+from .models import SagaRow, SagaStepRow, SigninLinkRow
 from .token_revocations import revoke, valid_after
 
 FINISHED = ("succeeded", "compensated")
@@ -46,6 +47,31 @@ class UserDeletionService:
 
     async def tokens_valid_after(self, *, user_id: str) -> datetime | None:
         return await valid_after(self._db, user_id)
+
+    async def list_user_deletions(self, *, limit: int) -> list[UserDeletion]:
+        outbox = self._outbox.table
+        query = (
+            select(outbox.c.event_id, outbox.c.user_id, outbox.c.occurred_at)
+            .where(outbox.c.type == UserDeletionRequested.TYPE)
+            .order_by(outbox.c.id.desc())
+            .limit(min(max(limit, 1), 200))
+        )
+        async with self._db.read() as tx:
+            rows = (await tx.execute(query)).all()
+        return [
+            UserDeletion(deletion_id=event_id, user_id=user_id, requested_at=at)
+            for event_id, user_id, at in rows
+        ]
+
+    async def claim_signin_link(self, *, link_id: str, expires_at: datetime) -> bool:
+        try:
+            async with self._db.transaction() as tx:
+                # Links past their expiry can never be redeemed again: forget them.
+                await tx.execute(delete(SigninLinkRow).where(SigninLinkRow.expires_at < utcnow()))
+                tx.add(SigninLinkRow(link_id=link_id, expires_at=expires_at))
+        except IntegrityError:
+            return False
+        return True
 
 
 async def request_user_deletion(
