@@ -13,6 +13,7 @@ from bench import (
     remote_calls,
     retrieval_quality,
     sagas,
+    telemetry_overhead,
     tools_sandbox,
 )
 
@@ -25,5 +26,6 @@ asyncio.run(memory_recall.main())
 asyncio.run(sagas.main())
 asyncio.run(events.main())
 asyncio.run(remote_calls.main())
+asyncio.run(telemetry_overhead.main())
 asyncio.run(bulkheads.main())
 asyncio.run(load.main())
