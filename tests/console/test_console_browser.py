@@ -41,6 +41,7 @@ CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 ARTIFACTS = Path(os.environ.get("BULKHEAD_TEST_ARTIFACTS", "test-artifacts"))
 MODULES = ["conversation", "billing", "rag", "tools", "memory", "analytics", "sagas"]
 Auth = Callable[..., dict[str, str]]
+INJECTED = "<img src=x onerror=\"document.title='pwned'\">"
 
 pytestmark = pytest.mark.skipif(
     not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()),
@@ -105,6 +106,13 @@ async def test_an_admin_runs_the_system_from_the_console(
     app = create_app(settings)
     poison = poison_analytics(None, app.state.events, monkeypatch)  # type: ignore[arg-type]  # the helper does not use its first argument
     poison.poisoned.add("mallory")
+    # The error a handler raised is shown on the page: here it carries markup that would
+    # run if the page did not escape it.
+    monkeypatch.setattr(
+        "tests.events.test_consumers.ValueError",
+        lambda message: ValueError(f"{message} {INJECTED}"),
+        raising=False,
+    )
     saga_id = await stuck_saga(settings)
     with InThreadServer(app) as base:
         made = httpx.post(f"{base}/v1/sessions", json={"title": "x"}, headers=auth("mallory"))
@@ -141,6 +149,7 @@ async def test_an_admin_runs_the_system_from_the_console(
 
         dead = browser.find_element(By.CSS_SELECTOR, f"[data-dead-letter='{letter['id']}']")
         assert "cannot read session" in dead.text
+        assert INJECTED in dead.text and browser.title != "pwned"  # shown as text, not run
         poison.poisoned.clear()  # the handler is fixed
         dead.find_element(By.TAG_NAME, "button").click()
         wait_for(browser, lambda d: "resubmitted: applied" in text_of(d))
