@@ -183,3 +183,31 @@ def test_no_valid_token_is_refused_with_401(base_url: str, authorization: str | 
     response = httpx.post(f"{base_url}/mcp", json=ping, headers=headers)
     assert response.status_code == 401
     assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ("[" * 200_000 + "]" * 200_000, 400),  # nesting past any parser's stack
+        (
+            '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"math.evaluate",'
+            '"arguments":' + '{"a":' * 5_000 + "1" + "}" * 5_000 + "}}",
+            400,
+        ),
+        ("{not json", 400),
+        ('{"a":"' + "x" * 5_000_000 + '"}', 413),  # past the transport's 4 MiB
+    ],
+    ids=["deep", "deep arguments", "malformed", "huge"],
+)
+def test_hostile_bodies_are_refused_and_the_server_stays_up(
+    base_url: str, auth: Auth, body: str, status: int
+) -> None:
+    headers = {
+        **auth("alice"),
+        "Accept": "application/json, text/event-stream",
+        "Content-Type": "application/json",
+    }
+    answer = httpx.post(f"{base_url}/mcp", content=body, headers=headers, timeout=60)
+    assert answer.status_code == status
+    assert "Traceback" not in answer.text
+    assert httpx.get(f"{base_url}/health").status_code == 200
