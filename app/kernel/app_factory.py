@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from importlib.resources import files
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -17,17 +16,15 @@ from litestar import Controller, Litestar, Router
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.handlers import ASGIRouteHandler
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 from litestar.plugins.prometheus import PrometheusConfig
-from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from litestar.types import ControllerRouterHandler
 
 from contracts.record import Contracts
 
+from .api_docs import docs_assets, openapi_config
 from .auth import RevokesTokens, jwt_auth, resolve_jwt_secret
 from .database import ModuleDatabase
 from .events.routes import EventsAdminController
@@ -45,10 +42,6 @@ from .telemetry import TelemetrySettings, configure_tracing, logging_config, req
 from .telemetry.scrape import MetricsController
 
 API_PREFIX = "/v1"
-DOCS_PATH = "/schema/swagger"
-DOCS_ASSETS = "/schema/assets"
-# Swagger UI 5 (OpenAPI 3.1, which Litestar writes), as the `swagger-ui-py` package ships it.
-SWAGGER_UI = Path(str(files("swagger_ui") / "static"))
 
 
 @dataclass(frozen=True)
@@ -142,9 +135,6 @@ def build_app(
     served beside `/v1` with their own auth (MCP); `pages` too, rendered from the Jinja
     templates in `templates` (the console)."""
     auth = jwt_auth(resolve_jwt_secret(settings))
-    docs_assets = create_static_files_router(
-        path=DOCS_ASSETS, directories=[SWAGGER_UI], include_in_schema=False
-    )
     telemetry = settings.of(TelemetrySettings)
     # A split deployment's processes are told apart in traces by their service's name.
     configure_tracing(telemetry, settings.of(RpcSettings).service_name or "bulkhead")
@@ -203,7 +193,7 @@ def build_app(
             api,
             InternalRpcController,
             MetricsController,
-            docs_assets,
+            docs_assets(),
             *(e.route for e in endpoints),
             *pages,
         ],
@@ -234,20 +224,7 @@ def build_app(
                 "rpc_verifier": rpc_verifier or ServiceVerifier(settings.data_dir / "keys", {}),
             }
         ),
-        openapi_config=OpenAPIConfig(
-            title="Bulkhead",
-            version="0.1.0",
-            description="A backend for AI agents where every module owns its own database.",
-            # Served from here, not a CDN: the docs work on a machine without internet.
-            render_plugins=[
-                SwaggerRenderPlugin(
-                    js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
-                    css_url=f"{DOCS_ASSETS}/swagger-ui.css",
-                    standalone_preset_js_url=f"{DOCS_ASSETS}/swagger-ui-standalone-preset.js",
-                    favicon=f"<link rel='icon' type='image/png' href='{DOCS_ASSETS}/favicon-32x32.png'>",
-                )
-            ],
-        ),
+        openapi_config=openapi_config(),
         logging_config=logging_config(settings.log_level, telemetry.log_format),
         template_config=(
             TemplateConfig(directory=templates, engine=JinjaTemplateEngine) if templates else None
