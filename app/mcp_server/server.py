@@ -42,8 +42,12 @@ def build_server(contracts: Contracts, composition_timeout_s: float) -> Server[A
     ) -> types.ListToolsResult:
         listed = [_own_listing(t) for t in OWN_TOOLS.values() if contracts.runs(t.module)]
         if contracts.runs("tools"):
-            page = await contracts.tools.list_tools()
-            listed += [as_mcp_tool(t) for t in page.items]
+            try:
+                page = await contracts.tools.list_tools()
+            except ContractError as exc:  # the registry is down: the other tools still work
+                logger.warning("MCP tools/list without the registry: %s", exc.message)
+            else:
+                listed += [as_mcp_tool(t) for t in page.items]
         return types.ListToolsResult(tools=listed)
 
     async def call_tool(_: Context, params: types.CallToolRequestParams) -> types.CallToolResult:

@@ -20,6 +20,9 @@ from mcp.shared.exceptions import MCPError
 
 from app.kernel.settings import Settings
 from app.main import create_app
+from app.mcp_server.server import build_server
+from contracts.errors import Unavailable
+from contracts.record import Contracts
 from tests.conftest import FAST_MODEL, JWT_SECRET
 from tests.over_the_wire import InThreadServer
 
@@ -211,3 +214,21 @@ def test_hostile_bodies_are_refused_and_the_server_stays_up(
     assert answer.status_code == status
     assert "Traceback" not in answer.text
     assert httpx.get(f"{base_url}/health").status_code == 200
+
+
+async def test_tools_list_goes_on_without_the_registry() -> None:
+    """The tools module down (a remote that does not answer): the agent still gets the
+    tools of the modules that work."""
+
+    class DownTools:
+        async def list_tools(self, **_: object) -> object:
+            raise Unavailable("the tools module at http://tools:8000 did not answer")
+
+    contracts = (
+        Contracts.none_running()
+        .with_service("tools", DownTools())
+        .with_service("memory", object())  # running: its tools are listed
+    )
+    async with Client(build_server(contracts, 1.0)) as client:  # in-process
+        names = {t.name for t in (await client.list_tools()).tools}
+    assert names == {"memory-recall", "memory-remember"}
