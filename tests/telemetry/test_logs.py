@@ -45,8 +45,14 @@ async def test_each_line_carries_the_request_and_trace_ids(
         )
         forged = await client.get("/v1/sessions", headers={**token, "X-Request-ID": "x\ny"})
         refused = await client.get("/v1/sessions", headers={"X-Request-ID": "no-token-1"})
+        session = (await client.post("/v1/sessions", json={"title": "t"}, headers=token)).json()
+        said = {"role": "user", "content": "my locker code is secret-message-77"}
+        posted = await client.post(
+            f"/v1/sessions/{session['id']}/messages", json=said, headers=token
+        )
+        assert posted.status_code == 201, posted.text
         lines = await lines_until(
-            capfd, lambda seen: sum(line["logger"] == "bulkhead.access" for line in seen) >= 3
+            capfd, lambda seen: sum(line["logger"] == "bulkhead.access" for line in seen) >= 5
         )
 
     assert answer.headers["x-request-id"] == "req-1234"
@@ -60,4 +66,5 @@ async def test_each_line_carries_the_request_and_trace_ids(
     assert any(line["request_id"] == "no-token-1" for line in access)
     everything = json.dumps(lines)
     assert "secret-param-9" not in everything
+    assert "secret-message-77" not in everything
     assert token["Authorization"].removeprefix("Bearer ") not in everything
