@@ -69,7 +69,7 @@ class ModuleDatabase:
     ) -> None:
         self.module = module
         self.engine = engine
-        trace_statements(engine)
+        trace_statements(engine, module)
         self._connect_timeout_s = connect_timeout_s
         self.breaker = breaker or CircuitBreaker(f"{module} database")
         self._reads = async_sessionmaker(engine, expire_on_commit=False)

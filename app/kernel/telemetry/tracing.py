@@ -23,6 +23,7 @@ from .settings import TelemetrySettings
 
 TRACER = trace.get_tracer("bulkhead")
 TRACEPARENT_LENGTH = 55  # W3C: version-traceid-spanid-flags
+DATABASE_TRACERS = "bulkhead.db"
 Attributes = Mapping[str, str | int | float | bool]
 
 
@@ -71,10 +72,12 @@ def current_trace_id() -> str | None:
     return format(span_context.trace_id, "032x") if span_context.is_valid else None
 
 
-def trace_statements(engine: AsyncEngine) -> None:
+def trace_statements(engine: AsyncEngine, module: str) -> None:
     """A span for each statement `engine` runs (SQLAlchemy's OpenTelemetry instrumentation,
-    attached to this one engine: each module's database shows as its own `db.name`)."""
+    attached to this one engine), from a tracer named for the module (`bulkhead.db.memory`):
+    a trace shows whose database each statement went to."""
     usage = metrics.get_meter("bulkhead").create_up_down_counter(
         "db.client.connections.usage", unit="connections"
     )
-    EngineTracer(TRACER, engine.sync_engine, usage)  # type: ignore[no-untyped-call]
+    tracer = trace.get_tracer(f"{DATABASE_TRACERS}.{module}")
+    EngineTracer(tracer, engine.sync_engine, usage)  # type: ignore[no-untyped-call]
