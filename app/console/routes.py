@@ -15,7 +15,7 @@ from litestar.config.csrf import CSRFConfig
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
-from litestar.exceptions import NotAuthorizedException
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware.base import DefineMiddleware
 from litestar.middleware.csrf import CSRFMiddleware
@@ -28,7 +28,7 @@ from litestar.types import ASGIApp
 
 from app.kernel.events.system import EventSystem
 from app.kernel.module import Module
-from contracts.errors import ContractError
+from contracts.errors import ContractError, Unavailable
 from contracts.record import Contracts
 
 from . import signin
@@ -41,7 +41,7 @@ SESSION_KEY = "bulkhead_console"
 Days = Annotated[int, QueryParameter(ge=1, le=90, description="the range, in days")]
 
 
-def console_router(secret: str, modules: Sequence[Module], secure_cookie: bool) -> list[Any]:
+def console_router(secret: str, modules: Sequence[Module], secure_cookie: bool) -> list[Router]:
     """The console's routes and its static files. `secret` seals the session cookie and
     signs the CSRF tokens (keys derived from it, one per use)."""
     session = CookieBackendConfig(
@@ -65,7 +65,10 @@ def console_router(secret: str, modules: Sequence[Module], secure_cookie: bool) 
         route_handlers=[ConsoleController],
         middleware=[_sessions(session), DefineMiddleware(CSRFMiddleware, config=csrf)],
         dependencies={"modules": _constant(list(modules)), "link_secret": _constant(secret)},
-        exception_handlers={NotAuthorizedException: _signin_needed},
+        exception_handlers={
+            NotAuthorizedException: _signin_needed,
+            PermissionDeniedException: _form_refused,  # the CSRF check's answer
+        },
         include_in_schema=False,
     )
     assets = create_static_files_router(
@@ -85,6 +88,7 @@ def _sessions(config: CookieBackendConfig) -> Callable[[ASGIApp], ASGIApp]:
 
 
 def _derive(secret: str, purpose: str) -> bytes:
+    """A key per use from the server's high-entropy secret: a labelled hash suffices."""
     return hashlib.sha256(f"{purpose}:{secret}".encode()).digest()
 
 
@@ -109,6 +113,15 @@ def _signin_needed(request: Request[Any, Any, Any], _: Exception) -> Response[An
         "Your console session has ended, or you have not signed in. Run "
         "`bulkhead console` on the server for a one-time sign-in link.",
         401,
+    )
+
+
+def _form_refused(request: Request[Any, Any, Any], _: Exception) -> Response[Any]:
+    return _message(
+        "That action was not taken",
+        "The form did not carry this session's token (it came from another page, or the "
+        "session changed). Go back to the console, reload it and try again.",
+        403,
     )
 
 
@@ -182,7 +195,7 @@ class ConsoleController(Controller):
         events: EventSystem | None = state.get("events")
         try:
             if events is None:
-                raise ContractError("events are not relayed in this process")
+                raise Unavailable("events are not relayed in this process")
             letter = await events.resubmit(consumer, letter_id)
             outcome = "applied" if letter.resolved_at else f"failed again: {letter.error}"
             request.session["notice"] = f"Dead letter {letter_id} resubmitted: {outcome}."
