@@ -37,10 +37,12 @@ Context = ServerRequestContext[Any]
 
 
 def build_server(contracts: Contracts, composition_timeout_s: float) -> Server[Any]:
+    own_listed = [_own_listing(t) for t in OWN_TOOLS.values() if contracts.runs(t.module)]
+
     async def list_tools(
         _: Context, __: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
-        listed = [_own_listing(t) for t in OWN_TOOLS.values() if contracts.runs(t.module)]
+        listed = list(own_listed)
         if contracts.runs("tools"):
             try:
                 page = await contracts.tools.list_tools()
