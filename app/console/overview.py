@@ -3,15 +3,16 @@ Each part that cannot be read becomes a note on the page, never a failed page.""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from functools import partial
+from typing import Any
 
 from litestar.datastructures import State
 from sqlalchemy.engine import make_url
 
+from app.composition.parts import Part, gather_parts
 from app.kernel.events.dead_letters import DeadLetter
 from app.kernel.events.system import EventsStatus, EventSystem
 from app.kernel.health import Health, check_health
@@ -23,11 +24,10 @@ from contracts.analytics import AnalyticsReport
 from contracts.record import Contracts
 from contracts.sagas import Saga
 from contracts.tools import ToolStats
-from contracts.users import UserDeletion, UserDeletionProgress
+from contracts.users import UserDeletionProgress
 
 from .charts import Chart
 
-T = TypeVar("T")
 PART_TIMEOUT_S = 5.0
 
 
@@ -66,61 +66,57 @@ class Overview:
 async def overview(state: State, modules: Sequence[Module], days: int) -> Overview:
     contracts: Contracts = state["contracts"]
     events: EventSystem | None = state.get("events")
-    notes: list[str] = []
     until = datetime.now(UTC)
     since = until - timedelta(days=days)
-    async with asyncio.TaskGroup() as parts:  # all at once; each part catches its own failure
-        health = parts.create_task(_part("health", check_health(state), notes))
-        report = parts.create_task(
-            _part("analytics", contracts.analytics.report(since=since, until=until), notes)
-        )
-        tools = parts.create_task(
-            _part("tools", contracts.tools.stats(since=since, until=until), notes)
-        )
-        counts = parts.create_task(_part("sagas", contracts.sagas.count_by_state(), notes))
-        stuck = parts.create_task(
-            _part("sagas", contracts.sagas.list_sagas(state="needs_attention", limit=50), notes)
-        )
-        letters = parts.create_task(
-            _part("events", events.dead_letters(limit=100), notes) if events else _none()
-        )
-        status = parts.create_task(_part("events", events.status(), notes) if events else _none())
-        asked = parts.create_task(
-            _part("deletions", contracts.sagas.list_user_deletions(limit=20), notes)
-        )
-    page = stuck.result()
-    histories = (
-        await asyncio.gather(
-            *(_part("sagas", contracts.sagas.get_saga(saga_id=s.id), notes) for s in page.items)
-        )
-        if page
-        else []
+    parts = await gather_parts(
+        {
+            "health": lambda: check_health(state),
+            "analytics": lambda: contracts.analytics.report(since=since, until=until),
+            "tools": lambda: contracts.tools.stats(since=since, until=until),
+            "sagas": contracts.sagas.count_by_state,
+            "stuck sagas": lambda: contracts.sagas.list_sagas(state="needs_attention", limit=50),
+            "dead letters": None if events is None else lambda: events.dead_letters(limit=100),
+            "events": None if events is None else events.status,
+            "deletions": lambda: contracts.sagas.list_user_deletions(limit=20),
+        },
+        PART_TIMEOUT_S,
     )
+    stuck = parts["stuck sagas"].data.items if parts["stuck sagas"].ok else []
+    details = await gather_parts(
+        {str(s.id): partial(contracts.sagas.get_saga, saga_id=s.id) for s in stuck},
+        PART_TIMEOUT_S,
+    )
+    asked = parts["deletions"].data if parts["deletions"].ok else []
+    progress = await gather_parts(
+        {str(d.deletion_id): partial(user_deletion_progress, state, d.deletion_id) for d in asked},
+        PART_TIMEOUT_S,
+    )
+    report = _data(parts["analytics"])
     return Overview(
         days=days,
-        modules=_module_rows(state, modules, health.result()),
-        charts=_charts(report.result(), tools.result()),
-        retrieval=_retrieval(report.result()),
-        saga_counts=counts.result() or {},
-        needs_attention=[h for h in histories if h is not None],
-        dead_letters=_by_consumer(letters.result() or []),
-        lag=_lag(status.result()),
-        deletions=await _deletions(state, asked.result() or [], notes),
-        notes=notes,
+        modules=_module_rows(state, modules, _data(parts["health"])),
+        charts=_charts(report, _data(parts["tools"])),
+        retrieval=_retrieval(report),
+        saga_counts=_data(parts["sagas"]) or {},
+        needs_attention=[p.data for p in details.values() if p.ok],
+        dead_letters=_by_consumer(_data(parts["dead letters"]) or []),
+        lag=_lag(_data(parts["events"])),
+        deletions=[
+            Deletion(d.user_id, d.requested_at, _data(progress[str(d.deletion_id)]))
+            for d in asked
+            if not (progress[str(d.deletion_id)].ok and progress[str(d.deletion_id)].data.complete)
+        ],
+        notes=[
+            f"{name}: could not be read ({part.error})"
+            for name, part in [*parts.items(), *details.items(), *progress.items()]
+            if not part.ok
+        ],
     )
 
 
-async def _part(name: str, call: Awaitable[T], notes: list[str]) -> T | None:
-    try:
-        return await asyncio.wait_for(call, PART_TIMEOUT_S)
-    except Exception as exc:  # the page shows the rest, and says what is missing
-        message = getattr(exc, "message", None) or type(exc).__name__
-        notes.append(f"{name}: could not be read ({message})")
-        return None
-
-
-async def _none() -> None:
-    return None
+def _data(part: Part) -> Any:
+    """What a part answered, or None where it failed (its note says why)."""
+    return part.data if part.ok else None
 
 
 def _module_rows(state: State, modules: Sequence[Module], health: Health | None) -> list[ModuleRow]:
@@ -212,14 +208,3 @@ def _lag(status: EventsStatus | None) -> dict[str, float]:
         else 0.0
         for o in status.outboxes
     }
-
-
-async def _deletions(state: State, asked: list[UserDeletion], notes: list[str]) -> list[Deletion]:
-    progress = await asyncio.gather(
-        *(_part("deletions", user_deletion_progress(state, d.deletion_id), notes) for d in asked)
-    )
-    return [
-        Deletion(d.user_id, d.requested_at, p)
-        for d, p in zip(asked, progress, strict=True)
-        if p is None or not p.complete  # in progress, or unknown
-    ]

@@ -17,6 +17,7 @@ import httpx
 import jwt
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -76,7 +77,9 @@ def text_of(driver: WebDriver) -> str:
 
 
 def wait_for(driver: WebDriver, condition: Callable[[WebDriver], object]) -> None:
-    WebDriverWait(driver, 20).until(condition)
+    """Until `condition` holds; an element that went with a page being replaced is asked
+    again on the next page."""
+    WebDriverWait(driver, 20, ignored_exceptions=(StaleElementReferenceException,)).until(condition)
 
 
 async def stuck_saga(settings: Settings) -> uuid.UUID:
