@@ -6,6 +6,7 @@ over each module with its database and its built service.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ from .rpc.settings import RpcSettings
 from .settings import Settings
 from .telemetry import TelemetrySettings, configure_tracing, logging_config, request_ids
 from .telemetry.scrape import MetricsController
+from .telemetry.tracing import flush_traces
 
 API_PREFIX = "/v1"
 
@@ -169,6 +171,7 @@ def build_app(
         for service in background:
             await service.stop_background()
         await close_modules(bound, remotes)
+        await asyncio.to_thread(flush_traces)  # it waits on the exporter's network call
 
     api = Router(
         path=API_PREFIX,

@@ -41,6 +41,13 @@ def configure_tracing(settings: TelemetrySettings, service_name: str) -> None:
     trace.set_tracer_provider(provider)
 
 
+def flush_traces(timeout_s: float = 5.0) -> None:
+    """Send the spans still waiting in their batch (a stopping server's last ones)."""
+    provider = trace.get_tracer_provider()
+    if isinstance(provider, TracerProvider):
+        provider.force_flush(int(timeout_s * 1000))
+
+
 def current_traceparent() -> str | None:
     """The current span as a `traceparent` to store beside work done later."""
     carrier: dict[str, str] = {}
