@@ -1,7 +1,7 @@
 """`bulkhead ...`: serve, migrate, provision PostgreSQL, mint tokens and keys, generate
 deployment files, settings, docs, check.
 
-One file (~580 lines) on purpose: it reads as the list of commands, each a few lines that
+One file (~600 lines) on purpose: it reads as the list of commands, each a few lines that
 hand over to the kernel, a contract or `app/deploy`; the work itself lives elsewhere.
 """
 

@@ -14,7 +14,7 @@ from litestar import Controller, Request, Response, Router, get, post
 from litestar.config.csrf import CSRFConfig
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware.base import DefineMiddleware
@@ -26,6 +26,7 @@ from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
 from litestar.types import ASGIApp
 
+from app.kernel.app_factory import provided
 from app.kernel.events.system import EventSystem
 from app.kernel.module import Module
 from contracts.errors import ContractError, Unavailable
@@ -64,7 +65,7 @@ def console_router(secret: str, modules: Sequence[Module], secure_cookie: bool) 
         path=PATH,
         route_handlers=[ConsoleController],
         middleware=[_sessions(session), DefineMiddleware(CSRFMiddleware, config=csrf)],
-        dependencies={"modules": _constant(list(modules)), "link_secret": _constant(secret)},
+        dependencies={"modules": provided(list(modules)), "link_secret": provided(secret)},
         exception_handlers={
             NotAuthorizedException: _signin_needed,
             PermissionDeniedException: _form_refused,  # the CSRF check's answer
@@ -90,13 +91,6 @@ def _sessions(config: CookieBackendConfig) -> Callable[[ASGIApp], ASGIApp]:
 def _derive(secret: str, purpose: str) -> bytes:
     """A key per use from the server's high-entropy secret: a labelled hash suffices."""
     return hashlib.sha256(f"{purpose}:{secret}".encode()).digest()
-
-
-def _constant(value: Any) -> Provide:
-    async def provide() -> Any:
-        return value
-
-    return Provide(provide, use_cache=True)
 
 
 def signed_in(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:

@@ -99,11 +99,13 @@ class RunsInBackground(Protocol):
     async def stop_background(self) -> None: ...
 
 
-def _provider(service: object) -> Provide:
-    async def provide_service() -> object:
-        return service
+def provided(value: object) -> Provide:
+    """A dependency that is always `value` (a service, the contracts, a page's settings)."""
 
-    return Provide(provide_service, use_cache=True)
+    async def provide() -> object:
+        return value
+
+    return Provide(provide, use_cache=True)
 
 
 async def close_modules(
@@ -185,9 +187,9 @@ def build_app(
         # Each module's controllers ask for their service by the module's name.
         # Cross-module routes ask for `contracts`, the typed record.
         dependencies={
-            **{b.module.name: _provider(b.api) for b in bound},
-            **{r.module.name: _provider(r.api) for r in remotes},
-            "contracts": _provider(contracts),
+            **{b.module.name: provided(b.api) for b in bound},
+            **{r.module.name: provided(r.api) for r in remotes},
+            "contracts": provided(contracts),
         },
     )
     app = Litestar(

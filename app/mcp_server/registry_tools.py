@@ -38,12 +38,9 @@ def as_tool_result(execution: Execution) -> types.CallToolResult:
     is an object, as MCP allows); any other end is a tool error naming the status, the
     reason and the audit row to look up."""
     if execution.status == "succeeded":
-        result = execution.result
-        return types.CallToolResult(
-            content=[types.TextContent(text=_json(result))],
-            structured_content=result if isinstance(result, dict) else None,
-            _meta={"bulkhead/execution_id": str(execution.id)},
-        )
+        answered = json_result(execution.result)
+        answered.meta = {"bulkhead/execution_id": str(execution.id)}
+        return answered
     said = f"{execution.status}: {execution.reason or 'no reason recorded'}"
     return error_result(f"{said} (execution {execution.id})")
 
@@ -60,5 +57,10 @@ def error_result(text: str) -> types.CallToolResult:
     return types.CallToolResult(content=[types.TextContent(text=text)], is_error=True)
 
 
-def _json(value: Any) -> str:
-    return msgspec.json.encode(value).decode()
+def json_result(value: Any) -> types.CallToolResult:
+    """A tool's answer: its JSON as text, and as structured content when it is an object
+    (the only kind MCP takes there through 2025-11-25)."""
+    return types.CallToolResult(
+        content=[types.TextContent(text=msgspec.json.encode(value).decode())],
+        structured_content=value if isinstance(value, dict) else None,
+    )

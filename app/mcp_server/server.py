@@ -24,7 +24,7 @@ from contracts.tools import Caller, ToolNotFound
 from . import session_resources
 from .bearer import current_principal
 from .own_tools import OWN_TOOLS, OwnTool, object_schema
-from .registry_tools import as_mcp_tool, as_tool_result, error_result, refusal
+from .registry_tools import as_mcp_tool, as_tool_result, error_result, json_result, refusal
 
 logger = logging.getLogger("bulkhead.mcp")
 
@@ -125,8 +125,4 @@ async def _call_own(
         checked = msgspec.json.decode(msgspec.json.encode(arguments), type=tool.arguments)
     except msgspec.ValidationError as exc:
         return error_result(f"InvalidParams: {exc}")
-    result = msgspec.to_builtins(await tool.run(contracts, caller, checked))
-    return types.CallToolResult(
-        content=[types.TextContent(text=msgspec.json.encode(result).decode())],
-        structured_content=result,
-    )
+    return json_result(msgspec.to_builtins(await tool.run(contracts, caller, checked)))

@@ -77,6 +77,7 @@ async def test_a_registry_tool_runs_in_the_sandbox_and_is_audited(
         audit = admin.get("/tools/executions", params={"tool": "math.evaluate"}).json()
     (row,) = audit["items"]
     assert (row["user_id"], row["client_id"], row["status"]) == ("alice", "agent-a", "succeeded")
+    assert result.meta is not None and result.meta["bulkhead/execution_id"] == row["id"]
 
 
 async def test_refusals_are_tool_errors_that_say_why_and_are_audited(
