@@ -19,7 +19,7 @@ from app.kernel.database import ModuleDatabase
 from .models import WorkingMemoryContentsRow as Row
 from .working_store import Stored
 
-_LOCKED = "memory.working_rows_locked"  # in the transaction's `info`: rows it holds
+_HELD = "memory.working_rows_held"  # in the transaction's `info`: rows it has locked
 
 
 class DatabaseStore:
@@ -36,6 +36,7 @@ class DatabaseStore:
             if row is None:
                 row = Row(session_id=session_id, items=_encode(items[-max_items:]), expires_at=now)
                 tx.add(row)
+                _held(tx)[session_id] = row
             return _renew(row, ttl_s, now)
 
     async def append(
@@ -54,21 +55,28 @@ class DatabaseStore:
             return None if row is None else _renew(row, ttl_s, now)
 
     async def prefetch(self, session_ids: list[str]) -> None:
-        """One query locks and loads them all into the transaction's identity map."""
+        """One query locks and loads them all, held for the rest of the transaction (a
+        session's identity map keeps only weak references: loaded rows nobody holds are
+        gone by the next `get`, which would ask again, once per session)."""
         async with self._db.unit_of_work() as tx:
-            locked: set[str] = tx.info.setdefault(_LOCKED, set())
-            wanted = [s for s in session_ids if s not in locked]
+            held = _held(tx)
+            wanted = [s for s in session_ids if s not in held]
             if wanted:
-                await tx.execute(select(Row).where(Row.session_id.in_(wanted)).with_for_update())
-                locked.update(wanted)
+                found = await tx.scalars(
+                    select(Row).where(Row.session_id.in_(wanted)).with_for_update()
+                )
+                held.update(dict.fromkeys(wanted))
+                held.update({row.session_id: row for row in found})
 
     async def delete(self, session_ids: list[str]) -> None:
         async with self._db.unit_of_work() as tx:
             await tx.execute(delete(Row).where(Row.session_id.in_(session_ids)))
+            _held(tx).update(dict.fromkeys(session_ids))
 
     async def live_sessions(self, *, now: datetime) -> int:
         async with self._db.unit_of_work() as tx:
             await tx.execute(delete(Row).where(Row.expires_at <= now))
+            tx.info.pop(_HELD, None)  # some of those may be gone now: ask again
             return int((await tx.execute(select(func.count()).select_from(Row))).scalar_one())
 
     async def ping(self) -> None:
@@ -80,18 +88,24 @@ class DatabaseStore:
     @staticmethod
     async def _live(tx: AsyncSession, session_id: str, now: datetime) -> Row | None:
         # Locked once per transaction: a second call (a read, then an append, as an event
-        # handler does) finds the row in the session's identity map without a query.
-        locked: set[str] = tx.info.setdefault(_LOCKED, set())
-        if session_id in locked:
-            row = await tx.get(Row, session_id)
+        # handler does) finds the row held without a query.
+        held = _held(tx)
+        if session_id in held:
+            row = held[session_id]
         else:
-            row = await tx.get(Row, session_id, with_for_update=True)
-            locked.add(session_id)
+            row = held[session_id] = await tx.get(Row, session_id, with_for_update=True)
         if row is not None and row.expires_at <= now:
             await tx.delete(row)
             await tx.flush()
+            held[session_id] = None
             return None
         return row
+
+
+def _held(tx: AsyncSession) -> dict[str, Row | None]:
+    """The rows this transaction has locked (None: there was none), by session id."""
+    held: dict[str, Row | None] = tx.info.setdefault(_HELD, {})
+    return held
 
 
 def _renew(row: Row, ttl_s: int, now: datetime) -> Stored:
