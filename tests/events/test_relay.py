@@ -4,6 +4,7 @@ applied exactly once by consumers whatever happens."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -11,8 +12,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select, update
 
+from app.kernel.database import open_module_database
 from app.kernel.events import Relay
-from contracts.conversation import MessageCreate, SessionCreate
+from contracts.conversation import MessageCreate, SessionCreate, SessionCreated
 from contracts.events import EventEnvelope
 
 from .conftest import Modules, RecordingBus, sessions_counted
@@ -169,3 +171,36 @@ class SlowBus(RecordingBus):
     async def publish(self, envelopes: Sequence[EventEnvelope]) -> None:
         await asyncio.sleep(0.02)
         await super().publish(envelopes)
+
+
+async def test_the_background_relay_publishes_a_commit_here_at_once_and_others_by_polling(
+    modules: Modules,
+) -> None:
+    """A commit in this process wakes its outbox's relay; rows another process wrote
+    (which wakes nothing here) go out at the next poll of every outbox."""
+    bus = RecordingBus()
+    events = modules.events(bus, poll_s=2.0)
+    await events.start_background()
+    await events.settle()
+    conversation = modules.contracts.conversation
+    started = asyncio.get_running_loop().time()
+    await conversation.create_session(user_id="alice", session=SessionCreate(title="here"))
+    await events.settle()
+    assert [e.type for e in bus.published] == ["SessionCreated"]
+    assert asyncio.get_running_loop().time() - started < 1.5  # woken, not polled
+
+    # Another process's writer: the same file, its own engine, nobody here listening.
+    elsewhere = open_module_database("conversation", modules.settings)
+    try:
+        async with elsewhere.transaction() as tx:
+            await modules.outbox("conversation").add(
+                tx,
+                SessionCreated(
+                    user_id="bob", session_id=uuid.uuid4(), title=None, created_at=datetime.now(UTC)
+                ),
+            )
+    finally:
+        await elsewhere.dispose()
+    await events.settle()
+    assert [e.user_id for e in bus.published] == ["alice", "bob"]
+    assert await sessions_counted(modules) == 2

@@ -29,7 +29,9 @@ logger = logging.getLogger("bulkhead.events")
 _decode = msgspec.json.Decoder(EventEnvelope).decode
 _encode = msgspec.json.encode
 _FIELD = b"envelope"
-READ_COUNT = 100
+# Entries read at once, as many as a relay publishes at once (EVENTS_BATCH_SIZE's default):
+# a consumer applies what it reads in one transaction (bench/events.py).
+READ_COUNT = 500
 BLOCK_MS = 1_000
 # Approximate cap on the stream's length. Published events stay in their outbox for the
 # retention period, so the stream is a transport, not the record.

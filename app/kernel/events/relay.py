@@ -43,7 +43,7 @@ class Relay:
         bus: EventBus,
         *,
         owner: str,
-        batch_size: int = 100,
+        batch_size: int = 500,
         lease_s: float = 30.0,
     ) -> None:
         self.source = outbox.source

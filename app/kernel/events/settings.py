@@ -20,7 +20,11 @@ class EventsSettings:
         default_text="unset: in-process",
     )
     batch_size: int = setting(
-        "EVENTS_BATCH_SIZE", 100, Integer(1), "outbox rows a relay claims and publishes at once"
+        "EVENTS_BATCH_SIZE",
+        500,
+        Integer(1),
+        "outbox rows a relay claims and publishes at once; a consumer applies each batch in "
+        "one transaction",
     )
     lease_s: int = setting(
         "EVENTS_LEASE",

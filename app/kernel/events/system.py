@@ -1,14 +1,15 @@
 """Everything events need in one process: a relay per outbox, the bus, the consumers.
 
 Built by the composition root from the modules that run here. In the background it
-relays as soon as a transaction commits events (and every `events_poll_s` for rows other
-processes left behind), purges what is past retention, and on Redis reads the stream.
+relays an outbox as soon as a transaction commits events to it (and every outbox every
+`events_poll_s`, for rows other processes left behind), purges what is past retention, and on Redis reads the stream.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -83,6 +84,11 @@ class EventSystem:
         self.relays: list[Relay] = []
         self.consumers: dict[str, Consumer] = {}
         self._wake = asyncio.Event()
+        # Outboxes that may hold rows to publish, as far as this process knows: those a
+        # commit here wrote to, and those whose last batch was not empty. Claiming from
+        # an empty outbox costs a transaction; with seven outboxes and one busy, that was
+        # most of the relay's time.
+        self._due: set[str] = set()
         for source in sources:
             tables = event_tables_of(source.module.metadata)
             if tables is None:
@@ -99,7 +105,7 @@ class EventSystem:
                     lease_s=events_settings.lease_s,
                 )
             )
-            source.database.on_events_committed(self._wake.set)
+            source.database.on_events_committed(functools.partial(self._woken, outbox.source))
             if isinstance(source.service, ConsumesEvents):
                 consumer = Consumer(
                     source.module.name,
@@ -135,14 +141,18 @@ class EventSystem:
             self._task = None
         await self.bus.stop()
 
-    async def relay_once(self) -> int:
-        """One batch from every outbox; how many events went out."""
+    async def relay_once(self, relays: Sequence[Relay] | None = None) -> int:
+        """One batch from every outbox (or these); how many events went out."""
         published = 0
-        for relay in self.relays:
+        for relay in self.relays if relays is None else relays:
             try:
-                published += await relay.publish_batch()
+                count = await relay.publish_batch()
             except Exception as exc:  # one outbox's trouble must not stop the others
                 logger.warning("relay %s: publishing failed (%r); retrying", relay.source, exc)
+                continue
+            if count:
+                self._due.add(relay.source)  # there may be more behind them
+            published += count
         return published
 
     async def drain(self) -> int:
@@ -154,11 +164,13 @@ class EventSystem:
 
     async def settle(self, timeout_s: float = 30.0) -> None:
         """Return once every event written so far is applied by every consumer: relays
-        here, and waits for what other relays (or the Redis readers) hold."""
+        here (unless the background relay does), and waits for what other relays (or the
+        Redis readers) hold."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         while True:
-            await self.drain()
+            if self._task is None:
+                await self.drain()
             outboxes = await asyncio.gather(*(r.status() for r in self.relays))
             left = [o for o in outboxes if o.unpublished]
             if not left and await self.bus.oldest_unhandled() is None:
@@ -167,21 +179,31 @@ class EventSystem:
                 raise TimeoutError(f"events did not settle within {timeout_s}s: {left or 'bus'}")
             await asyncio.sleep(0.02)
 
+    def _woken(self, source: str) -> None:
+        self._due.add(source)
+        self._wake.set()
+
     async def _relay_forever(self) -> None:
         last_purge = 0.0
         loop = asyncio.get_running_loop()
+        every_outbox = True  # at start, and after each quiet poll interval
         while not self._stopping:
             self._wake.clear()
-            published = await self.relay_once()
+            due = [r for r in self.relays if every_outbox or r.source in self._due]
+            self._due.clear()
+            await self.relay_once(due)
             if loop.time() - last_purge > PURGE_EVERY_S:
                 await self.purge()
                 last_purge = loop.time()
-            if published == 0:
+            every_outbox = False
+            if not self._due:
                 # Not `wait_for`: on Python 3.11 it can swallow a cancellation that
                 # arrives as the event is set, and shutdown would then wait forever.
-                with contextlib.suppress(TimeoutError):
+                try:
                     async with asyncio.timeout(self.own.poll_s):
                         await self._wake.wait()
+                except TimeoutError:
+                    every_outbox = True
 
     async def purge(self, now: datetime | None = None) -> None:
         cutoff = (now or utcnow()) - timedelta(seconds=self.own.retention_s)
