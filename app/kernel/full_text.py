@@ -33,6 +33,7 @@ from .database import dialect_of
 
 POSTINGS_BUDGET = 10_000
 RESCORED = 200  # candidates the affordable words find, for every word to score
+PREFILTERED = 4  # SQLite: times the limit taken from the index before the table's conditions
 
 
 @dataclass(frozen=True)
@@ -125,14 +126,19 @@ class FullTextIndex:
     ) -> list[tuple[uuid.UUID, float]]:
         """Ranked by BM25 (negated: higher is better)."""
         if not conditions:  # the FTS table alone, without a join for every match
-            found = await tx.execute(
-                text(
-                    f"SELECT {self.key}, bm25({self.fts_table}) FROM {self.fts_table} "
-                    f"WHERE {self.fts_table} MATCH :match ORDER BY rank, {self.key} LIMIT :n"
-                ),
-                {"match": match, "n": limit},
+            return await self._sqlite_ranked(tx, match, limit)
+        # The index's best few first, then the conditions on just those: joining every
+        # match to the table was most of the cost (memory at 100k: 93 -> 35 ms). Exact:
+        # when `limit` of the best pass, no row further down can outrank them.
+        best = await self._sqlite_ranked(tx, match, PREFILTERED * limit)
+        passing = set(
+            await tx.scalars(
+                select(self.row_id).where(self.row_id.in_([i for i, _ in best]), *conditions)
             )
-            return [(uuid.UUID(hex=row[0]), -float(row[1])) for row in found]
+        )
+        kept = [(i, score) for i, score in best if i in passing]
+        if len(kept) >= limit or len(best) < PREFILTERED * limit:
+            return kept[:limit]
         fts = (
             select(
                 literal_column(self.key).label(self.key),
@@ -151,6 +157,18 @@ class FullTextIndex:
             {"match": match},
         )
         return [(row[0], -float(row[1])) for row in found]
+
+    async def _sqlite_ranked(
+        self, tx: AsyncSession, match: str, limit: int
+    ) -> list[tuple[uuid.UUID, float]]:
+        found = await tx.execute(
+            text(
+                f"SELECT {self.key}, bm25({self.fts_table}) FROM {self.fts_table} "
+                f"WHERE {self.fts_table} MATCH :match ORDER BY rank, {self.key} LIMIT :n"
+            ),
+            {"match": match, "n": limit},
+        )
+        return [(uuid.UUID(hex=row[0]), -float(row[1])) for row in found]
 
     async def affordable(self, tx: AsyncSession, words: Sequence[str]) -> list[str]:
         """The words, rarest first, while their rows add up to POSTINGS_BUDGET (the

@@ -35,6 +35,7 @@ module = Module(
         "content_tsv",
         "ix_memory_entries_content_tsv",
         "ix_memory_entries_hnsw_",  # vector_index.py, one per model
+        "memory_vectors_",  # vector_index.py: SQLite's vec0 table per model, and its own
     ],
 )
 

@@ -30,7 +30,7 @@ from contracts.memory import (
 )
 from contracts.paging import DEFAULT_PAGE_LIMIT
 
-from . import word_index
+from . import vector_index, word_index
 from .entries import (
     content_hash,
     current,
@@ -87,6 +87,7 @@ class LongTermMemory(MemoryPart):
                 tx.add(row)
                 await tx.flush()
                 await word_index.add(tx, [row])
+                await vector_index.add(tx, [row])
                 await self._outbox.add(
                     tx,
                     MemoryAdded(
@@ -203,6 +204,7 @@ class LongTermMemory(MemoryPart):
             tx.add(new)
             await tx.flush()
             await word_index.add(tx, [new])
+            await vector_index.add(tx, [new])
         return to_entry(new)
 
     async def history(self, *, memory_id: uuid.UUID, user_id: str) -> list[MemoryEntry]:
@@ -252,6 +254,7 @@ class LongTermMemory(MemoryPart):
             )
         )
         await word_index.remove(tx, ids)
+        await vector_index.remove(tx, ids)
         await tx.execute(delete(MemoryEntryRow).where(MemoryEntryRow.id.in_(ids)))
 
 

@@ -5,7 +5,7 @@
     recency = 0.5 ** (time since last access / half-life)
 
 Vector candidates come from `vector_index` (HNSW walked with the user's filter on
-PostgreSQL, an exact scan on SQLite), word candidates from `word_index`; each candidate
+PostgreSQL, the user's partition of a vec0 table on SQLite), word candidates from `word_index`; each candidate
 is then scored exactly. Lexical ranks are scaled so the best is 1.
 """
 
@@ -48,12 +48,13 @@ async def by_meaning(
     tx: AsyncSession,
     query_vector: np.ndarray,
     model_name: str,
+    user_id: str,
     where: Sequence[ColumnElement[bool]],
     limit: int,
 ) -> list[uuid.UUID]:
     await _custom_plans(tx)
     return await vector_index.nearest(
-        tx, query_vector, model_name, where, max(CANDIDATES_PER_WAY, limit)
+        tx, query_vector, model_name, user_id, where, max(CANDIDATES_PER_WAY, limit)
     )
 
 

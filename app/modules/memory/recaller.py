@@ -38,7 +38,7 @@ class Recaller(MemoryPart):
         # Both ways at once, each on its own connection: the word search needs no
         # embedding, so it overlaps the model's work on the query.
         (vector, by_meaning), lexical = await asyncio.gather(
-            self._by_meaning(query, where), self._by_words(user_id, query, where)
+            self._by_meaning(user_id, query, where), self._by_words(user_id, query, where)
         )
         async with self._db.read() as tx:
             rows = await recall.rows_of(tx, list(dict.fromkeys([*by_meaning, *lexical])))
@@ -84,12 +84,12 @@ class Recaller(MemoryPart):
         )
 
     async def _by_meaning(
-        self, query: RecallQuery, where: list[ColumnElement[bool]]
+        self, user_id: str, query: RecallQuery, where: list[ColumnElement[bool]]
     ) -> tuple[np.ndarray, list[uuid.UUID]]:
         vector = (await self._embedder.embed([query.query]))[0]
         async with self._db.read() as tx:
             found = await recall.by_meaning(
-                tx, vector, self._embedder.model_name, where, query.limit
+                tx, vector, self._embedder.model_name, user_id, where, query.limit
             )
         return vector, found
 
