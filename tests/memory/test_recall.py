@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
+from app.kernel.embedding import create_embedder
+from app.kernel.settings import Settings
 from contracts.memory import MemoryAPI, MemoryEntryCreate, RecallFilters, RecallQuery
 
 from .conftest import Clock
@@ -23,6 +26,18 @@ async def test_factors_add_up_to_the_score(memory: MemoryAPI) -> None:
     assert 0 < f.semantic <= 1 and f.importance == 0.8 and f.recency == 1.0
     assert f.relevance == pytest.approx(0.7 * f.semantic + 0.3 * f.lexical, abs=1e-5)
     assert f.score == pytest.approx(f.relevance + f.importance + f.recency, abs=1e-5)
+
+
+async def test_semantic_is_the_cosine_of_the_query_and_the_memory(
+    memory: MemoryAPI, settings: Settings
+) -> None:
+    content, question = "Allergic to peanuts and shellfish", "peanuts or cashews"
+    await memory.add(user_id="alice", entry=MemoryEntryCreate(content=content))
+    [hit] = (await memory.recall(user_id="alice", query=RecallQuery(query=question))).items
+    stored, asked = await create_embedder(settings.embedding_model, settings).embed(
+        [content, question]
+    )
+    assert 0 < hit.factors.semantic == pytest.approx(float(np.dot(stored, asked)), abs=2e-6)
 
 
 @pytest.mark.parametrize(("half_lives", "first"), [(1, "important"), (4, "trivial")])

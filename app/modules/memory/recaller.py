@@ -41,21 +41,25 @@ class Recaller(MemoryPart):
             self._by_meaning(user_id, query, where), self._by_words(user_id, query, where)
         )
         async with self._db.read() as tx:
-            rows = await recall.rows_of(tx, list(dict.fromkeys([*by_meaning, *lexical])))
+            rows = await recall.rows_of(
+                tx,
+                list(dict.fromkeys([*by_meaning, *lexical])),
+                vector,
+                self._embedder.model_name,
+            )
         scored = sorted(
             (
                 (
                     recall.score(
                         row,
-                        query_vector=vector,
-                        model_name=self._embedder.model_name,
+                        similarity=similarity,
                         lexical=lexical.get(row.id, 0.0),
                         half_life_s=self._settings.half_life_s,
                         now=now,
                     ),
                     row,
                 )
-                for row in rows
+                for row, similarity in rows
             ),
             key=lambda pair: (-pair[0].score, pair[1].id),
         )[: query.limit]

@@ -7,7 +7,7 @@ yields fewer than k, an exact scan of the user's entries answers. SQLite: a sqli
 `vec0` table per model, partitioned by user, so a search reads only the caller's vectors
 (exact KNN, in C); the recall's conditions then apply to the nearest few, and when too
 few of those pass, an exact scan of the user's entries answers. Either way only
-candidates come from here: recall scores each one exactly from its stored vector.
+candidates come from here: recall scores each one exactly against its stored vector.
 
 Each index is built by `bulkhead db upgrade` (the module's seed), over the memories
 already stored, and kept by every write after; until it exists, recall scans exactly.
