@@ -2,7 +2,8 @@
 
 Built by the composition root from the modules that run here. In the background it
 relays an outbox as soon as a transaction commits events to it (and every outbox every
-`events_poll_s`, for rows other processes left behind), purges what is past retention, and on Redis reads the stream.
+`events_poll_s`, for rows other processes left behind), purges what is past retention,
+and on Redis reads the stream.
 """
 
 from __future__ import annotations

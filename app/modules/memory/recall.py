@@ -5,8 +5,9 @@
     recency = 0.5 ** (time since last access / half-life)
 
 Vector candidates come from `vector_index` (HNSW walked with the user's filter on
-PostgreSQL, the user's partition of a vec0 table on SQLite), word candidates from `word_index`; each candidate
-is then scored exactly. Lexical ranks are scaled so the best is 1.
+PostgreSQL, the user's partition of a vec0 table on SQLite), word candidates from
+`word_index`; each candidate is then scored exactly. Lexical ranks are scaled so the
+best is 1.
 """
 
 from __future__ import annotations
