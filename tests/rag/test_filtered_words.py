@@ -12,8 +12,8 @@ from app.modules.rag.models import DocumentRow
 from app.modules.rag.service import RagService
 from contracts.rag import DocumentCreate, SearchFilters
 
-# Short texts rank above long ones for the same word: the "deep" ones rank last of all.
-TOP = [DocumentCreate(source=f"top/{i}", text=f"Cats nap, {i}.") for i in range(40)]
+# The word twice in a short text ranks above once in a long one: "deep" ranks last.
+TOP = [DocumentCreate(source=f"top/{i}", text=f"Cats nap, cats purr, {i}.") for i in range(40)]
 DEEP = [
     DocumentCreate(
         source=f"deep/{i}",
