@@ -170,7 +170,7 @@ class EventSystem:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         while True:
-            if self._task is None:
+            if self._task is None or self._task.done():
                 await self.drain()
             outboxes = await asyncio.gather(*(r.status() for r in self.relays))
             left = [o for o in outboxes if o.unpublished]
