@@ -22,10 +22,11 @@ def test_no_chain_of_calls_is_a_server_error(tmp_path: Path) -> None:
         "--phases",
         "stateful",
         "--max-time",
-        "15",  # ~270 chains here
+        "30",  # ~300 chains on a quiet machine; under `make test`'s two workers, far fewer
     )
     assert result.returncode == 0, result.stdout[-4000:]
     covered = re.search(r"API Links:\s+(\d+) covered", result.stdout)
-    # Chains that carried an id from one response into the next call (5 of the 176
-    # inferred links here; 2 even in a short run).
-    assert covered and int(covered.group(1)) >= 2, result.stdout[-2000:]
+    # Chains that carried an id from one response into the next call. How many of the
+    # 176 inferred links a run covers varies from run to run (1 to 11 seen here, fewer
+    # when the machine is busy), so the check is that chains follow links at all.
+    assert covered and int(covered.group(1)) >= 1, result.stdout[-2000:]
