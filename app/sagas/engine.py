@@ -123,12 +123,27 @@ class SagaEngine:
             return await self._failed(row, saga_type, step, phase, started, exc)
         crash_point(f"{saga_type.name}:{step.name}:after_{phase}", self._settings.crash_at)
         record = self._record(row, step, phase, started, "succeeded", result=result)
+        # The last step's outcome and the saga's end are one write, not two (a saga's
+        # transactions are most of what it costs over the calls themselves).
         if forward:
             results = {**row.results, step.name: result}
+            done = row.step_index + 1 >= len(saga_type.steps)
             return await self._save(
-                row, results=results, step_index=row.step_index + 1, attempts=0, record=record
+                row,
+                results=results,
+                step_index=row.step_index + 1,
+                attempts=0,
+                record=record,
+                **({"state": "succeeded"} if done else {}),
             )
-        return await self._save(row, step_index=row.step_index - 1, attempts=0, record=record)
+        undone = row.step_index - 1 < 0
+        return await self._save(
+            row,
+            step_index=row.step_index - 1,
+            attempts=0,
+            record=record,
+            **({"state": "compensated"} if undone else {}),
+        )
 
     async def _failed(
         self,
