@@ -10,6 +10,9 @@ pgvector one, the saga store on its own database), in one run:
   DBOS       the same three calls with the same compensation as a DBOS Transact
              workflow (bench/dbos_saga.py), its system database on the same backend:
              p50/p99 sequential and workflows per second with 8 in flight
+direct, saga and DBOS take turns run by run (DBOS launched throughout), so the ratios
+compare them under the same load; on this shared machine absolute figures drift by
+a third between runs.
   dashboard  every module's stats gathered in parallel vs the same calls one by one
 """
 
@@ -54,8 +57,11 @@ async def measure(backend: str, settings: Settings, dbos_database_url: str) -> l
     contracts = wiring.contracts
     sagas = next(b.service for b in wiring.modules if isinstance(b.service, SagaOrchestrator))
     events = EventSystem(settings, wiring.modules)  # not started: the dashboard reads its status
+    dbos = DbosRuntime(contracts, dbos_database_url)
     try:
-        direct, saga = [], []
+        await dbos.run("dbos-warm-up")
+        # The three paths take turns, so a slow spell of the machine falls on all of them.
+        direct, saga, by_dbos = [], [], []
         for i in range(RUNS):
             started = time.perf_counter()
             await _direct(contracts, f"direct{i}")
@@ -64,14 +70,9 @@ async def measure(backend: str, settings: Settings, dbos_database_url: str) -> l
             saga_id = await sagas.start(CREATE_SESSION, {"user_id": f"saga{i}", "title": None})
             assert (await sagas.wait(saga_id, 30)).state == "succeeded"
             saga.append((time.perf_counter() - started) * 1000)
+            by_dbos.append(await dbos.run(f"dbos{i}"))
         per_second = await _concurrent(sagas, 8)
-        dbos = DbosRuntime(contracts, dbos_database_url)
-        try:
-            await dbos.run("dbos-warm-up")
-            by_dbos = [await dbos.run(f"dbos{i}") for i in range(RUNS)]
-            dbos_per_second = await _dbos_concurrent(dbos, 8)
-        finally:
-            dbos.close()
+        dbos_per_second = await _dbos_concurrent(dbos, 8)
         since, until = datetime.now(UTC) - timedelta(hours=1), datetime.now(UTC)
         parallel, sequential = [], []
         for _ in range(20):
@@ -84,6 +85,7 @@ async def measure(backend: str, settings: Settings, dbos_database_url: str) -> l
                 await part.stats(since=since, until=until)
             sequential.append((time.perf_counter() - started) * 1000)
     finally:
+        dbos.close()
         await sagas.stop_background()
         await close_modules(wiring.modules)
     d, s = statistics.median(direct), statistics.median(saga)

@@ -60,29 +60,34 @@ class SagaEngine:
         self._settings = settings.of(SagaSettings)
         self._contracts = contracts
         self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self._running: dict[uuid.UUID, asyncio.Task[None]] = {}
+        self._running: dict[uuid.UUID, asyncio.Task[SagaRow | None]] = {}
         self._errors: dict[uuid.UUID, ContractError] = {}  # business errors, for the caller
         self._clock: Callable[[], datetime] = utcnow
 
-    def _spawn(self, saga_id: uuid.UUID) -> None:
+    def _spawn(self, saga_id: uuid.UUID, row: SagaRow | None = None) -> None:
+        """Run the saga in a task of this process; `row`, as just written, spares a read."""
         if saga_id in self._running and not self._running[saga_id].done():
             return
-        task = asyncio.create_task(self._drive(saga_id))
+        task = asyncio.create_task(self._drive(saga_id, row))
         self._running[saga_id] = task
         task.add_done_callback(lambda _: self._running.pop(saga_id, None))
 
-    async def _drive(self, saga_id: uuid.UUID) -> None:
+    async def _drive(self, saga_id: uuid.UUID, row: SagaRow | None) -> SagaRow | None:
+        """Run the saga until it ends or is no longer ours; the row as last written."""
         try:
-            async with self._db.read() as tx:
-                row = await tx.get(SagaRow, saga_id)
+            if row is None:
+                async with self._db.read() as tx:
+                    row = await tx.get(SagaRow, saga_id)
             # Read once: from here on `_save` keeps `row` as it wrote it, and a write
             # that finds the lease taken stops the run.
             while row is not None and row.lease_owner == self._owner and await self._advance(row):
                 pass
+            return row
         except asyncio.CancelledError:
             raise
         except Exception:  # the lease lapses and another round takes it up again
             logger.exception("saga %s stopped unexpectedly", saga_id)
+            return None
 
     async def _advance(self, row: SagaRow) -> bool:
         """Do one attempt of the saga's current step; False when there is nothing to do."""

@@ -25,10 +25,11 @@ from contracts.users import TokenRevocation, UserDeletion
 
 from .admin import SagaAdmin
 from .definition import SagaType
-from .engine import UNFINISHED
+from .engine import SAGA_TYPES, UNFINISHED
 from .models import SagaRow
 from .recovery import SagaRecovery
 from .user_deletion import UserDeletionService
+from .views import to_saga
 
 
 class SagasUnavailable(Unavailable):
@@ -80,11 +81,12 @@ class SagaOrchestrator(SagaRecovery, SagaAdmin, ReplaysOutbox):
             found = await self._by_request_key(request_key)
             assert found is not None
             return found
-        self._spawn(row.id)
+        self._spawn(row.id, row)
         return row.id
 
     async def wait(self, saga_id: uuid.UUID, timeout_s: float) -> Saga:
-        """The saga once it has finished, or as it stands when the timeout passes."""
+        """The saga once it has finished, or as it stands when the timeout passes (its step
+        history only when read from the store; `get_saga` always has it)."""
         deadline = asyncio.get_running_loop().time() + timeout_s
         while True:
             task = self._running.get(saga_id)
@@ -92,6 +94,11 @@ class SagaOrchestrator(SagaRecovery, SagaAdmin, ReplaysOutbox):
             if task is not None and left > 0:  # run here: wake when it ends
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(asyncio.shield(task), left)
+                ended = task.result() if task.done() and not task.cancelled() else None
+                if ended is not None and ended.state not in UNFINISHED:
+                    # This process wrote its end under its lease: that row is the truth,
+                    # and the caller needs no history (the admin view reads it).
+                    return to_saga(ended, SAGA_TYPES[ended.saga_type])
             saga = await self.get_saga(saga_id=saga_id)
             if saga.state not in UNFINISHED or asyncio.get_running_loop().time() >= deadline:
                 return saga

@@ -117,7 +117,7 @@ async def test_same_request_key_returns_the_first_saga(world: World) -> None:
 
 async def test_a_saga_left_by_a_dead_process_is_finished_by_another(world: World) -> None:
     dead = world.make()
-    dead._spawn = lambda saga_id: None  # type: ignore[method-assign]  # dies once it persisted
+    dead._spawn = lambda saga_id, row=None: None  # type: ignore[method-assign]  # dies once it persisted
     saga_id = await dead.start(CREATE_SESSION, PAYLOAD)
     survivor = world.make()
     assert await survivor.resume_unfinished() == []  # the lease has not lapsed yet
@@ -134,7 +134,7 @@ async def test_a_process_without_the_modules_leaves_the_saga_to_one_with_them(
     world: World,
 ) -> None:
     starter = world.make()
-    starter._spawn = lambda saga_id: None  # type: ignore[method-assign]  # a test stops this process running it
+    starter._spawn = lambda saga_id, row=None: None  # type: ignore[method-assign]  # a test stops this process running it
     saga_id = await starter.start(CREATE_SESSION, PAYLOAD)
     later = starter._clock() + timedelta(seconds=world.settings.of(SagaSettings).lease_s + 1)
     partial = world.make()
@@ -152,7 +152,7 @@ async def test_a_process_without_the_modules_leaves_the_saga_to_one_with_them(
 async def test_two_orchestrators_never_run_one_saga_twice(world: World) -> None:
     owners = [world.make(), world.make()]
     starter = world.make()
-    starter._spawn = lambda saga_id: None  # type: ignore[method-assign]  # leaves all eight
+    starter._spawn = lambda saga_id, row=None: None  # type: ignore[method-assign]  # leaves all eight
     ids = []
     for i in range(8):
         ids.append(await starter.start(CREATE_SESSION, {**PAYLOAD, "user_id": f"user{i}"}))
