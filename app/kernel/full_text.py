@@ -6,26 +6,45 @@ table, written with each row; PostgreSQL indexes a generated `to_tsvector('engli
 column of the table itself (GIN). Both stem English. A query is reduced to its words
 joined by OR, so no query syntax from users reaches the engine.
 
+Both rank by BM25. FTS5 has it built in. On PostgreSQL it is computed in SQL (`_bm25`):
+how many rows hold each word comes from ANALYZE's most common lexemes of the column, or
+for a rarer word from the index; a word's frequency in a row is read off `ts_rank`, and
+a row's length is its count of distinct lexemes. `ts_rank` and `ts_rank_cd` alone know
+nothing of how rare a word is: ranked by them, PostgreSQL's lexical recall@5 was 0.37
+on the docstrings set and 0.42 on the manual pages; by BM25, 0.76 and 0.47 (FTS5's:
+0.73 and 0.54; bench/retrieval_quality.py's sets, one chunk per source).
+
 Both engines score every row that holds any of the words, so a query's cost is the sum
-of its words' row counts. On PostgreSQL the words are looked up in the column's
-statistics for how many rows hold them; when all of them together are more than
+of its words' row counts. On PostgreSQL, when all of them together are more than
 POSTINGS_BUDGET rows, a search takes two stages: the rarest words, within the budget (at
 least one), find RESCORED candidates by `ts_rank`, and then every word of the query
-scores those by `ts_rank_cd`. Rows that hold only the most common words are never
-scored: they rarely rank near the top (emulated with FTS5 on both labelled sets, the
-budget scaled to their size: recall@5 within 0.01 of one stage), and scoring them is
-most of the cost at 100k chunks (bench/rag_search.py). FTS5 cannot score a chosen few
-rows without walking every word's rows, so SQLite searches in one stage.
+scores those by BM25. Rows that hold only the most common words are never scored: they
+rarely rank near the top (emulated with FTS5 on both labelled sets, the budget scaled to
+their size: recall@5 within 0.01 of one stage), and scoring them is most of the cost at
+100k chunks (bench/rag_search.py). FTS5 cannot score a chosen few rows without walking
+every word's rows, so SQLite searches in one stage.
 """
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, func, literal_column, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal,
+    literal_column,
+    select,
+    text,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute
 
@@ -33,6 +52,10 @@ from .database import dialect_of
 
 POSTINGS_BUDGET = 10_000
 RESCORED = 200  # candidates the affordable words find, for every word to score
+K1, B = 1.2, 0.75  # BM25's usual constants (FTS5's too)
+# `ts_rank` of a row holding a word once: weight D (0.1) over the sum 1/i² tends to (π²/6).
+ONCE = 0.1 / (math.pi**2 / 6)
+LENGTH_SAMPLE = 1000  # rows whose average length stands for the table's
 PREFILTERED = 4  # SQLite: times the limit taken from the index before the table's conditions
 
 
@@ -85,35 +108,60 @@ class FullTextIndex:
             # FTS5 cannot score a chosen few rows without walking every word's rows
             # (measured: slower than one stage), so SQLite searches in one.
             return await self._sqlite(tx, (sqlite_match or any_of)(words), conditions, limit)
-        affordable = await self.affordable(tx, words)
-        if len(affordable) == len(words):
-            return await self._postgres(tx, words, conditions, limit)
+        lexicon = await self.lexicon(tx, words)
+        terms = lexicon.terms(words)
+        if not terms:
+            return []  # only stop words
+        affordable = lexicon.affordable(terms, POSTINGS_BUDGET)
+        if len(affordable) == len(terms):
+            return await self._bm25(tx, lexicon, terms, [_matches(self, terms), *conditions], limit)
         # Two stages: candidates by the affordable words, then every word scores those.
-        candidates = await self._postgres(
-            tx, affordable, conditions, max(RESCORED, limit), cheap=True
-        )
-        return await self._postgres(
-            tx, words, [self.row_id.in_([row_id for row_id, _ in candidates])], limit
-        )
+        candidates = await self._candidates(tx, affordable, conditions, max(RESCORED, limit))
+        return await self._bm25(tx, lexicon, terms, [self.row_id.in_(candidates)], limit)
 
-    async def _postgres(
+    async def _candidates(
         self,
         tx: AsyncSession,
-        words: Sequence[str],
+        terms: Sequence[str],
         conditions: Sequence[ColumnElement[bool]],
         limit: int,
-        *,
-        cheap: bool = False,
-    ) -> list[tuple[uuid.UUID, float]]:
-        """Ranked by cover density (`ts_rank_cd`), or by `ts_rank` when `cheap`."""
+    ) -> list[uuid.UUID]:
+        """The rows holding any of `terms`, best first by `ts_rank` (cheap: no statistics)."""
         document: ColumnElement[Any] = literal_column(self.tsvector)
-        tsquery = func.to_tsquery(literal_column("'english'"), " | ".join(words))
-        rank = (func.ts_rank if cheap else func.ts_rank_cd)(document, tsquery)
-        found = await tx.execute(
-            select(self.row_id, rank)
-            .where(document.op("@@")(tsquery), *conditions)
+        rank = func.ts_rank(document, _tsquery(terms))
+        found = await tx.scalars(
+            select(self.row_id)
+            .where(_matches(self, terms), *conditions)
             .order_by(rank.desc(), self.row_id)
             .limit(limit)
+        )
+        return list(found)
+
+    async def _bm25(
+        self,
+        tx: AsyncSession,
+        lexicon: Lexicon,
+        terms: Sequence[str],
+        rows: Sequence[ColumnElement[bool]],
+        limit: int,
+    ) -> list[tuple[uuid.UUID, float]]:
+        """The `rows` by BM25 over `terms`, best first. A term's frequency in a row is
+        its `ts_rank` there over ONCE: 1, 1.25, 1.36, ... towards 1.64 (positions sum as
+        1/i²; unnesting a tsvector to count them costs more than the rest of the search).
+        A row's length is its count of distinct lexemes, against the average of the
+        table's first LENGTH_SAMPLE rows (the same whatever is filtered, so a row scores
+        the same in every search for the same words)."""
+        document: ColumnElement[Any] = literal_column(self.tsvector)
+        length = cast(func.length(document), Float) / lexicon.average_length
+        norm = K1 * (1 - B + B * length)
+        score: ColumnElement[float] = literal(0.0)
+        for term in terms:
+            query = _tsquery([term])
+            frequency = func.ts_rank(document, query) / ONCE
+            part = lexicon.idf(term) * frequency * (K1 + 1) / (frequency + norm)
+            score = score + case((document.op("@@")(query), part), else_=0.0)
+        found = await tx.execute(
+            select(self.row_id, score).where(*rows).order_by(score.desc(), self.row_id).limit(limit)
         )
         return [(row[0], float(row[1])) for row in found]
 
@@ -170,49 +218,93 @@ class FullTextIndex:
         )
         return [(uuid.UUID(hex=row[0]), -float(row[1])) for row in found]
 
-    async def affordable(self, tx: AsyncSession, words: Sequence[str]) -> list[str]:
-        """The words, rarest first, while their rows add up to POSTINGS_BUDGET (the
-        rarest always), in the query's order."""
-        counts = await self._rows_holding(tx, words)
-        kept: set[str] = set()
-        total = 0.0
-        for word in sorted(words, key=lambda w: counts.get(w, 0)):
-            if kept and total + counts.get(word, 0) > POSTINGS_BUDGET:
-                break
-            kept.add(word)
-            total += counts.get(word, 0)
-        return [w for w in words if w in kept]
-
-    async def _rows_holding(self, tx: AsyncSession, words: Sequence[str]) -> dict[str, float]:
-        """How many rows hold each word, estimated from ANALYZE's most common lexemes of
-        the column (a word not among them is rarer than all of those: counted as none)."""
+    async def lexicon(self, tx: AsyncSession, words: Sequence[str]) -> Lexicon:
+        """The words' lexemes and how many rows hold each: from ANALYZE's most common
+        lexemes of the column where it lists them, else counted in the index (such a
+        lexeme is rarer than all of those, so counting it is cheap; capped all the same,
+        for a table never analysed)."""
         table, column = self.tsvector.split(".")
         stats = (
             await tx.execute(
                 text(
                     "SELECT s.most_common_elems::text::text[], s.most_common_elem_freqs, "
-                    "c.reltuples FROM pg_stats s JOIN pg_class c ON c.relname = s.tablename "
-                    "WHERE s.schemaname = current_schema() AND c.relnamespace = "
-                    "current_schema()::regnamespace AND s.tablename = :t AND s.attname = :c"
+                    f"c.reltuples, (SELECT avg(length({column})) FROM (SELECT {column} "
+                    f"FROM {table} LIMIT {LENGTH_SAMPLE}) AS sample) "
+                    "FROM pg_class c LEFT JOIN pg_stats s ON s.tablename = "
+                    "c.relname AND s.schemaname = current_schema() AND s.attname = :c "
+                    "WHERE c.relnamespace = current_schema()::regnamespace AND c.relname = :t"
                 ),
                 {"t": table, "c": column},
             )
         ).first()
-        if stats is None or stats[0] is None:
-            return {}  # never analysed: nothing to go by
-        share = dict(zip(stats[0], stats[1], strict=False))
-        lexemes = await tx.execute(
+        common: dict[str, float] = {}
+        rows, length = 0.0, 1.0
+        if stats is not None:
+            rows, length = max(float(stats[2]), 0.0), max(float(stats[3] or 1.0), 1.0)
+            if stats[0] is not None:
+                common = {
+                    lexeme: share * rows for lexeme, share in zip(stats[0], stats[1], strict=False)
+                }
+        found = await tx.execute(
             text(
-                "SELECT w, strip(to_tsvector('english', w))::text "
-                "FROM unnest(CAST(:words AS text[])) AS w"
+                "SELECT w, l, CASE WHEN l = ANY(CAST(:common AS text[])) THEN NULL ELSE "
+                f"(SELECT count(*) FROM (SELECT 1 FROM {table} WHERE {column} @@ "
+                "to_tsquery('simple', l) LIMIT :cap) AS held) END "
+                "FROM unnest(CAST(:words AS text[])) AS w, "
+                "unnest(tsvector_to_array(to_tsvector('english', w))) AS l"
             ),
-            {"words": list(words)},
+            {"common": list(common), "words": list(words), "cap": POSTINGS_BUDGET + 1},
         )
-        return {
-            word: share.get(lexeme.strip("'"), 0.0) * max(stats[2], 0)
-            for word, lexeme in lexemes
-            if lexeme
-        }
+        lexemes: dict[str, list[str]] = {}
+        holding = dict(common)
+        for word, lexeme, counted in found:
+            lexemes.setdefault(word, []).append(lexeme)
+            if counted is not None:
+                holding[lexeme] = float(counted)
+        rows = max(rows, *holding.values(), 1.0)
+        return Lexicon(lexemes, holding, rows, length)
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """What PostgreSQL knows of a query's words: each word's lexemes (none for a stop
+    word), how many rows hold each lexeme, and how many rows there are."""
+
+    lexemes: Mapping[str, Sequence[str]]
+    rows_holding: Mapping[str, float]
+    rows: float
+    average_length: float  # distinct lexemes in a row, over the table's first rows
+
+    def terms(self, words: Sequence[str]) -> list[str]:
+        """The words' lexemes, once each, in the query's order."""
+        return list(dict.fromkeys(t for w in words for t in self.lexemes.get(w, ())))
+
+    def affordable(self, terms: Sequence[str], budget: int) -> list[str]:
+        """The terms, rarest first, while their rows add up to `budget` (the rarest
+        always), in the query's order."""
+        kept: set[str] = set()
+        total = 0.0
+        for term in sorted(terms, key=lambda t: self.rows_holding.get(t, 0.0)):
+            held = self.rows_holding.get(term, 0.0)
+            if kept and total + held > budget:
+                break
+            kept.add(term)
+            total += held
+        return [t for t in terms if t in kept]
+
+    def idf(self, term: str) -> float:
+        """BM25's inverse document frequency (the form that stays positive)."""
+        held = self.rows_holding.get(term, 0.0)
+        return math.log(1 + (self.rows - held + 0.5) / (held + 0.5))
+
+
+def _tsquery(terms: Sequence[str]) -> ColumnElement[Any]:
+    """Any of the lexemes (already stemmed: the `simple` configuration keeps them)."""
+    return func.to_tsquery(literal_column("'simple'"), " | ".join(terms))
+
+
+def _matches(index: FullTextIndex, terms: Sequence[str]) -> ColumnElement[bool]:
+    return literal_column(index.tsvector).op("@@")(_tsquery(terms))
 
 
 def any_of(words: Sequence[str]) -> str:

@@ -1,5 +1,6 @@
-"""PostgreSQL's word search in two stages: when a query's words are in more rows than
-the budget, the rarest find candidates and every word scores them."""
+"""PostgreSQL's word search: BM25 from how many rows hold each word, and two stages when
+a query's words are in more rows than the budget (the rarest find candidates and every
+word scores them)."""
 
 import pytest
 from sqlalchemy import text
@@ -33,14 +34,16 @@ async def test_the_rarest_words_find_and_every_word_ranks(
             await tx.execute(text("ANALYZE documents"))
         async with database.read() as tx:
             one_stage = await lexical_index.search(tx, "cats parrots", 5, SearchFilters())
-            counts = await lexical_index.INDEX._rows_holding(tx, ["cats", "parrots"])
-            assert counts["cats"] > 50 and counts.get("parrots", 0) < 10
+            lexicon = await lexical_index.INDEX.lexicon(tx, ["cats", "parrots"])
+            assert lexicon.terms(["cats", "parrots"]) == ["cat", "parrot"]
+            assert lexicon.rows_holding["cat"] > 50 and lexicon.rows_holding["parrot"] < 10
+            assert lexicon.idf("parrot") > 10 * lexicon.idf("cat")
+            assert lexicon.affordable(["cat", "parrot"], 10) == ["parrot"]
             monkeypatch.setattr(full_text, "POSTINGS_BUDGET", 10)
-            assert await lexical_index.INDEX.affordable(tx, ["cats", "parrots"]) == ["parrots"]
             two_stage = await lexical_index.search(tx, "cats parrots", 5, SearchFilters())
-        # Only the parrot documents hold the rare word; the one naming cats too wins, as
-        # it does when every row is scored, and cats alone no longer make a candidate.
-        assert two_stage[0][0] == one_stage[0][0]
+        # Only the parrot documents hold the rare word: they lead when every row is
+        # scored, in the same order, and cats alone no longer make a candidate.
+        assert [d for d, _ in one_stage[:2]] == [d for d, _ in two_stage]
         assert len(two_stage) == 2 and two_stage[0][1] > two_stage[1][1]
     finally:
         await database.dispose()
