@@ -11,7 +11,7 @@ how many rows hold each word comes from ANALYZE's most common lexemes of the col
 for a rarer word from the index; a word's frequency in a row is read off `ts_rank`, and
 a row's length is its count of distinct lexemes. `ts_rank` and `ts_rank_cd` alone know
 nothing of how rare a word is: ranked by them, PostgreSQL's lexical recall@5 was 0.37
-on the docstrings set and 0.42 on the manual pages; by BM25, 0.76 and 0.47 (FTS5's:
+on the docstrings set and 0.42 on the manual pages; by BM25, 0.77 and 0.47 (FTS5's:
 0.73 and 0.54; bench/retrieval_quality.py's sets, one chunk per source).
 
 Both engines score every row that holds any of the words, so a query's cost is the sum
@@ -55,7 +55,7 @@ RESCORED = 200  # candidates the affordable words find, for every word to score
 K1, B = 1.2, 0.75  # BM25's usual constants (FTS5's too)
 # `ts_rank` of a row holding a word once: weight D (0.1) over the sum 1/i² tends to (π²/6).
 ONCE = 0.1 / (math.pi**2 / 6)
-LENGTH_SAMPLE = 1000  # rows whose average length stands for the table's
+LENGTH_SAMPLE = 200  # rows whose average length stands for the table's
 PREFILTERED = 4  # SQLite: times the limit taken from the index before the table's conditions
 
 
