@@ -41,6 +41,7 @@ EF_SEARCH = 400
 # SQLite: candidates by bits, at least, and per result wanted. sqlite-vec's top-k costs
 # grow with k (at 100k: 14 ms for 100, 26 for 200, 41 for 300; recall@10 0.88/0.96/0.98).
 RESCORED, PER_RESULT = 200, 4
+BITS_PER_BYTE = 8
 
 
 def _slug(model_name: str) -> str:
@@ -75,8 +76,8 @@ async def ensure(tx: AsyncSession, model_name: str, dimensions: int) -> None:
 
 
 async def _ensure_sqlite(tx: AsyncSession, model_name: str, dimensions: int) -> None:
-    if await _sqlite_table(tx, model_name) is not None:
-        return
+    if dimensions % BITS_PER_BYTE or await _sqlite_table(tx, model_name) is not None:
+        return  # sqlite-vec packs bits in bytes: other sizes are scanned exactly
     table = _table_name(model_name)
     await tx.execute(text(f"DROP TABLE IF EXISTS {_float_table_name(model_name)}"))
     await tx.execute(

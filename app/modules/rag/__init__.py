@@ -8,6 +8,7 @@ from app.kernel.settings import Settings
 from contracts.rag import RagAPI
 from contracts.record import Contracts
 
+from . import vector_index
 from .models import UNMODELLED, metadata
 from .routes import DocumentController, RagStatsController, SearchController
 from .service import RagService
@@ -29,6 +30,7 @@ module = Module(
     settings=RagSettings,
     postgres_extensions=("vector",),
     unmodelled=UNMODELLED,
+    seed=vector_index.build_for_settings,
 )
 
 __all__ = ["module"]
