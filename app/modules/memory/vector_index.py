@@ -35,9 +35,10 @@ from app.kernel.vector_column import cosine_distance
 
 from .models import MemoryEntryRow
 
-# HNSW beam width. bench/memory_recall.py at 100k: 200 gave candidate recall@10 0.87-0.90
-# against exact; the walk is not what recall waits on (5 ms of about 55), so it is wider.
-EF_SEARCH = 400
+# HNSW beam width. bench/memory_recall.py at 100k, candidate recall@10 against exact: 200
+# gave 0.87-0.90, 400 gave 0.96 in one build of the index and 0.91 in another, 800 0.99.
+# The walk is not what recall waits on (the word search is), so it is wide.
+EF_SEARCH = 800
 # SQLite: candidates by bits, at least, and per result wanted. sqlite-vec's top-k costs
 # grow with k (at 100k: 14 ms for 100, 26 for 200, 41 for 300; recall@10 0.88/0.96/0.98).
 RESCORED, PER_RESULT = 200, 4
