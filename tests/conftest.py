@@ -110,7 +110,7 @@ def postgres_urls(
                 )
             )
             assert not done.warnings, done.warnings
-        run_in_own_loop(upgrade_all(Settings(database_urls=done.urls)))
+        run_in_own_loop(upgrade_all(Settings(database_urls=done.urls, db_connect_timeout_s=10.0)))
         yield done.urls
     finally:
         for admin_url, modules in servers.items():
@@ -118,8 +118,10 @@ def postgres_urls(
 
 
 async def empty_postgres_tables(urls: dict[str, str]) -> None:
-    """Every table emptied, then the data modules ship (built-in tools) written again."""
-    settings = Settings(database_urls=urls)
+    """Every table emptied, then the data modules ship (built-in tools) written again.
+    Housekeeping waits for a connection longer than a request would (the default 1 s):
+    on a machine busy with both test workers, connecting once took more than that."""
+    settings = Settings(database_urls=urls, db_connect_timeout_s=10.0)
     for module in DATABASES:
         database = open_module_database(module.name, settings)
         try:
