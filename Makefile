@@ -61,7 +61,7 @@ lint: install
 
 test: lint sandbox browser
 	BULKHEAD_DATA_DIR=$$(mktemp -d) bash -c '$(BIN)/bulkhead db upgrade >/dev/null && $(BIN)/bulkhead check'
-	$(BIN)/pytest -n 2 --dist worksteal  # two workers (most tests wait on servers and sockets), each taking the next test, so no long file runs alone at the end
+	$(BIN)/pytest -n 2 --dist loadfile  # two workers: most tests wait on servers and sockets
 	@echo "Every benchmark in quick mode (tiny sizes: proves each still runs to the end)"
 	BENCH_QUICK=1 $(BIN)/python -m bench
 
