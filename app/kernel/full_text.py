@@ -23,6 +23,10 @@ rarely rank near the top (emulated with FTS5 on both labelled sets, the budget s
 their size: recall@5 within 0.01 of one stage), and scoring them is most of the cost at
 100k chunks (bench/rag_search.py). FTS5 cannot score a chosen few rows without walking
 every word's rows, so SQLite searches in one stage.
+
+One file, one job: a module's word search on either backend. `Lexicon` (what
+PostgreSQL's statistics say of a query's words) exists only to feed `_bm25` and the
+choice of stages here, and nothing else reads it.
 """
 
 from __future__ import annotations
