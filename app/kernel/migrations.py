@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,6 +21,9 @@ from .module import Module
 from .settings import Settings
 
 ENVIRONMENT = Path(__file__).parent / "alembic_env"
+# A migration or a seed may rewrite a large table or build an index over it, which takes
+# minutes: a request's statement deadline (DB_STATEMENT_TIMEOUT_MS) does not apply.
+MIGRATION_STATEMENT_TIMEOUT_S = 24 * 3600.0
 
 
 def alembic_config(module: Module, connection: Connection | None = None) -> Config:
@@ -79,6 +83,7 @@ async def upgrade_modules(modules: Iterable[Module], settings: Settings) -> dict
     """Bring each module's own database to its head and write the data it ships;
     return where each one stands."""
     revisions: dict[str, str | None] = {}
+    settings = replace(settings, db_statement_timeout_s=MIGRATION_STATEMENT_TIMEOUT_S)
     for module in modules:
         database = open_module_database(module.name, settings)
         try:

@@ -35,7 +35,13 @@ CANDIDATES_PER_WAY = 50
 
 
 def conditions(user_id: str, filters: RecallFilters, now: datetime) -> list[ColumnElement[bool]]:
-    found: list[ColumnElement[bool]] = [MemoryEntryRow.user_id == user_id]
+    """The user's entries that the filters keep."""
+    return [MemoryEntryRow.user_id == user_id, *filtered(filters, now)]
+
+
+def filtered(filters: RecallFilters, now: datetime) -> list[ColumnElement[bool]]:
+    """What the filters keep, of anyone's entries."""
+    found: list[ColumnElement[bool]] = []
     if not filters.include_superseded:
         found.append(current(now))
     if filters.categories:
@@ -64,7 +70,8 @@ async def by_meaning(
 async def by_words(
     tx: AsyncSession, user_id: str, query: str, where: Sequence[ColumnElement[bool]], limit: int
 ) -> dict[uuid.UUID, float]:
-    """Candidates by words, each with its lexical score scaled so the best is 1."""
+    """Candidates by words, each with its lexical score scaled so the best is 1; `where`
+    filters (`filtered`: the word index narrows to the user itself)."""
     await _custom_plans(tx)
     found = await word_index.search(tx, user_id, query, where, max(CANDIDATES_PER_WAY, limit))
     best = max((rank for _, rank in found), default=0.0)

@@ -38,7 +38,8 @@ class Recaller(MemoryPart):
         # Both ways at once, each on its own connection: the word search needs no
         # embedding, so it overlaps the model's work on the query.
         (vector, by_meaning), lexical = await asyncio.gather(
-            self._by_meaning(user_id, query, where), self._by_words(user_id, query, where)
+            self._by_meaning(user_id, query, where),
+            self._by_words(user_id, query, recall.filtered(query.filters, now)),
         )
         async with self._db.read() as tx:
             rows = await recall.rows_of(

@@ -1,20 +1,20 @@
 """Memories by words: the kernel's full-text index over `memory_entries`.
 
-SQLite's FTS5 table holds the owner as one indexed token beside each entry's content, so
-a search matches only the caller's entries from the index itself. PostgreSQL indexes a
-stored `to_tsvector('english', content)` column of the table.
+Each entry's owner is one token in the index beside its words (`full_text.owner_token`),
+so a search matches only the caller's entries from the index itself: SQLite's FTS5 table
+has an `owner` column; PostgreSQL indexes a stored column of the table,
+`to_tsvector('english', content) || to_tsvector('simple', 'u' || md5(user_id))`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Sequence
 
 from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.kernel.full_text import FullTextIndex, any_of
+from app.kernel.full_text import FullTextIndex, owner_token
 from app.kernel.query_words import query_words
 
 from .models import MemoryEntryRow
@@ -24,13 +24,17 @@ INDEX = FullTextIndex(
     key="entry_id",
     tsvector="memory_entries.content_tsv",  # generated, PostgreSQL only
     row_id=MemoryEntryRow.id,
+    owner=MemoryEntryRow.user_id,
 )
 
 
 async def add(tx: AsyncSession, rows: Sequence[MemoryEntryRow]) -> None:
     await INDEX.add(
         tx,
-        [{"entry_id": r.id.hex, "owner": _owner(r.user_id), "content": r.content} for r in rows],
+        [
+            {"entry_id": r.id.hex, "owner": owner_token(r.user_id, "sqlite"), "content": r.content}
+            for r in rows
+        ],
     )
 
 
@@ -45,18 +49,7 @@ async def search(
     conditions: Sequence[ColumnElement[bool]],
     limit: int,
 ) -> list[tuple[uuid.UUID, float]]:
-    """The user's entries by rank, best first (higher is better); `conditions` narrow,
-    and must hold the owner (`recall.conditions` does)."""
-    owner = _owner(user_id)
-    return await INDEX.search(
-        tx,
-        query_words(query),
-        conditions,
-        limit,
-        sqlite_match=lambda words: f'owner:"{owner}" AND content:({any_of(words)})',
-    )
-
-
-def _owner(user_id: str) -> str:
-    # One token whatever the id's characters (the tokenizer would split `a.b@c`).
-    return "u" + hashlib.sha256(user_id.encode()).hexdigest()[:32]
+    """The user's entries by rank, best first (higher is better); `conditions` narrow
+    them, and leave the owner to the index (`recall.filtered`: on PostgreSQL, a
+    condition on the owner column makes the planner read the user's every row)."""
+    return await INDEX.search(tx, query_words(query), conditions, limit, owner=user_id)

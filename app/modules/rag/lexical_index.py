@@ -24,6 +24,7 @@ INDEX = FullTextIndex(
     key="document_id",
     tsvector="documents.content_tsv",  # generated, PostgreSQL only
     row_id=DocumentRow.id,
+    owner=None,  # one corpus for every caller
 )
 
 
