@@ -258,43 +258,36 @@ class FullTextIndex:
         lexeme is rarer than all of those, so counting it is cheap; capped all the same,
         for a table never analysed)."""
         table, column = self.tsvector.split(".")
-        stats = (
-            await tx.execute(
-                text(
-                    "SELECT s.most_common_elems::text::text[], s.most_common_elem_freqs, "
-                    f"c.reltuples, (SELECT avg(length({column})) FROM (SELECT {column} "
-                    f"FROM {table} LIMIT {LENGTH_SAMPLE}) AS sample) "
-                    "FROM pg_class c LEFT JOIN pg_stats s ON s.tablename = "
-                    "c.relname AND s.schemaname = current_schema() AND s.attname = :c "
-                    "WHERE c.relnamespace = current_schema()::regnamespace AND c.relname = :t"
-                ),
-                {"t": table, "c": column},
-            )
-        ).first()
-        common: dict[str, float] = {}
-        rows, length = 0.0, 1.0
-        if stats is not None:
-            rows, length = max(float(stats[2]), 0.0), max(float(stats[3] or 1.0), 1.0)
-            if stats[0] is not None:
-                common = {
-                    lexeme: share * rows for lexeme, share in zip(stats[0], stats[1], strict=False)
-                }
+        # One round trip: the statistics stay in the database (the list of common
+        # lexemes runs to a thousand; sending it back and forth cost more than the rest).
+        # reltuples is -1 for a table not counted since it was made or emptied.
         found = await tx.execute(
             text(
-                "SELECT w, l, CASE WHEN l = ANY(CAST(:common AS text[])) THEN NULL ELSE "
+                "WITH stats AS (SELECT s.most_common_elems::text::text[] AS common, "
+                "s.most_common_elem_freqs AS shares, GREATEST(c.reltuples, 0) AS total, "
+                f"(SELECT avg(length({column})) FROM (SELECT {column} FROM {table} "
+                f"LIMIT {LENGTH_SAMPLE}) AS sample) AS length "
+                "FROM pg_class c LEFT JOIN pg_stats s ON s.tablename = c.relname "
+                "AND s.schemaname = current_schema() AND s.attname = :c "
+                "WHERE c.relnamespace = current_schema()::regnamespace AND c.relname = :t), "
+                "query AS (SELECT w, l FROM unnest(CAST(:words AS text[])) AS w, "
+                "unnest(tsvector_to_array(to_tsvector('english', w))) AS l) "
+                "SELECT stats.total, stats.length, query.w, query.l, "
+                "COALESCE(stats.shares[array_position(stats.common, query.l)] * stats.total, "
                 f"(SELECT count(*) FROM (SELECT 1 FROM {table} WHERE {column} @@ "
-                "to_tsquery('simple', l) LIMIT :cap) AS held) END "
-                "FROM unnest(CAST(:words AS text[])) AS w, "
-                "unnest(tsvector_to_array(to_tsvector('english', w))) AS l"
+                "to_tsquery('simple', query.l) LIMIT :cap) AS held)) "
+                "FROM stats LEFT JOIN query ON true"
             ),
-            {"common": list(common), "words": list(words), "cap": POSTINGS_BUDGET + 1},
+            {"t": table, "c": column, "words": list(words), "cap": POSTINGS_BUDGET + 1},
         )
+        rows, length = 0.0, 1.0
         lexemes: dict[str, list[str]] = {}
-        holding = dict(common)
-        for word, lexeme, counted in found:
-            lexemes.setdefault(word, []).append(lexeme)
-            if counted is not None:
-                holding[lexeme] = float(counted)
+        holding: dict[str, float] = {}
+        for total, average, word, lexeme, held in found:
+            rows, length = float(total), max(float(average or 1.0), 1.0)
+            if lexeme is not None:
+                lexemes.setdefault(word, []).append(lexeme)
+                holding[lexeme] = float(held)
         rows = max(rows, *holding.values(), 1.0)
         return Lexicon(lexemes, holding, rows, length)
 

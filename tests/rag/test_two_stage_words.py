@@ -47,3 +47,24 @@ async def test_the_rarest_words_find_and_every_word_ranks(
         assert len(two_stage) == 2 and two_stage[0][1] > two_stage[1][1]
     finally:
         await database.dispose()
+
+
+async def test_a_table_emptied_since_it_was_analysed_still_searches(settings: Settings) -> None:
+    """TRUNCATE leaves ANALYZE's lexemes and counts the table's rows as -1: a word's
+    share of -1 rows must not make a negative count (a math error, a 500, before)."""
+    database = open_module_database("rag", settings)
+    if database.dialect != "postgresql":
+        await database.dispose()
+        pytest.skip("PostgreSQL's statistics")
+    try:
+        rag = RagService(database, settings)
+        await rag.ingest(documents=COMMON + RARE)
+        async with database.transaction() as tx:
+            await tx.execute(text("ANALYZE documents"))
+            await tx.execute(text("TRUNCATE documents CASCADE"))
+        await rag.ingest(documents=RARE)
+        async with database.read() as tx:
+            found = await lexical_index.search(tx, "cats parrots", 5, SearchFilters())
+        assert len(found) == 2
+    finally:
+        await database.dispose()

@@ -7,7 +7,8 @@ import time
 import uuid
 
 import numpy as np
-from sqlalchemy import ColumnElement, update
+from sqlalchemy import ColumnElement, select, update
+from sqlalchemy.orm import defer
 
 from app.kernel.validation import validated
 from contracts.memory import (
@@ -42,7 +43,7 @@ class Recaller(MemoryPart):
             self._by_words(user_id, query, recall.filtered(query.filters, now)),
         )
         async with self._db.read() as tx:
-            rows = await recall.rows_of(
+            found = await recall.candidates(
                 tx,
                 list(dict.fromkeys([*by_meaning, *lexical])),
                 vector,
@@ -52,21 +53,29 @@ class Recaller(MemoryPart):
             (
                 (
                     recall.score(
-                        row,
-                        similarity=similarity,
-                        lexical=lexical.get(row.id, 0.0),
+                        candidate,
+                        lexical=lexical.get(candidate.id, 0.0),
                         half_life_s=self._settings.half_life_s,
                         now=now,
                     ),
-                    row,
+                    candidate.id,
                 )
-                for row, similarity in rows
+                for candidate in found
             ),
-            key=lambda pair: (-pair[0].score, pair[1].id),
+            key=lambda pair: (-pair[0].score, pair[1]),
         )[: query.limit]
+        ids = [entry_id for _, entry_id in scored]
         latency_ms = (time.perf_counter() - started) * 1000
         async with self._db.transaction() as tx:
-            ids = [row.id for _, row in scored]
+            # The entries as they were when recalled, then touched.
+            entries = {
+                row.id: to_entry(row)
+                for row in await tx.scalars(
+                    select(MemoryEntryRow)
+                    .options(defer(MemoryEntryRow.embedding))
+                    .where(MemoryEntryRow.id.in_(ids))
+                )
+            }
             if ids:  # recalled memories count as used: their recency restarts
                 await tx.execute(
                     update(MemoryEntryRow)
@@ -83,7 +92,11 @@ class Recaller(MemoryPart):
                 )
             )
         return RecallResult(
-            items=[RecalledMemory(entry=to_entry(row), factors=factors) for factors, row in scored],
+            items=[
+                RecalledMemory(entry=entries[entry_id], factors=factors)
+                for factors, entry_id in scored
+                if entry_id in entries  # unless deleted since it was scored
+            ],
             model_name=self._embedder.model_name,
             latency_ms=round(latency_ms, 3),
         )
