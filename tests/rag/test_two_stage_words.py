@@ -68,3 +68,40 @@ async def test_a_table_emptied_since_it_was_analysed_still_searches(settings: Se
         assert len(found) == 2
     finally:
         await database.dispose()
+
+
+async def test_the_first_stage_counts_the_common_words_a_row_holds(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Parrots are rare and cats less so; only parrots fit the budget. The chunk holding
+    both ranks first by BM25, above chunks saying "parrot" three times. With room for
+    two candidates, the first stage must keep it: ranked by how often the rare word
+    occurs (`ts_rank`, as it was), the three-parrot chunks crowded it out."""
+    database = open_module_database("rag", settings)
+    if database.dialect != "postgresql":
+        await database.dispose()
+        pytest.skip("FTS5 searches in one stage")
+    documents = [
+        *(
+            DocumentCreate(source=f"loud/{i}", text="Parrot, parrot, parrot sings.")
+            for i in range(3)
+        ),
+        DocumentCreate(source="both", text="The parrot sings to the cat."),
+        *(DocumentCreate(source=f"cat/{i}", text=f"A cat sleeps, day {i}.") for i in range(9)),
+        *(DocumentCreate(source=f"other/{i}", text=f"Rain falls, day {i}.") for i in range(87)),
+    ]
+    try:
+        await RagService(database, settings).ingest(documents=documents)
+        async with database.transaction() as tx:
+            await tx.execute(text("ANALYZE documents"))
+        async with database.read() as tx:
+            one_stage = await lexical_index.search(tx, "parrot cat", 1, SearchFilters())
+            monkeypatch.setattr(full_text, "POSTINGS_BUDGET", 5)
+            monkeypatch.setattr(full_text, "RESCORED", 2)
+            two_stage = await lexical_index.search(tx, "parrot cat", 1, SearchFilters())
+            found = await tx.execute(text("SELECT id, source FROM documents"))
+            sources = {row[0]: row[1] for row in found}
+        assert [sources[d] for d, _ in one_stage] == ["both"]
+        assert [sources[d] for d, _ in two_stage] == ["both"]
+    finally:
+        await database.dispose()
