@@ -10,7 +10,10 @@ bench/realistic_corpus.py (real model vectors perturbed to reach N) and the set'
 questions as queries: the cost of finding and scoring candidates is what is measured.
 
 recall@10: the candidates by meaning against an exact scan of the same vectors, on both
-backends.
+backends. words r@5: recall@5 of the docstrings set's sources (the texts' originals, one
+hit per source) by the word search alone over the user's memories, as it searches and,
+in brackets, with every matching row scored in one stage: PostgreSQL's two stages are
+an approximation, and this is what they cost (SQLite always takes one).
 
 Working memory: p50 of 500 writes and 500 reads through MemoryAPI (ownership check in the
 module's database, then the store), in-process vs Redis at 127.0.0.1:6379; ratio to
@@ -20,6 +23,7 @@ in-process.
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import random
 import secrets
@@ -30,11 +34,12 @@ import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from unittest.mock import patch
 
 import redis as redis_sync
 from sqlalchemy import insert, select, text
 
-from app.kernel import migrations, provision
+from app.kernel import full_text, migrations, provision
 from app.kernel.database import dialect_of, open_module_database
 from app.kernel.embedding import DEFAULT_MODEL
 from app.kernel.settings import Settings
@@ -48,6 +53,7 @@ from app.modules.memory.entries import content_hash
 from app.modules.memory.models import MemoryEntryRow
 from app.modules.memory.service import MemoryService
 from bench.realistic_corpus import RealisticCorpus, realistic_corpus
+from bench.retrieval_quality import judge, load_set
 from bench.sizes import size
 from contracts.memory import RecallQuery, WorkingMemoryItemCreate
 from tests.fakes.conversation import FakeConversation
@@ -58,6 +64,7 @@ RECALLS = int(size("BENCH_MEMORY_RECALLS", "100", "10"))
 WORKING_OPS = int(size("BENCH_MEMORY_WORKING_OPS", "500", "20"))
 REDIS_URL = os.environ.get("BULKHEAD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 CATEGORIES = ["fact", "preference", "goal", "event", "instruction", "other"]
+BASE = 1400  # real texts the corpus is made from
 
 
 def percentile(values: list[float], q: int) -> float:
@@ -138,6 +145,40 @@ async def candidate_recall(settings: Settings, corpus: RealisticCorpus) -> float
     return overlap / (10 * len(vectors))
 
 
+async def word_quality(settings: Settings) -> tuple[float, float]:
+    """Recall@5 of the relevant sources by the target's word search, as it searches
+    and in one stage (no budget)."""
+    labelled = load_set("docstrings")
+    sources = [d.source for d in labelled.documents[:BASE]]
+    database = open_module_database("memory", settings)
+    found: list[float] = []
+    try:
+        for budget in (full_text.POSTINGS_BUDGET, math.inf):
+            total = 0.0
+            with patch.object(full_text, "POSTINGS_BUDGET", budget):
+                for question in labelled.queries:
+                    async with database.read() as tx:
+                        hits = await word_index.search(tx, "target", question.query, [], 50)
+                        contents = dict(
+                            (
+                                await tx.execute(
+                                    select(MemoryEntryRow.id, MemoryEntryRow.content).where(
+                                        MemoryEntryRow.id.in_([i for i, _ in hits])
+                                    )
+                                )
+                            ).all()
+                        )
+                    # Each text ends with its place in the corpus (`load`): `... #1234`.
+                    ranked = [
+                        sources[int(contents[i].rsplit("#", 1)[1]) % len(sources)] for i, _ in hits
+                    ]
+                    total += judge(list(dict.fromkeys(ranked)), question.relevant)[0]
+            found.append(total / len(labelled.queries))
+    finally:
+        await database.dispose()
+    return found[0], found[1]
+
+
 async def recall_latencies(settings: Settings, queries: list[str]) -> list[float]:
     database = open_module_database("memory", settings)
     service = MemoryService(database, settings, conversation=FakeConversation().as_api())
@@ -157,11 +198,14 @@ async def recall_latencies(settings: Settings, queries: list[str]) -> list[float
 
 async def recall_table() -> None:
     print(f"\nMemory recall: one user's N memories among 100 users, {RECALLS} recalls, k = 10")
-    print(f"{'backend':<9} {'N':>7} {'p50 ms':>8} {'p95 ms':>8} {'recall@10':>10}")
+    print(
+        f"{'backend':<9} {'N':>7} {'p50 ms':>8} {'p95 ms':>8} {'recall@10':>10} "
+        f"{'words r@5 (one stage)':>22}"
+    )
     server = PgvectorServer().start()
     try:
         for size in SIZES:
-            corpus = await realistic_corpus(2 * size, 1400)
+            corpus = await realistic_corpus(2 * size, BASE)
             queries = corpus.queries[:RECALLS]
             with tempfile.TemporaryDirectory() as data_dir:
                 sqlite = Settings(data_dir=Path(data_dir), embedding_model=DEFAULT_MODEL)
@@ -172,6 +216,7 @@ async def recall_table() -> None:
                     size,
                     await recall_latencies(sqlite, queries),
                     await candidate_recall(sqlite, corpus),
+                    await word_quality(sqlite),
                 )
                 prefix = f"bhbench_{secrets.token_hex(4)}"
                 done = await provision.provision(
@@ -186,17 +231,25 @@ async def recall_table() -> None:
                     await migrations.upgrade_modules([REGISTRY["memory"]], pg)
                     await load(pg, corpus)
                     latencies = await recall_latencies(pg, queries)
-                    _row("postgres", size, latencies, await candidate_recall(pg, corpus))
+                    recall = await candidate_recall(pg, corpus)
+                    _row("postgres", size, latencies, recall, await word_quality(pg))
                 finally:
                     await provision.drop(server.admin_url, ["memory"], prefix=prefix)
     finally:
         server.stop()
 
 
-def _row(backend: str, size: int, latencies: list[float], recall: float) -> None:
+def _row(
+    backend: str,
+    size: int,
+    latencies: list[float],
+    recall: float,
+    words: tuple[float, float],
+) -> None:
     print(
         f"{backend:<9} {size:>7} {statistics.median(latencies):>8.2f} "
-        f"{percentile(latencies, 95):>8.2f} {recall:>10.3f}",
+        f"{percentile(latencies, 95):>8.2f} {recall:>10.3f} "
+        f"{f'{words[0]:.3f} ({words[1]:.3f})':>22}",
         flush=True,
     )
 

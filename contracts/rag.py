@@ -82,7 +82,7 @@ class SearchHit(msgspec.Struct, frozen=True, kw_only=True):
     score: float  # what ranked it: the fused score in hybrid, else the mode's own score
     vector_score: float | None  # cosine similarity (vector and hybrid searches)
     vector_rank: int | None
-    lexical_score: float | None  # BM25 (SQLite) or ts_rank_cd (PostgreSQL)
+    lexical_score: float | None  # BM25: FTS5's on SQLite, computed in SQL on PostgreSQL
     lexical_rank: int | None
 
 

@@ -21,9 +21,10 @@ within the budget (at least one), are ranked by the idf of every query word each
 and the best RESCORED of them are scored by BM25. Rows that hold only the most common
 words are never scored: they rarely rank near the top, and scoring them is most of the
 cost at 100k rows. Measured on 100k memories of one user (bench/realistic_corpus.py's
-texts, the docstrings set's questions, one hit per source): recall@5 0.619 in two stages
-against 0.627 in one; the first stage ranked by `ts_rank` before, which knows neither
-the common words nor how rare a word is, and lost a tenth (0.527). FTS5 cannot score a
+texts, the docstrings set's questions, one hit per source), with a budget of 10k rows:
+recall@5 0.619 in two stages against 0.627 in one; the first stage ranked by `ts_rank`
+before, which knows neither the common words nor how rare a word is, and lost a tenth
+(0.527). The budget is now 5k (below). FTS5 cannot score a
 chosen few rows without walking every word's rows, so SQLite searches in one stage (a
 second stage in Python, on FTS5's own terms, was as slow as one stage by the time it
 rescored enough rows to lose less than a tenth).
@@ -68,7 +69,10 @@ from sqlalchemy.orm import QueryableAttribute
 
 from .database import dialect_of
 
-POSTINGS_BUDGET = 10_000
+# At 100k rows (bench/memory_recall.py, and RAG's chunks of the same texts), recall@5 by
+# words: 10k gave 0.619 for memory and 0.567 for RAG, 5k 0.604 and 0.559 (one stage:
+# 0.627 and 0.544); RAG's word search took 49/78 ms (p50/p95) at 10k, 34/49 at 5k.
+POSTINGS_BUDGET = 5_000
 RESCORED = 200  # candidates the affordable words find, for every word to score
 K1, B = 1.2, 0.75  # BM25's usual constants (FTS5's too)
 # `ts_rank` of a row holding a word once: weight D (0.1) over the sum 1/i² tends to (π²/6).
