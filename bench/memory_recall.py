@@ -38,7 +38,7 @@ from unittest.mock import patch
 import redis as redis_sync
 from sqlalchemy import insert, select, text
 
-from app.kernel import full_text, migrations, provision
+from app.kernel import migrations, postgres_bm25, provision
 from app.kernel.database import dialect_of, open_module_database
 from app.kernel.embedding import DEFAULT_MODEL
 from app.kernel.settings import Settings
@@ -153,9 +153,9 @@ async def word_quality(settings: Settings) -> tuple[float, float]:
     database = open_module_database("memory", settings)
     found: list[float] = []
     try:
-        for budget in (full_text.POSTINGS_BUDGET, ONE_STAGE):
+        for budget in (postgres_bm25.POSTINGS_BUDGET, ONE_STAGE):
             total = 0.0
-            with patch.object(full_text, "POSTINGS_BUDGET", budget):
+            with patch.object(postgres_bm25, "POSTINGS_BUDGET", budget):
                 for question in labelled.queries:
                     async with database.read() as tx:
                         hits = await word_index.search(tx, "target", question.query, [], 50)

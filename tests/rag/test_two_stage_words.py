@@ -5,7 +5,7 @@ word scores them)."""
 import pytest
 from sqlalchemy import text
 
-from app.kernel import full_text
+from app.kernel import postgres_bm25
 from app.kernel.database import open_module_database
 from app.kernel.settings import Settings
 from app.modules.rag import lexical_index
@@ -34,12 +34,12 @@ async def test_the_rarest_words_find_and_every_word_ranks(
             await tx.execute(text("ANALYZE documents"))
         async with database.read() as tx:
             one_stage = await lexical_index.search(tx, "cats parrots", 5, SearchFilters())
-            lexicon = await lexical_index.INDEX.lexicon(tx, ["cats", "parrots"])
+            lexicon = await lexical_index.INDEX.postgres.lexicon(tx, ["cats", "parrots"])
             assert lexicon.terms(["cats", "parrots"]) == ["cat", "parrot"]
             assert lexicon.rows_holding["cat"] > 50 and lexicon.rows_holding["parrot"] < 10
             assert lexicon.idf("parrot") > 10 * lexicon.idf("cat")
             assert lexicon.affordable(["cat", "parrot"], 10) == ["parrot"]
-            monkeypatch.setattr(full_text, "POSTINGS_BUDGET", 10)
+            monkeypatch.setattr(postgres_bm25, "POSTINGS_BUDGET", 10)
             two_stage = await lexical_index.search(tx, "cats parrots", 5, SearchFilters())
         # Only the parrot documents hold the rare word: they lead when every row is
         # scored, in the same order, and cats alone no longer make a candidate.
@@ -96,8 +96,8 @@ async def test_the_first_stage_counts_the_common_words_a_row_holds(
             await tx.execute(text("ANALYZE documents"))
         async with database.read() as tx:
             one_stage = await lexical_index.search(tx, "parrot cat", 1, SearchFilters())
-            monkeypatch.setattr(full_text, "POSTINGS_BUDGET", 5)
-            monkeypatch.setattr(full_text, "RESCORED", 2)
+            monkeypatch.setattr(postgres_bm25, "POSTINGS_BUDGET", 5)
+            monkeypatch.setattr(postgres_bm25, "RESCORED", 2)
             two_stage = await lexical_index.search(tx, "parrot cat", 1, SearchFilters())
             found = await tx.execute(text("SELECT id, source FROM documents"))
             sources = {row[0]: row[1] for row in found}

@@ -1,0 +1,229 @@
+"""BM25 on PostgreSQL, computed in SQL over a table's generated tsvector column.
+
+PostgreSQL's full text has no BM25 (ADR 0015). How many rows hold each word comes from
+ANALYZE's most common lexemes of the column, or for a rarer word from the index; a
+word's frequency in a row is read off `ts_rank`, and a row's length is its count of
+distinct lexemes. `ts_rank` and `ts_rank_cd` alone know nothing of how rare a word is:
+ranked by them, PostgreSQL's lexical recall@5 was 0.37 on the docstrings set and 0.42
+on the manual pages; by BM25, 0.77 and 0.47 (FTS5's: 0.73 and 0.54;
+bench/retrieval_quality.py's sets, one chunk per source).
+
+Every row that holds any of the words is scored, so a query's cost is the sum of its
+words' row counts. When all of them together are more than POSTINGS_BUDGET rows, a
+search takes two stages: the rows holding the rarest words, within the budget (at least
+one), are ranked by the idf of every query word each holds, and the best RESCORED of
+them are scored by BM25. Rows that hold only the most common words are never scored:
+they rarely rank near the top, and scoring them is most of the cost at 100k rows.
+Measured on 100k memories of one user (bench/realistic_corpus.py's texts, the
+docstrings set's questions, one hit per source), with a budget of 10k rows: recall@5
+0.619 in two stages against 0.627 in one; the first stage ranked by `ts_rank` before,
+which knows neither the common words nor how rare a word is, and lost a tenth (0.527).
+The budget is now 5k (below).
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    Select,
+    case,
+    cast,
+    func,
+    literal,
+    literal_column,
+    select,
+    text,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import QueryableAttribute
+
+# At 100k rows (bench/memory_recall.py, and RAG's chunks of the same texts), recall@5 by
+# words: 10k gave 0.619 for memory and 0.567 for RAG, 5k 0.604 and 0.559 (one stage:
+# 0.627 and 0.544); RAG's word search took 49/78 ms (p50/p95) at 10k, 34/49 at 5k.
+POSTINGS_BUDGET = 5_000
+RESCORED = 200  # candidates the affordable words find, for every word to score
+K1, B = 1.2, 0.75  # BM25's usual constants (FTS5's too)
+# `ts_rank` of a row holding a word once: weight D (0.1) over the sum 1/i² tends to (π²/6).
+ONCE = 0.1 / (math.pi**2 / 6)
+LENGTH_SAMPLE = 200  # rows whose average length stands for the table's
+
+
+@dataclass(frozen=True)
+class TsvectorColumn:
+    """`tsvector` names the generated column (`table.column`); `row_id` is the table's id."""
+
+    tsvector: str
+    row_id: QueryableAttribute[uuid.UUID]
+
+    async def search(
+        self,
+        tx: AsyncSession,
+        words: Sequence[str],
+        conditions: Sequence[ColumnElement[bool]],
+        limit: int,
+        *,
+        token: str | None = None,
+        owner: QueryableAttribute[str] | None = None,
+    ) -> list[tuple[uuid.UUID, float, str | None]]:
+        """(row id, score, owner) best first; `conditions` narrow the rows; `token`, a
+        lexeme every row searched holds (an owner's), and `owner`, a column to return."""
+        lexicon = await self.lexicon(tx, words)
+        terms = lexicon.terms(words)
+        if not terms:
+            return []  # only stop words
+        affordable = lexicon.affordable(terms, POSTINGS_BUDGET)
+        if len(affordable) == len(terms):
+            rows = [self._matches(terms, token), *conditions]
+            return await self._bm25(tx, lexicon, terms, rows, limit, owner)
+        # Two stages: candidates by the affordable words, then every word scores those.
+        candidates = self._candidates(
+            lexicon, affordable, terms, conditions, max(RESCORED, limit), token
+        )
+        rows = [self.row_id.in_(candidates)]  # one statement: the ids stay in the database
+        return await self._bm25(tx, lexicon, terms, rows, limit, owner)
+
+    def _candidates(
+        self,
+        lexicon: Lexicon,
+        affordable: Sequence[str],
+        terms: Sequence[str],
+        conditions: Sequence[ColumnElement[bool]],
+        limit: int,
+        token: str | None,
+    ) -> Select[uuid.UUID]:
+        """The rows holding any of the `affordable` terms, best first by the weight of
+        every term they hold (its idf, whatever its frequency or the row's length)."""
+        document: ColumnElement[Any] = literal_column(self.tsvector)
+        rank: ColumnElement[float] = literal(0.0)
+        for term in terms:
+            held = document.op("@@")(_tsquery([term]))
+            rank = rank + case((held, lexicon.idf(term)), else_=0.0)
+        return (
+            select(self.row_id)
+            .where(self._matches(affordable, token), *conditions)
+            .order_by(rank.desc(), self.row_id)
+            .limit(limit)
+        )
+
+    async def _bm25(
+        self,
+        tx: AsyncSession,
+        lexicon: Lexicon,
+        terms: Sequence[str],
+        rows: Sequence[ColumnElement[bool]],
+        limit: int,
+        owner: QueryableAttribute[str] | None,
+    ) -> list[tuple[uuid.UUID, float, str | None]]:
+        """The `rows` by BM25 over `terms`, best first. A term's frequency in a row is
+        its `ts_rank` there over ONCE: 1, 1.25, 1.36, ... towards 1.64 (positions sum as
+        1/i²; unnesting a tsvector to count them costs more than the rest of the search).
+        A row's length is its count of distinct lexemes, against the average of the
+        table's first LENGTH_SAMPLE rows (the same whatever is filtered, so a row scores
+        the same in every search for the same words); each with its owner, if any."""
+        document: ColumnElement[Any] = literal_column(self.tsvector)
+        length = cast(func.length(document), Float) / lexicon.average_length
+        norm = K1 * (1 - B + B * length)
+        score: ColumnElement[float] = literal(0.0)
+        for term in terms:
+            query = _tsquery([term])
+            frequency = func.ts_rank(document, query) / ONCE
+            part = lexicon.idf(term) * frequency * (K1 + 1) / (frequency + norm)
+            score = score + case((document.op("@@")(query), part), else_=0.0)
+        found = await tx.execute(
+            select(self.row_id, score, literal(None) if owner is None else owner)
+            .where(*rows)
+            .order_by(score.desc(), self.row_id)
+            .limit(limit)
+        )
+        return [(row[0], float(row[1]), row[2]) for row in found]
+
+    async def lexicon(self, tx: AsyncSession, words: Sequence[str]) -> Lexicon:
+        """The words' lexemes and how many rows hold each: from ANALYZE's most common
+        lexemes of the column where it lists them, else counted in the index (such a
+        lexeme is rarer than all of those, so counting it is cheap; capped all the same,
+        for a table never analysed)."""
+        table, column = self.tsvector.split(".")
+        # One round trip: the statistics stay in the database (the list of common
+        # lexemes runs to a thousand; sending it back and forth cost more than the rest).
+        # reltuples is -1 for a table not counted since it was made or emptied.
+        found = await tx.execute(
+            text(
+                "WITH stats AS (SELECT s.most_common_elems::text::text[] AS common, "
+                "s.most_common_elem_freqs AS shares, GREATEST(c.reltuples, 0) AS total, "
+                f"(SELECT avg(length({column})) FROM (SELECT {column} FROM {table} "
+                f"LIMIT {LENGTH_SAMPLE}) AS sample) AS length "
+                "FROM pg_class c LEFT JOIN pg_stats s ON s.tablename = c.relname "
+                "AND s.schemaname = current_schema() AND s.attname = :c "
+                "WHERE c.relnamespace = current_schema()::regnamespace AND c.relname = :t), "
+                "query AS (SELECT w, l FROM unnest(CAST(:words AS text[])) AS w, "
+                "unnest(tsvector_to_array(to_tsvector('english', w))) AS l) "
+                "SELECT stats.total, stats.length, query.w, query.l, "
+                "COALESCE(stats.shares[array_position(stats.common, query.l)] * stats.total, "
+                f"(SELECT count(*) FROM (SELECT 1 FROM {table} WHERE {column} @@ "
+                "to_tsquery('simple', query.l) LIMIT :cap) AS held)) "
+                "FROM stats LEFT JOIN query ON true"
+            ),
+            {"t": table, "c": column, "words": list(words), "cap": POSTINGS_BUDGET + 1},
+        )
+        rows, length = 0.0, 1.0
+        lexemes: dict[str, list[str]] = {}
+        holding: dict[str, float] = {}
+        for total, average, word, lexeme, held in found:
+            rows, length = float(total), max(float(average or 1.0), 1.0)
+            if lexeme is not None:
+                lexemes.setdefault(word, []).append(lexeme)
+                holding[lexeme] = float(held)
+        rows = max(rows, *holding.values(), 1.0)
+        return Lexicon(lexemes, holding, rows, length)
+
+    def _matches(self, terms: Sequence[str], token: str | None) -> ColumnElement[bool]:
+        """Rows holding any of the terms, and the token when the search has one."""
+        query = " | ".join(terms) if token is None else f"{token} & ({' | '.join(terms)})"
+        return literal_column(self.tsvector).op("@@")(
+            func.to_tsquery(literal_column("'simple'"), query)
+        )
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """What PostgreSQL knows of a query's words: each word's lexemes (none for a stop
+    word), how many rows hold each lexeme, and how many rows there are."""
+
+    lexemes: Mapping[str, Sequence[str]]
+    rows_holding: Mapping[str, float]
+    rows: float
+    average_length: float  # distinct lexemes in a row, over the table's first rows
+
+    def terms(self, words: Sequence[str]) -> list[str]:
+        """The words' lexemes, once each, in the query's order."""
+        return list(dict.fromkeys(t for w in words for t in self.lexemes.get(w, ())))
+
+    def affordable(self, terms: Sequence[str], budget: int) -> list[str]:
+        """The terms, rarest first, while their rows add up to `budget` (the rarest
+        always), in the query's order."""
+        kept: set[str] = set()
+        total = 0.0
+        for term in sorted(terms, key=lambda t: self.rows_holding.get(t, 0.0)):
+            held = self.rows_holding.get(term, 0.0)
+            if kept and total + held > budget:
+                break
+            kept.add(term)
+            total += held
+        return [t for t in terms if t in kept]
+
+    def idf(self, term: str) -> float:
+        """BM25's inverse document frequency (the form that stays positive)."""
+        held = self.rows_holding.get(term, 0.0)
+        return math.log(1 + (self.rows - held + 0.5) / (held + 0.5))
+
+
+def _tsquery(terms: Sequence[str]) -> ColumnElement[Any]:
+    """Any of the lexemes (already stemmed: the `simple` configuration keeps them)."""
+    return func.to_tsquery(literal_column("'simple'"), " | ".join(terms))
