@@ -12,6 +12,7 @@ from sqlalchemy.orm import defer
 
 from app.kernel.validation import validated
 from contracts.memory import (
+    MemoryEntry,
     RecalledMemory,
     RecallQuery,
     RecallResult,
@@ -67,16 +68,18 @@ class Recaller(MemoryPart):
         ids = [entry_id for _, entry_id in scored]
         latency_ms = (time.perf_counter() - started) * 1000
         async with self._db.transaction() as tx:
-            # The entries as they were when recalled, then touched.
-            entries = {
-                row.id: to_entry(row)
-                for row in await tx.scalars(
-                    select(MemoryEntryRow)
-                    .options(defer(MemoryEntryRow.embedding))
-                    .where(MemoryEntryRow.id.in_(ids))
-                )
-            }
-            if ids:  # recalled memories count as used: their recency restarts
+            entries: dict[uuid.UUID, MemoryEntry] = {}
+            if ids:
+                # The entries as they were when recalled; then they count as used, and
+                # their recency restarts.
+                entries = {
+                    row.id: to_entry(row)
+                    for row in await tx.scalars(
+                        select(MemoryEntryRow)
+                        .options(defer(MemoryEntryRow.embedding))
+                        .where(MemoryEntryRow.id.in_(ids))
+                    )
+                }
                 await tx.execute(
                     update(MemoryEntryRow)
                     .where(MemoryEntryRow.id.in_(ids))
