@@ -117,6 +117,15 @@ def postgres_urls(
             run_in_own_loop(provision.drop(admin_url, modules, prefix=prefix))
 
 
+@pytest.fixture
+def fresh_postgres_urls(postgres_urls: dict[str, str]) -> dict[str, str]:
+    """The run's databases with every table emptied first, for a test that starts servers
+    of its own: rows an earlier test on this worker left (a tool registered under the
+    same name, then a 409) must not reach it."""
+    run_in_own_loop(empty_postgres_tables(postgres_urls))
+    return postgres_urls
+
+
 async def empty_postgres_tables(urls: dict[str, str]) -> None:
     """Every table emptied, then the data modules ship (built-in tools) written again.
     Housekeeping waits for a connection longer than a request would (the default 1 s):

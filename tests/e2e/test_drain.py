@@ -66,7 +66,7 @@ def env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
     env = {"PATH": os.environ["PATH"], "BULKHEAD_DATA_DIR": str(tmp_path / "var")}
     if request.param == "postgres":
         urls_file = tmp_path / "urls.json"
-        urls_file.write_text(json.dumps(request.getfixturevalue("postgres_urls")))
+        urls_file.write_text(json.dumps(request.getfixturevalue("fresh_postgres_urls")))
         env["BULKHEAD_DATABASE_URLS_FILE"] = str(urls_file)
     bulkhead(env, "db", "upgrade")
     return env

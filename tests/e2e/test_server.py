@@ -78,7 +78,7 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str
     workers = 1
     if request.param == "postgres":
         urls_file = tmp_path / "urls.json"
-        urls_file.write_text(json.dumps(request.getfixturevalue("postgres_urls")))
+        urls_file.write_text(json.dumps(request.getfixturevalue("fresh_postgres_urls")))
         env["BULKHEAD_DATABASE_URLS_FILE"] = str(urls_file)
         workers = 2
     bulkhead(env, "db", "upgrade")
