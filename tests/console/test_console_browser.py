@@ -17,7 +17,7 @@ import httpx
 import jwt
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -78,8 +78,18 @@ def text_of(driver: WebDriver) -> str:
 
 def wait_for(driver: WebDriver, condition: Callable[[WebDriver], object]) -> None:
     """Until `condition` holds; an element that went with a page being replaced is asked
-    again on the next page."""
-    WebDriverWait(driver, 20, ignored_exceptions=(StaleElementReferenceException,)).until(condition)
+    again on the next page (Chrome reports it as stale, or as a node that no longer
+    belongs to the document)."""
+
+    def holds(d: WebDriver) -> object:
+        try:
+            return condition(d)
+        except WebDriverException as exc:
+            if "does not belong to the document" in str(exc.msg):
+                return False
+            raise
+
+    WebDriverWait(driver, 20, ignored_exceptions=(StaleElementReferenceException,)).until(holds)
 
 
 async def stuck_saga(settings: Settings) -> uuid.UUID:
