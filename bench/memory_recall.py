@@ -12,8 +12,8 @@ questions as queries: the cost of finding and scoring candidates is what is meas
 recall@10: the candidates by meaning against an exact scan of the same vectors, on both
 backends. words r@5: recall@5 of the docstrings set's sources (the texts' originals, one
 hit per source) by the word search alone over the user's memories, as it searches and,
-in brackets, with every matching row scored in one stage: PostgreSQL's two stages are
-an approximation, and this is what they cost (SQLite always takes one).
+in brackets, with every matching row scored in one stage: the two stages on either
+backend are an approximation, and this is what they cost.
 
 Working memory: p50 of 500 writes and 500 reads through MemoryAPI (ownership check in the
 module's database, then the store), in-process vs Redis at 127.0.0.1:6379; ratio to
@@ -38,7 +38,7 @@ from unittest.mock import patch
 import redis as redis_sync
 from sqlalchemy import insert, select, text
 
-from app.kernel import migrations, postgres_bm25, provision
+from app.kernel import fts5_search, migrations, postgres_bm25, provision
 from app.kernel.database import dialect_of, open_module_database
 from app.kernel.embedding import DEFAULT_MODEL
 from app.kernel.settings import Settings
@@ -153,9 +153,10 @@ async def word_quality(settings: Settings) -> tuple[float, float]:
     database = open_module_database("memory", settings)
     found: list[float] = []
     try:
-        for budget in (postgres_bm25.POSTINGS_BUDGET, ONE_STAGE):
+        budgets = fts5_search if database.dialect == "sqlite" else postgres_bm25
+        for budget in (budgets.POSTINGS_BUDGET, ONE_STAGE):
             total = 0.0
-            with patch.object(postgres_bm25, "POSTINGS_BUDGET", budget):
+            with patch.object(budgets, "POSTINGS_BUDGET", budget):
                 for question in labelled.queries:
                     async with database.read() as tx:
                         hits = await word_index.search(tx, "target", question.query, [], 50)

@@ -6,20 +6,17 @@ table, written with each row; PostgreSQL indexes a generated `to_tsvector('engli
 column of the table itself (GIN). Both stem English. A query is reduced to its words
 joined by OR, so no query syntax from users reaches the engine.
 
-Both rank by BM25. FTS5 has it built in, and scores every row that holds any of the
-words; it cannot score a chosen few rows without walking every word's rows, so SQLite
-searches in one stage. (A second stage in Python, on FTS5's own terms and statistics,
-was tried: with 200 candidates it lost 0.09 of recall@5 at 100k memories, and with
-1000, where it lost 0.03, it was as slow as one stage.) On PostgreSQL, BM25 is computed
-in SQL, in two stages when the words are in many rows (`postgres_bm25`).
+Both rank by BM25, FTS5's own on SQLite, computed in SQL on PostgreSQL; both in two
+stages when the words are in many rows, scoring only the rows that hold the rarest of
+them (`fts5_search`, `postgres_bm25`).
 
 A table of many owners' rows (memory's entries) holds each row's owner in the index as
 one token (`owner_token`): FTS5's `owner` column, a lexeme of the PostgreSQL tsvector. A
-search for one owner's rows matches the token with the words, so the index itself
-narrows to that owner: a B-tree bitmap of the owner's every row, which PostgreSQL's
-planner otherwise ANDs with the words' rows, cost more than the words (11 of 25 ms for
-a user with 100k memories). The owner column is checked again on what comes back, so a
-collision of tokens can only drop a result, never show another owner's.
+search for one owner's rows compares that token, so the index itself narrows to that
+owner: a B-tree bitmap of the owner's every row, which PostgreSQL's planner otherwise
+ANDs with the words' rows, cost more than the words (11 of 25 ms for a user with 100k
+memories). The owner column is checked again on what comes back, so a collision of
+tokens can only drop a result, never show another owner's.
 
 One file, one job: a module's word search on either backend, and whose rows it may find.
 """
@@ -42,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute
 
 from .database import dialect_of
+from .fts5_search import Fts5Table, one_stage_match
 from .postgres_bm25 import TsvectorColumn
 
 PREFILTERED = 4  # SQLite: times the limit taken from the index before the table's conditions
@@ -98,21 +96,15 @@ class FullTextIndex:
             return []
         if (owner is None) != (self.owner is None):
             raise ValueError("a search of an index of owners' rows names the owner")
-        scope = None
-        if self.owner is not None and owner is not None:
-            scope = _Scope(self.owner, owner_token(owner, dialect_of(tx)))
         if dialect_of(tx) == "sqlite":
-            # FTS5 cannot score a chosen few rows without walking every word's rows
-            # (measured: slower than one stage), so SQLite searches in one.
-            match = any_of(words) if scope is None else scope.fts5(words)
-            return await self._sqlite(tx, match, conditions, limit, owner)
+            return await self._sqlite(tx, words, conditions, limit, owner)
         found = await self.postgres.search(
             tx,
             words,
             conditions,
             limit,
-            token=None if scope is None else scope.token,
-            owner=None if scope is None else scope.column,
+            token=None if owner is None else owner_token(owner, "postgresql"),
+            owner=self.owner if owner is not None else None,
         )
         return _owned(found, owner)
 
@@ -121,23 +113,28 @@ class FullTextIndex:
         """The PostgreSQL side: BM25 over the table's tsvector column."""
         return TsvectorColumn(self.tsvector, self.row_id)
 
+    @property
+    def fts5(self) -> Fts5Table:
+        """The SQLite side: FTS5's BM25 over the FTS5 table."""
+        return Fts5Table(self.fts_table, self.key)
+
     async def _sqlite(
         self,
         tx: AsyncSession,
-        match: str,
+        words: Sequence[str],
         conditions: Sequence[ColumnElement[bool]],
         limit: int,
         owner: str | None,
     ) -> list[tuple[uuid.UUID, float]]:
-        """Ranked by BM25 (negated: higher is better)."""
+        token = None if owner is None else owner_token(owner, "sqlite")
         if self.owner is not None and owner is not None:
             conditions = [self.owner == owner, *conditions]
-        if not conditions:  # the FTS table alone, without a join for every match
-            return await self._sqlite_ranked(tx, match, limit)
+        if not conditions:  # the FTS table alone, without a look at the table
+            return _ids(await self.fts5.search(tx, words, limit, token))
         # The index's best few first, then the conditions on just those: joining every
         # match to the table was most of the cost (memory at 100k: 93 -> 35 ms). Exact:
         # when `limit` of the best pass, no row further down can outrank them.
-        best = await self._sqlite_ranked(tx, match, PREFILTERED * limit)
+        best = _ids(await self.fts5.search(tx, words, PREFILTERED * limit, token))
         passing = set(
             await tx.scalars(
                 select(self.row_id).where(self.row_id.in_([i for i, _ in best]), *conditions)
@@ -146,6 +143,7 @@ class FullTextIndex:
         kept = [(i, score) for i, score in best if i in passing]
         if len(kept) >= limit or len(best) < PREFILTERED * limit:
             return kept[:limit]
+        # Most of the best fail the conditions: every row holding a word, in one stage.
         fts = (
             select(
                 literal_column(self.key).label(self.key),
@@ -161,21 +159,9 @@ class FullTextIndex:
             .where(*conditions)
             .order_by(fts.c.bm25, self.row_id)
             .limit(limit),
-            {"match": match},
+            {"match": one_stage_match(words)},
         )
         return [(row[0], -float(row[1])) for row in found]
-
-    async def _sqlite_ranked(
-        self, tx: AsyncSession, match: str, limit: int
-    ) -> list[tuple[uuid.UUID, float]]:
-        found = await tx.execute(
-            text(
-                f"SELECT {self.key}, bm25({self.fts_table}) FROM {self.fts_table} "
-                f"WHERE {self.fts_table} MATCH :match ORDER BY rank, {self.key} LIMIT :n"
-            ),
-            {"match": match, "n": limit},
-        )
-        return [(uuid.UUID(hex=row[0]), -float(row[1])) for row in found]
 
 
 def owner_token(owner: str, dialect: str) -> str:
@@ -187,17 +173,6 @@ def owner_token(owner: str, dialect: str) -> str:
     return "u" + hashlib.sha256(owner.encode()).hexdigest()[:32]
 
 
-@dataclass(frozen=True)
-class _Scope:
-    """One owner's rows: the table's owner column, and the owner's token in the index."""
-
-    column: QueryableAttribute[str]
-    token: str
-
-    def fts5(self, words: Sequence[str]) -> str:
-        return f'owner:"{self.token}" AND content:({any_of(words)})'
-
-
 def _owned(
     found: Sequence[tuple[uuid.UUID, float, str | None]], owner: str | None
 ) -> list[tuple[uuid.UUID, float]]:
@@ -206,6 +181,5 @@ def _owned(
     return [(row_id, score) for row_id, score, of in found if owner is None or of == owner]
 
 
-def any_of(words: Sequence[str]) -> str:
-    """An FTS5 query matching any of the words (words are \\w+: no quotes inside)."""
-    return " OR ".join(f'"{w}"' for w in words)
+def _ids(found: Sequence[tuple[str, float]]) -> list[tuple[uuid.UUID, float]]:
+    return [(uuid.UUID(hex=key), score) for key, score in found]

@@ -44,6 +44,8 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute
 
+from .rarest_words import rarest_within
+
 # At 100k rows (bench/memory_recall.py, and RAG's chunks of the same texts), recall@5 by
 # words: 10k gave 0.619 for memory and 0.567 for RAG, 5k 0.604 and 0.559 (one stage:
 # 0.627 and 0.544); RAG's word search took 49/78 ms (p50/p95) at 10k, 34/49 at 5k.
@@ -208,15 +210,7 @@ class Lexicon:
     def affordable(self, terms: Sequence[str], budget: int) -> list[str]:
         """The terms, rarest first, while their rows add up to `budget` (the rarest
         always), in the query's order."""
-        kept: set[str] = set()
-        total = 0.0
-        for term in sorted(terms, key=lambda t: self.rows_holding.get(t, 0.0)):
-            held = self.rows_holding.get(term, 0.0)
-            if kept and total + held > budget:
-                break
-            kept.add(term)
-            total += held
-        return [t for t in terms if t in kept]
+        return rarest_within(terms, self.rows_holding, budget)
 
     def idf(self, term: str) -> float:
         """BM25's inverse document frequency (the form that stays positive)."""

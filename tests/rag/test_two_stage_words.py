@@ -1,20 +1,29 @@
-"""PostgreSQL's word search: BM25 from how many rows hold each word, and two stages when
-a query's words are in more rows than the budget (the rarest find candidates and every
-word scores them)."""
+"""Word search in two stages when a query's words are in more rows than the budget: the
+rarest words find the rows, and every word scores them, as one stage would (BM25 from
+how many rows hold each word: PostgreSQL's statistics, SQLite's fts5vocab table)."""
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
-from app.kernel import postgres_bm25
+from app.kernel import fts5_search, postgres_bm25
 from app.kernel.database import open_module_database
 from app.kernel.settings import Settings
 from app.modules.rag import lexical_index
+from app.modules.rag.models import DocumentRow
 from app.modules.rag.service import RagService
 from contracts.rag import DocumentCreate, SearchFilters
 
 COMMON = [
     DocumentCreate(source=f"common/{i}", text=f"Cats sleep all day, story {i}.") for i in range(60)
 ]
+
+
+def budget(monkeypatch: pytest.MonkeyPatch, rows: int) -> None:
+    """Both backends' budget of rows for one stage."""
+    monkeypatch.setattr(postgres_bm25, "POSTINGS_BUDGET", rows)
+    monkeypatch.setattr(fts5_search, "POSTINGS_BUDGET", rows)
+
+
 RARE = [
     DocumentCreate(source="rare/1", text="Parrots mimic speech; cats ignore parrots."),
     DocumentCreate(source="rare/2", text="Parrots live long."),
@@ -25,26 +34,43 @@ async def test_the_rarest_words_find_and_every_word_ranks(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     database = open_module_database("rag", settings)
-    if database.dialect != "postgresql":
-        await database.dispose()
-        pytest.skip("FTS5 searches in one stage")
     try:
         await RagService(database, settings).ingest(documents=COMMON + RARE)
         async with database.transaction() as tx:
-            await tx.execute(text("ANALYZE documents"))
+            if database.dialect == "postgresql":
+                await tx.execute(text("ANALYZE documents"))
         async with database.read() as tx:
             one_stage = await lexical_index.search(tx, "cats parrots", 5, SearchFilters())
-            lexicon = await lexical_index.INDEX.postgres.lexicon(tx, ["cats", "parrots"])
-            assert lexicon.terms(["cats", "parrots"]) == ["cat", "parrot"]
-            assert lexicon.rows_holding["cat"] > 50 and lexicon.rows_holding["parrot"] < 10
-            assert lexicon.idf("parrot") > 10 * lexicon.idf("cat")
-            assert lexicon.affordable(["cat", "parrot"], 10) == ["parrot"]
-            monkeypatch.setattr(postgres_bm25, "POSTINGS_BUDGET", 10)
+            budget(monkeypatch, 10)
             two_stage = await lexical_index.search(tx, "cats parrots", 5, SearchFilters())
         # Only the parrot documents hold the rare word: they lead when every row is
-        # scored, in the same order, and cats alone no longer make a candidate.
-        assert [d for d, _ in one_stage[:2]] == [d for d, _ in two_stage]
+        # scored, in the same order and with the same scores, and cats alone no longer
+        # make a candidate.
+        assert [d for d, _ in two_stage] == [d for d, _ in one_stage[:2]]
+        assert [s for _, s in two_stage] == pytest.approx([s for _, s in one_stage[:2]])
         assert len(two_stage) == 2 and two_stage[0][1] > two_stage[1][1]
+    finally:
+        await database.dispose()
+
+
+async def test_how_many_rows_hold_each_word(settings: Settings) -> None:
+    """What the budget is counted in: on SQLite, as FTS5 indexes the words (stemmed)."""
+    database = open_module_database("rag", settings)
+    try:
+        await RagService(database, settings).ingest(documents=COMMON + RARE)
+        async with database.transaction() as tx:
+            if database.dialect == "postgresql":
+                await tx.execute(text("ANALYZE documents"))
+        async with database.read() as tx:
+            if database.dialect == "sqlite":
+                held = await lexical_index.INDEX.fts5.rows_holding(tx, ["cats", "parrots", "emu"])
+                assert held == {"cats": 61, "parrots": 2, "emu": 0}
+                return
+            lexicon = await lexical_index.INDEX.postgres.lexicon(tx, ["cats", "parrots"])
+        assert lexicon.terms(["cats", "parrots"]) == ["cat", "parrot"]
+        assert lexicon.rows_holding["cat"] > 50 and lexicon.rows_holding["parrot"] < 10
+        assert lexicon.idf("parrot") > 10 * lexicon.idf("cat")
+        assert lexicon.affordable(["cat", "parrot"], 10) == ["parrot"]
     finally:
         await database.dispose()
 
@@ -75,12 +101,10 @@ async def test_the_first_stage_counts_the_common_words_a_row_holds(
 ) -> None:
     """Parrots are rare and cats less so; only parrots fit the budget. The chunk holding
     both ranks first by BM25, above chunks saying "parrot" three times. With room for
-    two candidates, the first stage must keep it: ranked by how often the rare word
-    occurs (`ts_rank`, as it was), the three-parrot chunks crowded it out."""
+    two candidates, PostgreSQL's first stage must keep it: ranked by how often the rare
+    word occurs (`ts_rank`, as it was), the three-parrot chunks crowded it out. (SQLite's
+    scores every row holding a rare word.)"""
     database = open_module_database("rag", settings)
-    if database.dialect != "postgresql":
-        await database.dispose()
-        pytest.skip("FTS5 searches in one stage")
     documents = [
         *(
             DocumentCreate(source=f"loud/{i}", text="Parrot, parrot, parrot sings.")
@@ -93,15 +117,17 @@ async def test_the_first_stage_counts_the_common_words_a_row_holds(
     try:
         await RagService(database, settings).ingest(documents=documents)
         async with database.transaction() as tx:
-            await tx.execute(text("ANALYZE documents"))
+            if database.dialect == "postgresql":
+                await tx.execute(text("ANALYZE documents"))
         async with database.read() as tx:
             one_stage = await lexical_index.search(tx, "parrot cat", 1, SearchFilters())
-            monkeypatch.setattr(postgres_bm25, "POSTINGS_BUDGET", 5)
+            budget(monkeypatch, 5)
             monkeypatch.setattr(postgres_bm25, "RESCORED", 2)
             two_stage = await lexical_index.search(tx, "parrot cat", 1, SearchFilters())
-            found = await tx.execute(text("SELECT id, source FROM documents"))
+            found = await tx.execute(select(DocumentRow.id, DocumentRow.source))
             sources = {row[0]: row[1] for row in found}
-        assert [sources[d] for d, _ in one_stage] == ["both"]
-        assert [sources[d] for d, _ in two_stage] == ["both"]
+        assert [sources[d] for d, _ in two_stage] == [sources[d] for d, _ in one_stage]
+        if database.dialect == "postgresql":  # FTS5 saturates a word's hits less soon
+            assert [sources[d] for d, _ in one_stage] == ["both"]
     finally:
         await database.dispose()

@@ -1,0 +1,143 @@
+"""SQLite's word search: FTS5's BM25, in two stages when the words are in many rows.
+
+FTS5 scores every row that holds any of a query's words, 2-3 µs a row (its length and
+each word's hits there), and cannot score a chosen few rows without walking every
+word's rows. So when the words are in more than POSTINGS_BUDGET rows together, the
+search asks FTS5 two questions instead of one, split by the rarest words within the
+budget (at least one):
+
+    (rare) AND (common)    the rows holding a rare word and a common one
+    (rare) NOT (common)    the rows holding a rare word and none of the common ones
+
+Both name every word of the query, and a word a row lacks adds nothing to its score, so
+FTS5 scores each row they return as one query of all the words would, with the same
+statistics; the two lists do not overlap, and their best are the best of the rows that
+hold a rare word. Rows holding only common words are never scored: they rarely rank
+near the top, and scoring them was most of the cost. Measured on 100k memories of one
+user (and 100k of others), the docstrings set's questions: word search p50/p95 49/110 ms
+in one stage, 24/39 in two; recall@5 0.588 in one, 0.565 in two (5k rows: 18/32 ms,
+0.542). PostgreSQL makes the same trade (`postgres_bm25`).
+
+How many rows hold a word comes from the index's `fts5vocab` table (`<table>_vocab`,
+made by the module's migration); the word's terms, from FTS5's own tokenizer, run on an
+in-memory table, so a word is looked up as the index stores it (stemmed).
+
+An owner's rows are chosen by the table's `owner` column, not by the owner's token in
+the query: as a query word, the token's rows would be counted for its statistics in
+every search (10 ms for a user with 100k memories), and would add the same to every
+row's score.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import sqlean
+from sqlalchemy import bindparam, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .rarest_words import rarest_within
+
+# At 100k memories of one user (bench/memory_recall.py): 10k rows kept recall@5 at 0.565
+# of one stage's 0.588, 5k at 0.542 (see the docstring).
+POSTINGS_BUDGET = 10_000
+WORDS = "content"  # the FTS5 column of the words; an index's others hold its key, an owner
+TOKENIZE = "porter unicode61"  # every module's FTS5 table is made with this tokenizer
+
+
+@dataclass(frozen=True)
+class Fts5Table:
+    """`name` is the FTS5 table, `key` its column of each row's id (hex)."""
+
+    name: str
+    key: str
+
+    async def search(
+        self, tx: AsyncSession, words: Sequence[str], limit: int, owner_token: str | None
+    ) -> list[tuple[str, float]]:
+        """(key, BM25) of the best `limit` rows holding any of the words (of the owner
+        whose token is given), best first: higher is better."""
+        if not words:
+            return []
+        held = await self.rows_holding(tx, words)
+        rare = rarest_within(words, held, POSTINGS_BUDGET)
+        common = [w for w in words if w not in rare]
+        if not common:
+            return await self._ranked(tx, _any_of(words), limit, owner_token)
+        both = f"{_any_of(rare)} AND {_any_of(common)}"
+        rare_only = f"{_any_of(rare)} NOT {_any_of(common)}"
+        found = [
+            *await self._ranked(tx, both, limit, owner_token),
+            *await self._ranked(tx, rare_only, limit, owner_token),
+        ]
+        return sorted(found, key=lambda hit: (-hit[1], hit[0]))[:limit]
+
+    async def rows_holding(self, tx: AsyncSession, words: Sequence[str]) -> dict[str, int]:
+        """How many rows hold each word: for a word FTS5 splits in several terms, the
+        fewest of theirs (it matches them as a phrase)."""
+        terms = {word: terms_of(word) for word in words}
+        wanted = sorted({term for found in terms.values() for term in found})
+        counts: dict[str, int] = {}
+        if wanted:
+            counts = {
+                term: int(rows)
+                for term, rows in await tx.execute(
+                    text(
+                        f"SELECT term, doc FROM {self.name}_vocab WHERE term IN :terms"
+                    ).bindparams(bindparam("terms", expanding=True)),
+                    {"terms": wanted},
+                )
+            }
+        return {
+            word: min((counts.get(t, 0) for t in found), default=0) for word, found in terms.items()
+        }
+
+    async def _ranked(
+        self, tx: AsyncSession, match: str, limit: int, owner_token: str | None
+    ) -> list[tuple[str, float]]:
+        owned = "" if owner_token is None else "AND owner = :owner "
+        found = await tx.execute(
+            text(
+                f"SELECT {self.key}, bm25({self.name}) FROM {self.name} "
+                f"WHERE {self.name} MATCH :match {owned}ORDER BY rank, {self.key} LIMIT :n"
+            ),
+            {"match": match, "owner": owner_token, "n": limit},
+        )
+        return [(row[0], -float(row[1])) for row in found]
+
+
+def one_stage_match(words: Sequence[str]) -> str:
+    """An FTS5 query of every row holding any of the words, scored by all of them."""
+    return _any_of(words)
+
+
+def _any_of(words: Sequence[str]) -> str:
+    """Any of the words, in the words column (words are \\w+: no quotes inside)."""
+    quoted = " OR ".join(f'"{w}"' for w in words)
+    return f"{WORDS}:({quoted})"
+
+
+_TOKENIZER_LOCK = threading.Lock()
+
+
+@functools.cache
+def _tokenizer() -> sqlean.Connection:
+    connection = sqlean.connect(":memory:", check_same_thread=False)
+    connection.execute(f"CREATE VIRTUAL TABLE words USING fts5(word, tokenize = '{TOKENIZE}')")
+    connection.execute("CREATE VIRTUAL TABLE terms USING fts5vocab(words, instance)")
+    return connection
+
+
+@functools.lru_cache(maxsize=65_536)
+def terms_of(word: str) -> tuple[str, ...]:
+    """The terms FTS5 indexes for a word (lower-cased, stemmed), from its own tokenizer."""
+    with _TOKENIZER_LOCK:
+        connection = _tokenizer()
+        connection.execute("DELETE FROM words")
+        connection.execute("INSERT INTO words (word) VALUES (?)", (word,))
+        return tuple(
+            term for (term,) in connection.execute("SELECT term FROM terms ORDER BY offset")
+        )
