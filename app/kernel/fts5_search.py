@@ -13,10 +13,10 @@ Both name every word of the query, and a word a row lacks adds nothing to its sc
 FTS5 scores each row they return as one query of all the words would, with the same
 statistics; the two lists do not overlap, and their best are the best of the rows that
 hold a rare word. Rows holding only common words are never scored: they rarely rank
-near the top, and scoring them was most of the cost. Measured on 100k memories of one
-user (and 100k of others), the docstrings set's questions: word search p50/p95 49/110 ms
-in one stage, 24/39 in two; recall@5 0.588 in one, 0.565 in two (5k rows: 18/32 ms,
-0.542). PostgreSQL makes the same trade (`postgres_bm25`).
+near the top, and scoring them was most of the cost. Measured through memory's word
+search, 100k memories of one user and 100k of others, the docstrings set's questions:
+66/141 ms (p50/p95) in one stage, 37/56 in two; recall@5 0.588 in one, 0.573 in two.
+PostgreSQL makes the same trade (`postgres_bm25`; ADR 0016).
 
 How many rows hold a word comes from the index's `fts5vocab` table (`<table>_vocab`,
 made by the module's migration); the word's terms, from FTS5's own tokenizer, run on an
@@ -24,8 +24,9 @@ in-memory table, so a word is looked up as the index stores it (stemmed).
 
 An owner's rows are chosen by the table's `owner` column, not by the owner's token in
 the query: as a query word, the token's rows would be counted for its statistics in
-every search (10 ms for a user with 100k memories), and would add the same to every
-row's score.
+every search (10 ms for a user with 100k memories), and would add to every row's
+score. Other owners' rows holding the words are scored and then dropped; the budget,
+counted over every owner's rows, bounds them too.
 """
 
 from __future__ import annotations
@@ -41,8 +42,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from .rarest_words import rarest_within
 
-# At 100k memories of one user (bench/memory_recall.py): 10k rows kept recall@5 at 0.565
-# of one stage's 0.588, 5k at 0.542 (see the docstring).
+# The two queries alone at 100k memories of one user: 10k rows took 24/39 ms (p50/p95)
+# for recall@5 0.565, 5k 18/32 ms for 0.542 (one stage: 49/110 ms, 0.588).
 POSTINGS_BUDGET = 10_000
 WORDS = "content"  # the FTS5 column of the words; an index's others hold its key, an owner
 TOKENIZE = "porter unicode61"  # every module's FTS5 table is made with this tokenizer
