@@ -22,11 +22,14 @@ How many rows hold a word comes from the index's `fts5vocab` table (`<table>_voc
 made by the module's migration); the word's terms, from FTS5's own tokenizer, run on an
 in-memory table, so a word is looked up as the index stores it (stemmed).
 
-An owner's rows are chosen by the table's `owner` column, not by the owner's token in
-the query: as a query word, the token's rows would be counted for its statistics in
-every search (10 ms for a user with 100k memories), and would add to every row's
-score. Other owners' rows holding the words are scored and then dropped; the budget,
-counted over every owner's rows, bounds them too.
+An owner's rows (memory's) are chosen by the table's `owner` column, and, for an owner
+of fewer rows than the budget, by the owner's token as a word of the query too, so that
+FTS5 walks only the owner's rows. For an owner of more, the token stays out of the
+query: as a word, its rows would be counted for its statistics in every search (10 ms
+for a user with 100k memories). Other owners' rows holding the words are then scored
+and dropped; the budget, counted over every owner's rows, bounds them too. (The token
+as a word adds a little to every row's score: scores of the two kinds of owner are not
+comparable, and need not be.)
 """
 
 from __future__ import annotations
@@ -63,7 +66,10 @@ class Fts5Table:
         whose token is given), best first: higher is better."""
         if not words:
             return []
-        held = await self.rows_holding(tx, words)
+        held = await self.rows_holding(tx, [*words, *([owner_token] if owner_token else [])])
+        if owner_token is not None and held[owner_token] <= POSTINGS_BUDGET:
+            # An owner of few rows: the token in the query narrows FTS5's walk to them.
+            return await self._ranked(tx, one_stage_match(words, owner_token), limit, owner_token)
         rare = rarest_within(words, held, POSTINGS_BUDGET)
         common = [w for w in words if w not in rare]
         if not common:
@@ -110,9 +116,12 @@ class Fts5Table:
         return [(row[0], -float(row[1])) for row in found]
 
 
-def one_stage_match(words: Sequence[str]) -> str:
-    """An FTS5 query of every row holding any of the words, scored by all of them."""
-    return _any_of(words)
+def one_stage_match(words: Sequence[str], owner_token: str | None) -> str:
+    """An FTS5 query of every row holding any of the words (and the owner's token, if
+    given), scored by all of them."""
+    if owner_token is None:
+        return _any_of(words)
+    return f'owner:"{owner_token}" AND {_any_of(words)}'
 
 
 def _any_of(words: Sequence[str]) -> str:

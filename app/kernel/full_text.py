@@ -159,7 +159,7 @@ class FullTextIndex:
             .where(*conditions)
             .order_by(fts.c.bm25, self.row_id)
             .limit(limit),
-            {"match": one_stage_match(words)},
+            {"match": one_stage_match(words, token)},
         )
         return [(row[0], -float(row[1])) for row in found]
 

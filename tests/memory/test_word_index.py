@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from app.kernel import full_text
+from app.kernel import fts5_search, full_text, postgres_bm25
 from app.kernel.database import open_module_database
 from app.kernel.settings import Settings
 from app.modules.memory import recall, word_index
@@ -26,6 +26,15 @@ async def _search(settings: Settings, user_id: str, query: str) -> list[uuid.UUI
         return [entry_id for entry_id, _ in found]
     finally:
         await database.dispose()
+
+
+@pytest.fixture(params=["as set", "one row"])
+def budget(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The word search's budget: as set (one stage here, and on SQLite the owner's token
+    in the query), or one row (two stages, and on SQLite the owner's column alone)."""
+    if request.param == "one row":
+        monkeypatch.setattr(fts5_search, "POSTINGS_BUDGET", 1)
+        monkeypatch.setattr(postgres_bm25, "POSTINGS_BUDGET", 1)
 
 
 @pytest.fixture
@@ -49,7 +58,7 @@ async def entries(settings: Settings) -> dict[str, uuid.UUID]:
 
 
 async def test_a_search_finds_only_the_callers_entries(
-    settings: Settings, entries: dict[str, uuid.UUID]
+    settings: Settings, entries: dict[str, uuid.UUID], budget: None
 ) -> None:
     assert await _search(settings, "alice@example.com", "lighthouse gulls") == [entries["alice"]]
     assert await _search(settings, "bob.b@example.com", "lighthouse gulls") == [entries["bob"]]
@@ -57,7 +66,10 @@ async def test_a_search_finds_only_the_callers_entries(
 
 
 async def test_a_token_naming_another_users_entries_finds_none_of_them(
-    settings: Settings, entries: dict[str, uuid.UUID], monkeypatch: pytest.MonkeyPatch
+    settings: Settings,
+    entries: dict[str, uuid.UUID],
+    budget: None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     real = full_text.owner_token
     # Alice's searches carry Bob's token, as if the two collided.
