@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select, text
 
 from app.kernel import fts5_search, postgres_bm25
-from app.kernel.database import open_module_database
+from app.kernel.database import ModuleDatabase, open_module_database
 from app.kernel.settings import Settings
 from app.modules.rag import lexical_index
 from app.modules.rag.models import DocumentRow
@@ -24,6 +24,16 @@ def budget(monkeypatch: pytest.MonkeyPatch, rows: int) -> None:
     monkeypatch.setattr(fts5_search, "POSTINGS_BUDGET", rows)
 
 
+async def ingest_counted(
+    database: ModuleDatabase, settings: Settings, documents: list[DocumentCreate]
+) -> None:
+    """The documents, with PostgreSQL's statistics of them taken (SQLite counts as it goes)."""
+    await RagService(database, settings).ingest(documents=documents)
+    if database.dialect == "postgresql":
+        async with database.transaction() as tx:
+            await tx.execute(text("ANALYZE documents"))
+
+
 RARE = [
     DocumentCreate(source="rare/1", text="Parrots mimic speech; cats ignore parrots."),
     DocumentCreate(source="rare/2", text="Parrots live long."),
@@ -35,10 +45,7 @@ async def test_the_rarest_words_find_and_every_word_ranks(
 ) -> None:
     database = open_module_database("rag", settings)
     try:
-        await RagService(database, settings).ingest(documents=COMMON + RARE)
-        async with database.transaction() as tx:
-            if database.dialect == "postgresql":
-                await tx.execute(text("ANALYZE documents"))
+        await ingest_counted(database, settings, COMMON + RARE)
         async with database.read() as tx:
             one_stage = await lexical_index.search(tx, "cats parrots", 5, SearchFilters())
             budget(monkeypatch, 10)
@@ -57,10 +64,7 @@ async def test_how_many_rows_hold_each_word(settings: Settings) -> None:
     """What the budget is counted in: on SQLite, as FTS5 indexes the words (stemmed)."""
     database = open_module_database("rag", settings)
     try:
-        await RagService(database, settings).ingest(documents=COMMON + RARE)
-        async with database.transaction() as tx:
-            if database.dialect == "postgresql":
-                await tx.execute(text("ANALYZE documents"))
+        await ingest_counted(database, settings, COMMON + RARE)
         async with database.read() as tx:
             if database.dialect == "sqlite":
                 held = await lexical_index.INDEX.fts5.rows_holding(tx, ["cats", "parrots", "emu"])
@@ -115,10 +119,7 @@ async def test_the_first_stage_counts_the_common_words_a_row_holds(
         *(DocumentCreate(source=f"other/{i}", text=f"Rain falls, day {i}.") for i in range(87)),
     ]
     try:
-        await RagService(database, settings).ingest(documents=documents)
-        async with database.transaction() as tx:
-            if database.dialect == "postgresql":
-                await tx.execute(text("ANALYZE documents"))
+        await ingest_counted(database, settings, documents)
         async with database.read() as tx:
             one_stage = await lexical_index.search(tx, "parrot cat", 1, SearchFilters())
             budget(monkeypatch, 5)
