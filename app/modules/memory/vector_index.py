@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.kernel.database import ModuleDatabase, dialect_of
 from app.kernel.embedding import create_embedder
+from app.kernel.local_settings import set_local
 from app.kernel.settings import Settings
 from app.kernel.vector_column import cosine_distance
 
@@ -169,8 +170,15 @@ async def nearest(
     as `recall.conditions` does), nearest first."""
     dialect = dialect_of(tx)
     if dialect == "postgresql":
-        await tx.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
-        await tx.execute(text(f"SET LOCAL hnsw.ef_search = {max(EF_SEARCH, 2 * k)}"))
+        # Custom plans: a generic plan ignores which user, and scans every user's rows.
+        await set_local(
+            tx,
+            {
+                "plan_cache_mode": "force_custom_plan",
+                "hnsw.iterative_scan": "relaxed_order",
+                "hnsw.ef_search": str(max(EF_SEARCH, 2 * k)),
+            },
+        )
         dims = len(query)
         # The same expression as the model's partial index, so the planner can walk it.
         distance = cast(MemoryEntryRow.embedding, VECTOR(dims)).op("<=>", return_type=Float)(

@@ -24,6 +24,7 @@ from sqlalchemy import Float, bindparam, cast, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.kernel.database import ModuleDatabase, dialect_of
+from app.kernel.local_settings import set_local
 from app.kernel.settings import Settings
 from app.kernel.vector_column import cosine_distance
 from contracts.rag import SearchFilters
@@ -188,8 +189,10 @@ async def _search_postgres(
     filtered: bool,
 ) -> list[tuple[uuid.UUID, float]]:
     dims = len(query)
-    await tx.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
-    await tx.execute(text(f"SET LOCAL hnsw.ef_search = {max(EF_SEARCH, 4 * limit)}"))
+    await set_local(
+        tx,
+        {"hnsw.iterative_scan": "relaxed_order", "hnsw.ef_search": str(max(EF_SEARCH, 4 * limit))},
+    )
     # The same expression as the model's partial index, so the planner can walk it.
     distance = cast(EmbeddingRow.vector, VECTOR(dims)).op("<=>", return_type=Float)(
         bindparam("q", query, type_=VECTOR(dims))
