@@ -161,6 +161,10 @@ class TsvectorColumn:
         # One round trip: the statistics stay in the database (the list of common
         # lexemes runs to a thousand; sending it back and forth cost more than the rest).
         # reltuples is -1 for a table not counted since it was made or emptied.
+        # The same round trip asks for custom plans for the rest of the transaction: a
+        # generic plan of the searches that follow parses each term's tsquery once a row,
+        # not once a search, and ignores which owner and which words (RAG's two-stage
+        # search at 100k chunks: 16.3 -> 7.7 ms p50; memory's: 47 -> 7 ms at 10k).
         found = await tx.execute(
             text(
                 "WITH stats AS (SELECT s.most_common_elems::text::text[] AS common, "
@@ -172,7 +176,8 @@ class TsvectorColumn:
                 "WHERE c.relnamespace = current_schema()::regnamespace AND c.relname = :t), "
                 "query AS (SELECT w, l FROM unnest(CAST(:words AS text[])) AS w, "
                 "unnest(tsvector_to_array(to_tsvector('english', w))) AS l) "
-                "SELECT stats.total, stats.length, query.w, query.l, "
+                "SELECT set_config('plan_cache_mode', 'force_custom_plan', true), "
+                "stats.total, stats.length, query.w, query.l, "
                 "COALESCE(stats.shares[array_position(stats.common, query.l)] * stats.total, "
                 f"(SELECT count(*) FROM (SELECT 1 FROM {table} WHERE {column} @@ "
                 "to_tsquery('simple', query.l) LIMIT :cap) AS held)) "
@@ -183,7 +188,7 @@ class TsvectorColumn:
         rows, length = 0.0, 1.0
         lexemes: dict[str, list[str]] = {}
         holding: dict[str, float] = {}
-        for total, average, word, lexeme, held in found:
+        for _, total, average, word, lexeme, held in found:
             rows, length = float(total), max(float(average or 1.0), 1.0)
             if lexeme is not None:
                 lexemes.setdefault(word, []).append(lexeme)

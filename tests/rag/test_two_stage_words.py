@@ -132,3 +132,28 @@ async def test_the_first_stage_counts_the_common_words_a_row_holds(
             assert [sources[d] for d, _ in one_stage] == ["both"]
     finally:
         await database.dispose()
+
+
+async def test_a_search_plans_for_its_own_words_and_leaves_the_connection_as_it_was(
+    settings: Settings,
+) -> None:
+    """PostgreSQL: the search asks for custom plans (a generic plan parses each term's
+    tsquery once a row), for its own transaction only: the pooled connection goes back
+    to the next caller with the server's default."""
+    database = open_module_database("rag", settings)
+    if database.dialect != "postgresql":
+        await database.dispose()
+        pytest.skip("PostgreSQL's plan cache")
+    try:
+        await ingest_counted(database, settings, COMMON + RARE)
+        async with database.read() as tx:
+            default = await tx.scalar(text("SHOW plan_cache_mode"))
+            await lexical_index.search(tx, "cats parrots", 5, SearchFilters())
+            assert await tx.scalar(text("SHOW plan_cache_mode")) == "force_custom_plan"
+        for _ in range(2 * settings.db_pool_size):  # whichever connection the pool hands out
+            async with database.read() as tx:
+                assert (
+                    await tx.scalar(text("SHOW plan_cache_mode")) == default != "force_custom_plan"
+                )
+    finally:
+        await database.dispose()
