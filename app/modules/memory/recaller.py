@@ -43,32 +43,31 @@ class Recaller(MemoryPart):
             self._by_meaning(user_id, query, where),
             self._by_words(user_id, query, recall.filtered(query.filters, now)),
         )
-        # One transaction scores the candidates and touches what it returns: a round
-        # trip to open and close a second one cost more than the read itself.
-        async with self._db.transaction() as tx:
+        async with self._db.read() as tx:
             found = await recall.candidates(
                 tx,
                 list(dict.fromkeys([*by_meaning, *lexical])),
                 vector,
                 self._embedder.model_name,
             )
-            scored = sorted(
+        scored = sorted(
+            (
                 (
-                    (
-                        recall.score(
-                            candidate,
-                            lexical=lexical.get(candidate.id, 0.0),
-                            half_life_s=self._settings.half_life_s,
-                            now=now,
-                        ),
-                        candidate.id,
-                    )
-                    for candidate in found
-                ),
-                key=lambda pair: (-pair[0].score, pair[1]),
-            )[: query.limit]
-            ids = [entry_id for _, entry_id in scored]
-            latency_ms = (time.perf_counter() - started) * 1000
+                    recall.score(
+                        candidate,
+                        lexical=lexical.get(candidate.id, 0.0),
+                        half_life_s=self._settings.half_life_s,
+                        now=now,
+                    ),
+                    candidate.id,
+                )
+                for candidate in found
+            ),
+            key=lambda pair: (-pair[0].score, pair[1]),
+        )[: query.limit]
+        ids = [entry_id for _, entry_id in scored]
+        latency_ms = (time.perf_counter() - started) * 1000
+        async with self._db.transaction() as tx:
             entries: dict[uuid.UUID, MemoryEntry] = {}
             if ids:
                 # The entries as they were when recalled; then they count as used, and
