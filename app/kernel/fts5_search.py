@@ -69,18 +69,19 @@ class Fts5Table:
         held = await self.rows_holding(tx, [*words, *([owner_token] if owner_token else [])])
         if owner_token is not None and held[owner_token] <= POSTINGS_BUDGET:
             # An owner of few rows: the token in the query narrows FTS5's walk to them.
-            return await self._ranked(tx, one_stage_match(words, owner_token), limit, owner_token)
+            found = await self._ranked(tx, one_stage_match(words, owner_token), limit, owner_token)
+            return _keyed(found)
         rare = rarest_within(words, held, POSTINGS_BUDGET)
         common = [w for w in words if w not in rare]
         if not common:
-            return await self._ranked(tx, _any_of(words), limit, owner_token)
+            return _keyed(await self._ranked(tx, _any_of(words), limit, owner_token))
         both = f"{_any_of(rare)} AND {_any_of(common)}"
         rare_only = f"{_any_of(rare)} NOT {_any_of(common)}"
         found = [
             *await self._ranked(tx, both, limit, owner_token),
             *await self._ranked(tx, rare_only, limit, owner_token),
         ]
-        return sorted(found, key=lambda hit: (-hit[1], hit[0]))[:limit]
+        return _keyed(sorted(found, key=lambda hit: (-hit[1], hit[2]))[:limit])
 
     async def rows_holding(self, tx: AsyncSession, words: Sequence[str]) -> dict[str, int]:
         """How many rows hold each word: for a word FTS5 splits in several terms, the
@@ -104,16 +105,25 @@ class Fts5Table:
 
     async def _ranked(
         self, tx: AsyncSession, match: str, limit: int, owner_token: str | None
-    ) -> list[tuple[str, float]]:
+    ) -> list[tuple[str, float, int]]:
+        """(key, BM25, FTS5 rowid) of the best `limit` rows the match finds, best first,
+        equal scores in rowid order."""
         owned = "" if owner_token is None else "AND owner = :owner "
+        # Equal scores in the order of FTS5's rowids, which the index holds: ordered by the
+        # key, every matching row's key was read from the table first (RAG at 100k: 13.1
+        # -> 8.5 ms a query). Scored with bm25() as a column: `rank` is the same function.
         found = await tx.execute(
             text(
-                f"SELECT {self.key}, bm25({self.name}) FROM {self.name} "
-                f"WHERE {self.name} MATCH :match {owned}ORDER BY rank, {self.key} LIMIT :n"
+                f"SELECT {self.key}, bm25({self.name}) AS score, rowid FROM {self.name} "
+                f"WHERE {self.name} MATCH :match {owned}ORDER BY score, rowid LIMIT :n"
             ),
             {"match": match, "owner": owner_token, "n": limit},
         )
-        return [(row[0], -float(row[1])) for row in found]
+        return [(row[0], -float(row[1]), row[2]) for row in found]
+
+
+def _keyed(found: Sequence[tuple[str, float, int]]) -> list[tuple[str, float]]:
+    return [(key, score) for key, score, _ in found]
 
 
 def one_stage_match(words: Sequence[str], owner_token: str | None) -> str:

@@ -148,6 +148,7 @@ class FullTextIndex:
             select(
                 literal_column(self.key).label(self.key),
                 literal_column(f"bm25({self.fts_table})").label("bm25"),
+                literal_column("rowid").label("fts_rowid"),
             )
             .select_from(text(self.fts_table))
             .where(text(f"{self.fts_table} MATCH :match"))
@@ -157,7 +158,7 @@ class FullTextIndex:
             select(self.row_id, fts.c.bm25)
             .join(fts, fts.c[self.key] == self.row_id)
             .where(*conditions)
-            .order_by(fts.c.bm25, self.row_id)
+            .order_by(fts.c.bm25, fts.c.fts_rowid)  # equal scores as `Fts5Table` orders them
             .limit(limit),
             {"match": one_stage_match(words, token)},
         )

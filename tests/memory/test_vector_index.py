@@ -1,9 +1,10 @@
-"""Memory's nearest by meaning: the HNSW walk on PostgreSQL and the user's partition of
+"""Memory's nearest by meaning: the HNSW walk on PostgreSQL and the user's partitions of
 sign bits on SQLite find what an exact scan of the user's entries finds (all of it for a
-user with no more entries than SQLite rescores, nine in ten for one with more), for a
-user with many memories and for one with a few among many of others', with conditions
-that only a few of the nearest pass, and after entries are added to and removed from the
-index."""
+user with no more entries than SQLite takes from each shard, nine in ten for one with
+more), for a user with many memories and for one with a few among many of others', with
+conditions that only a few of the nearest pass, and after entries are added to and
+removed from the index; on SQLite the index is built in place of the unsharded one an
+earlier version kept."""
 
 import uuid
 from datetime import UTC, datetime
@@ -13,6 +14,7 @@ from sqlalchemy import ColumnElement, delete, func, insert, select, text, update
 
 from app.kernel.database import ModuleDatabase, open_module_database
 from app.kernel.settings import Settings
+from app.kernel.sign_bit_shards import per_shard
 from app.kernel.vector_column import cosine_distance
 from app.modules.memory import vector_index
 from app.modules.memory.models import MemoryEntryRow
@@ -55,10 +57,27 @@ async def test_the_index_walk_matches_an_exact_scan_of_the_users_entries(
                     }
                 )
             await tx.execute(insert(MemoryEntryRow), rows)
+        earlier = vector_index._earlier_table_names(MODEL)[-1]
+        if database.dialect == "sqlite":  # as the version before the shards kept its index
+            async with database.transaction() as tx:
+                await tx.execute(
+                    text(
+                        f"CREATE VIRTUAL TABLE {earlier} USING vec0(entry_id text primary key, "
+                        "user_id text partition key, embedding bit[64])"
+                    )
+                )
         async with database.transaction() as tx:  # built over the entries already stored
             await vector_index.ensure(tx, MODEL, 64)
             if database.dialect == "postgresql":
                 await tx.execute(text("ANALYZE memory_entries"))
+            else:  # in place of the earlier table, one of every entry
+                tables = set(
+                    await tx.scalars(text("SELECT name FROM sqlite_master WHERE type = 'table'"))
+                )
+                indexed = await tx.scalar(
+                    text(f"SELECT count(*) FROM {vector_index._table_name(MODEL)}")
+                )
+                assert earlier not in tables and indexed == len(rows)
         query = vectors[5]
         for user, k in (("many", 10), ("few", 10)):
             await _matches_exact(database, query, user, [], k)
@@ -109,7 +128,7 @@ async def _matches_exact(
         entries = await tx.scalar(select(func.count()).where(*where)) or 0
     assert owners_found == {user}
     assert len(found) == len(exact)
-    if database.dialect == "sqlite" and entries <= vector_index.RESCORED:
+    if database.dialect == "sqlite" and entries <= per_shard(vector_index.RESCORED):
         assert found == exact  # every entry is a candidate, ranked by its exact distance
     else:
         assert len(set(found) & set(exact)) >= 0.9 * len(exact), user

@@ -1,7 +1,8 @@
 """RAG's nearest chunks by meaning against an exact scan of every chunk: the sign-bit
 index on SQLite (its candidates ranked by exact distance) and HNSW on PostgreSQL find
 what the scan finds, built at ingest or by the module's seed over chunks stored before
-it existed, and a model whose vectors cannot be packed in bits is scanned exactly."""
+it existed (in place of the unsharded table an earlier version kept), and a model whose
+vectors cannot be packed in bits is scanned exactly."""
 
 from dataclasses import replace
 
@@ -34,10 +35,18 @@ async def test_the_index_finds_what_an_exact_scan_finds(settings: Settings) -> N
     try:
         documents = _documents(400)  # more than the bits' candidates: they must choose
         await service.ingest(documents=documents)
-        if database.dialect == "sqlite":  # as stored by a version before the bits
+        earlier = f"{vector_index._table(settings.embedding_model).removesuffix('_shards')}_bits"
+        if database.dialect == "sqlite":  # as stored by the version before the shards
             async with database.transaction() as tx:
                 await tx.execute(
                     text(f"DROP TABLE {vector_index._table(settings.embedding_model)}")
+                )
+                dimensions = len((await embedder.embed(["x"]))[0])
+                await tx.execute(
+                    text(
+                        f"CREATE VIRTUAL TABLE {earlier} USING vec0("
+                        f"embedding_id integer primary key, embedding bit[{dimensions}])"
+                    )
                 )
         async with database.read() as tx:  # no index yet: the exact scan answers
             query = (await embedder.embed([documents[7].text]))[0]
@@ -49,6 +58,15 @@ async def test_the_index_finds_what_an_exact_scan_finds(settings: Settings) -> N
             )
         assert unindexed == exact
         await vector_index.build_for_settings(database, settings)  # `bulkhead db upgrade`
+        if database.dialect == "sqlite":  # the earlier table gave way to one of every chunk
+            async with database.read() as tx:
+                tables = set(
+                    await tx.scalars(text("SELECT name FROM sqlite_master WHERE type = 'table'"))
+                )
+                indexed = await tx.scalar(
+                    text(f"SELECT count(*) FROM {vector_index._table(settings.embedding_model)}")
+                )
+            assert earlier not in tables and indexed == len(documents)
         overlap = 0
         async with database.read() as tx:
             for document in documents[:20]:

@@ -4,14 +4,15 @@ PostgreSQL: a partial HNSW index per model on `embedding::vector(dims)`, walked 
 pgvector's iterative scan, so the user's filter applies during the walk (a plain top-k
 walk over everyone's memories would leave few of this user's); when the walk still
 yields fewer than k, an exact scan of the user's entries answers. SQLite: a sqlite-vec
-`vec0` table per model, partitioned by user, of each vector's signs (one bit per
-dimension, 32 times smaller than the floats): the nearest RESCORED of the user's by
-Hamming distance, then those ranked by their exact distance with the recall's conditions
-applied; when too few of them pass, an exact scan of the user's entries answers. Reading
-every float vector was the cost (sqlite-vec's wheel here has no SIMD: 98 ms of a 120 ms
-recall at 100k); at 100k the bits' 200 nearest hold 0.96 of the exact 10 nearest
-(bench/memory_recall.py). Either way only candidates come from here: recall scores each
-one exactly against its stored vector.
+`vec0` table per model, partitioned by user and by shard (`sign_bit_shards`), of each
+vector's signs (one bit per dimension, 32 times smaller than the floats): the nearest
+RESCORED of the user's by Hamming distance, an eighth from each shard, then those ranked
+by their exact distance with the recall's conditions applied; when too few of them
+pass, an exact scan of the user's entries answers. Reading every float vector was the
+cost (sqlite-vec's wheel here has no SIMD: 98 ms of a 120 ms recall at 100k); at 100k
+the bits' candidates hold 0.96 of the exact 10 nearest (bench/memory_recall.py). Either
+way only candidates come from here: recall scores each one exactly against its stored
+vector.
 
 Each index is built by `bulkhead db upgrade` (the module's seed), over the memories
 already stored, and kept by every write after; until it exists, recall scans exactly.
@@ -32,6 +33,7 @@ from app.kernel.database import ModuleDatabase, dialect_of
 from app.kernel.embedding import create_embedder
 from app.kernel.local_settings import set_local
 from app.kernel.settings import Settings
+from app.kernel.sign_bit_shards import nearest_sql, per_shard, shard_of_hex
 from app.kernel.vector_column import cosine_distance
 
 from .models import MemoryEntryRow
@@ -40,9 +42,11 @@ from .models import MemoryEntryRow
 # gave 0.87-0.90, 400 gave 0.96 in one build of the index and 0.91 in another, 800 0.99.
 # The walk is not what recall waits on (the word search is), so it is wide.
 EF_SEARCH = 800
-# SQLite: candidates by bits, at least, and per result wanted. sqlite-vec's top-k costs
-# grow with k (at 100k: 14 ms for 100, 26 for 200, 41 for 300; recall@10 0.88/0.96/0.98).
-RESCORED, PER_RESULT = 200, 4
+# SQLite: candidates by bits, at least, and per result wanted (30 from each of 8 shards).
+RESCORED, PER_RESULT = 240, 4
+# Rows per sqlite-vec chunk, allocated whole: every user's partitions hold at least one
+# chunk each, so 8 shards of 128 rows take what one partition of the default 1024 took.
+CHUNK_ROWS = 128
 BITS_PER_BYTE = 8
 
 
@@ -51,12 +55,12 @@ def _slug(model_name: str) -> str:
 
 
 def _table_name(model_name: str) -> str:
-    return f"memory_vectors_{_slug(model_name)}_bits"
+    return f"memory_vectors_{_slug(model_name)}_shards"
 
 
-def _float_table_name(model_name: str) -> str:
-    """The table of float vectors a version before the bits kept; dropped on upgrade."""
-    return f"memory_vectors_{_slug(model_name)}"
+def _earlier_table_names(model_name: str) -> list[str]:
+    """The tables earlier versions kept (floats, then unsharded bits); dropped on upgrade."""
+    return [f"memory_vectors_{_slug(model_name)}", f"memory_vectors_{_slug(model_name)}_bits"]
 
 
 async def ensure(tx: AsyncSession, model_name: str, dimensions: int) -> None:
@@ -81,18 +85,20 @@ async def _ensure_sqlite(tx: AsyncSession, model_name: str, dimensions: int) -> 
     if dimensions % BITS_PER_BYTE or await _sqlite_table(tx, model_name) is not None:
         return  # sqlite-vec packs bits in bytes: other sizes are scanned exactly
     table = _table_name(model_name)
-    await tx.execute(text(f"DROP TABLE IF EXISTS {_float_table_name(model_name)}"))
+    for earlier in _earlier_table_names(model_name):
+        await tx.execute(text(f"DROP TABLE IF EXISTS {earlier}"))
     await tx.execute(
         text(
             f"CREATE VIRTUAL TABLE {table} USING vec0(entry_id text primary key, "
-            f"user_id text partition key, embedding bit[{dimensions}])"
+            "user_id text partition key, shard integer partition key, "
+            f"embedding bit[{dimensions}], chunk_size = {CHUNK_ROWS})"
         )
     )
     # In the same transaction: the index holds every memory from the moment it exists.
     await tx.execute(
         text(
-            f"INSERT INTO {table} (entry_id, user_id, embedding) "
-            "SELECT id, user_id, vec_quantize_binary(embedding) "
+            f"INSERT INTO {table} (entry_id, user_id, shard, embedding) "
+            f"SELECT id, user_id, {shard_of_hex('id')}, vec_quantize_binary(embedding) "
             "FROM memory_entries WHERE model_name = :model AND length(embedding) = :size"
         ),
         {"model": model_name, "size": 4 * dimensions},
@@ -111,8 +117,8 @@ async def add(tx: AsyncSession, rows: Sequence[MemoryEntryRow]) -> None:
         if table is not None:
             await tx.execute(
                 text(
-                    f"INSERT INTO {table} (entry_id, user_id, embedding) "
-                    "VALUES (:id, :u, vec_quantize_binary(:v))"
+                    f"INSERT INTO {table} (entry_id, user_id, shard, embedding) "
+                    f"VALUES (:id, :u, {shard_of_hex(':id')}, vec_quantize_binary(:v))"
                 ),
                 [
                     {
@@ -205,15 +211,12 @@ async def _nearest_in_partition(
 ) -> list[uuid.UUID] | None:
     """The user's nearest that pass `where`, among the candidates by bits ranked by
     their exact distance; None when too few of the candidates pass."""
-    wanted = max(RESCORED, PER_RESULT * k)
+    each = per_shard(max(RESCORED, PER_RESULT * k))
     vector = np.asarray(query, dtype=np.float32).tobytes()
     candidates = list(
         await tx.scalars(
-            text(
-                f"SELECT entry_id FROM {table} WHERE embedding MATCH vec_quantize_binary(:q) "
-                "AND k = :k AND user_id = :u"
-            ),
-            {"q": vector, "k": wanted, "u": user_id},
+            text(nearest_sql(table, "entry_id", "user_id = :u")),
+            {"q": vector, "k": each, "u": user_id},
         )
     )
     # L2 on unit vectors orders as cosine does, and costs less.
@@ -227,7 +230,7 @@ async def _nearest_in_partition(
             .limit(k)
         )
     ]
-    if len(kept) < k and len(candidates) == wanted:
+    if len(kept) < k and len(candidates) >= each:  # a shard may have held more
         return None
     return kept
 

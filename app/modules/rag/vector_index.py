@@ -1,8 +1,9 @@
 """Nearest chunks by cosine distance, one index per embedding model.
 
 SQLite: a sqlite-vec `vec0` table per model of each vector's signs (one bit per
-dimension): the nearest RESCORED chunks by Hamming distance, then those ranked by their
-exact cosine distance. Reading every float vector was the cost (sqlite-vec's wheel here
+dimension), partitioned in shards (`sign_bit_shards`): the nearest RESCORED chunks by
+Hamming distance, an eighth from each shard, then those ranked by their exact cosine
+distance. Reading every float vector was the cost (sqlite-vec's wheel here
 has no SIMD: 85 ms at 100k chunks); the bits are 32 times less to read. Filtered
 searches scan the filtered chunks exactly with `vec_distance_cosine`, and so does every
 search until the index exists (`bulkhead db upgrade` builds it over stored chunks, as
@@ -26,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.kernel.database import ModuleDatabase, dialect_of
 from app.kernel.local_settings import set_local
 from app.kernel.settings import Settings
+from app.kernel.sign_bit_shards import nearest_sql, per_shard, shard_of_integer
 from app.kernel.vector_column import cosine_distance
 from contracts.rag import SearchFilters
 
@@ -36,9 +38,8 @@ Vector = np.ndarray
 # HNSW beam width. Measured at 40k clustered chunks (recall@10 vs exact / p50 ms):
 # 100 -> 0.77 / 7.9, 200 -> 0.89 / 10.0, 400 -> 0.96 / 12.8, 800 -> 0.99 / 19.3.
 EF_SEARCH = 400
-# SQLite: candidates by bits, at least, and per result wanted (memory's vector index
-# measured the trade: sqlite-vec's top-k costs grow with k).
-RESCORED, PER_RESULT = 200, 4
+# SQLite: candidates by bits, at least, and per result wanted (30 from each of 8 shards).
+RESCORED, PER_RESULT = 240, 4
 BITS_PER_BYTE = 8
 
 
@@ -47,7 +48,7 @@ def _slug(model_name: str) -> str:
 
 
 def _table(model_name: str) -> str:
-    return f"vec_{_slug(model_name)}_bits"
+    return f"vec_{_slug(model_name)}_shards"
 
 
 async def ensure(tx: AsyncSession, model_name: str, dimensions: int) -> None:
@@ -66,18 +67,19 @@ async def ensure(tx: AsyncSession, model_name: str, dimensions: int) -> None:
     if dimensions % BITS_PER_BYTE or await _sqlite_table_exists(tx, model_name):
         return  # sqlite-vec packs bits in bytes: other sizes are scanned exactly
     table = _table(model_name)
-    await tx.execute(text(f"DROP TABLE IF EXISTS vec_{slug}"))  # the floats, before the bits
+    for earlier in (f"vec_{slug}", f"vec_{slug}_bits"):  # floats, then unsharded bits
+        await tx.execute(text(f"DROP TABLE IF EXISTS {earlier}"))
     await tx.execute(
         text(
-            f"CREATE VIRTUAL TABLE {table} USING vec0("
-            f"embedding_id integer primary key, embedding bit[{dimensions}])"
+            f"CREATE VIRTUAL TABLE {table} USING vec0(embedding_id integer primary key, "
+            f"shard integer partition key, embedding bit[{dimensions}])"
         )
     )
     # In the same transaction: the index holds every stored chunk from the moment it exists.
     await tx.execute(
         text(
-            f"INSERT INTO {table} (embedding_id, embedding) "
-            "SELECT id, vec_quantize_binary(vector) FROM embeddings "
+            f"INSERT INTO {table} (embedding_id, shard, embedding) "
+            f"SELECT id, {shard_of_integer('id')}, vec_quantize_binary(vector) FROM embeddings "
             "WHERE model_name = :model AND length(vector) = :size"
         ),
         {"model": model_name, "size": 4 * dimensions},
@@ -103,8 +105,8 @@ async def add(tx: AsyncSession, model_name: str, rows: Sequence[EmbeddingRow]) -
     if dialect_of(tx) == "sqlite" and rows and await _sqlite_table_exists(tx, model_name):
         await tx.execute(
             text(
-                f"INSERT INTO {_table(model_name)} (embedding_id, embedding) "
-                "VALUES (:id, vec_quantize_binary(:v))"
+                f"INSERT INTO {_table(model_name)} (embedding_id, shard, embedding) "
+                f"VALUES (:id, {shard_of_integer(':id')}, vec_quantize_binary(:v))"
             ),
             [{"id": r.id, "v": np.asarray(r.vector, dtype=np.float32).tobytes()} for r in rows],
         )
@@ -135,13 +137,12 @@ async def search(
     rows = await tx.execute(
         text(
             "SELECT e.document_id, vec_distance_cosine(e.vector, :q) AS distance "
-            f"FROM (SELECT embedding_id FROM {_table(model_name)} "
-            "WHERE embedding MATCH vec_quantize_binary(:q) AND k = :k) AS v "
+            f"FROM ({nearest_sql(_table(model_name), 'embedding_id')}) AS v "
             "JOIN embeddings e ON e.id = v.embedding_id ORDER BY distance LIMIT :limit"
         ),
         {
             "q": query.astype(np.float32).tobytes(),
-            "k": max(RESCORED, PER_RESULT * limit),
+            "k": per_shard(max(RESCORED, PER_RESULT * limit)),
             "limit": limit,
         },
     )
