@@ -4,13 +4,14 @@ nearest."""
 
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 
 import sqlean
 
 from app.kernel.sign_bit_shards import SHARDS, shard_of_hex, shard_of_integer
 
 
-def _shards(expression: str, keys: list[object]) -> Counter[int]:
+def _shards(expression: str, keys: Sequence[int | str]) -> Counter[int]:
     connection = sqlean.connect(":memory:")
     try:
         return Counter(
