@@ -22,9 +22,9 @@ How many rows hold a word comes from the index's `fts5vocab` table (`<table>_voc
 made by the module's migration); the word's terms, from FTS5's own tokenizer, run on an
 in-memory table, so a word is looked up as the index stores it (stemmed).
 
-An owner's rows (memory's) are chosen by the table's `owner` column, and, for an owner
-of fewer rows than the budget, by the owner's token as a word of the query too, so that
-FTS5 walks only the owner's rows. For an owner of more, the token stays out of the
+An owner's rows (memory's) are chosen by the token the table keeps of each row's owner
+(OWNER_KEPT), and, for an owner of fewer rows than the budget, by the owner's token as a
+word of the query too, so that FTS5 walks only the owner's rows. For an owner of more, the token stays out of the
 query: as a word, its rows would be counted for its statistics in every search (10 ms
 for a user with 100k memories). Other owners' rows holding the words are then scored
 and dropped; the budget, counted over every owner's rows, bounds them too. (The token
@@ -49,6 +49,11 @@ from .rarest_words import rarest_within
 # for recall@5 0.565, 5k 18/32 ms for 0.542 (one stage: 49/110 ms, 0.588).
 POSTINGS_BUDGET = 10_000
 WORDS = "content"  # the FTS5 column of the words; an index's others hold its key, an owner
+# An index of owners' rows: the owner's token indexed in `owner`, for a query to name, and
+# kept in OWNER_KEPT (unindexed), for a search to compare: a contentless table keeps only
+# its unindexed columns, a short row each, where reading the owner from a copy of the
+# whole row cost a quarter of memory's search.
+OWNER_KEPT = "owner_token"
 TOKENIZE = "porter unicode61"  # every module's FTS5 table is made with this tokenizer
 
 
@@ -108,7 +113,7 @@ class Fts5Table:
     ) -> list[tuple[str, float, int]]:
         """(key, BM25, FTS5 rowid) of the best `limit` rows the match finds, best first,
         equal scores in rowid order."""
-        owned = "" if owner_token is None else "AND owner = :owner "
+        owned = "" if owner_token is None else f"AND {OWNER_KEPT} = :owner "
         # Equal scores in the order of FTS5's rowids, which the index holds: ordered by the
         # key, every matching row's key was read from the table first (RAG at 100k: 13.1
         # -> 8.5 ms a query). Scored with bm25() as a column: `rank` is the same function.

@@ -2,7 +2,9 @@
 
 Each entry's owner is one token in the index beside its words (`full_text.owner_token`),
 so a search matches only the caller's entries from the index itself: SQLite's FTS5 table
-has an `owner` column; PostgreSQL indexes a stored column of the table,
+has an `owner` column, and keeps a copy of the token it compares (`owner_token`: the
+table keeps no text, only its unindexed columns); PostgreSQL indexes a stored column of
+the table,
 `to_tsvector('english', content) || to_tsvector('simple', 'u' || md5(user_id))`.
 """
 
@@ -32,7 +34,12 @@ async def add(tx: AsyncSession, rows: Sequence[MemoryEntryRow]) -> None:
     await INDEX.add(
         tx,
         [
-            {"entry_id": r.id.hex, "owner": owner_token(r.user_id, "sqlite"), "content": r.content}
+            {
+                "entry_id": r.id.hex,
+                "owner": owner_token(r.user_id, "sqlite"),
+                "owner_token": owner_token(r.user_id, "sqlite"),
+                "content": r.content,
+            }
             for r in rows
         ],
     )
