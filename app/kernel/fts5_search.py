@@ -71,8 +71,8 @@ class Fts5Table:
         whose token is given), best first: higher is better."""
         if not words:
             return []
-        held = await self.rows_holding(tx, [*words, *([owner_token] if owner_token else [])])
-        if owner_token is not None and held[owner_token] <= POSTINGS_BUDGET:
+        held = await self.rows_holding(tx, words)
+        if owner_token is not None and await self._holds_few(tx, owner_token):
             # An owner of few rows: the token in the query narrows FTS5's walk to them.
             found = await self._ranked(tx, one_stage_match(words, owner_token), limit, owner_token)
             return _keyed(found)
@@ -108,6 +108,18 @@ class Fts5Table:
             word: min((counts.get(t, 0) for t in found), default=0) for word, found in terms.items()
         }
 
+    async def _holds_few(self, tx: AsyncSession, owner_token: str) -> bool:
+        """Whether the owner has no more rows than the budget: counted up to it, where
+        `rows_holding` would count all of them (2.4 of 4.4 ms for a user of 100k)."""
+        found = await tx.scalar(
+            text(
+                f"SELECT count(*) FROM (SELECT 1 FROM {self.name} "
+                f"WHERE {self.name} MATCH :owner LIMIT :over)"
+            ),
+            {"owner": _owner(owner_token), "over": POSTINGS_BUDGET + 1},
+        )
+        return int(found or 0) <= POSTINGS_BUDGET
+
     async def _ranked(
         self, tx: AsyncSession, match: str, limit: int, owner_token: str | None
     ) -> list[tuple[str, float, int]]:
@@ -136,7 +148,12 @@ def one_stage_match(words: Sequence[str], owner_token: str | None) -> str:
     given), scored by all of them."""
     if owner_token is None:
         return _any_of(words)
-    return f'owner:"{owner_token}" AND {_any_of(words)}'
+    return f"{_owner(owner_token)} AND {_any_of(words)}"
+
+
+def _owner(owner_token: str) -> str:
+    """The owner's rows: its token in the owner column."""
+    return f'owner:"{owner_token}"'
 
 
 def _any_of(words: Sequence[str]) -> str:
