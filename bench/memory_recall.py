@@ -3,7 +3,7 @@
 Recall: for each size N (BENCH_MEMORY_SIZES, default 10000,100000) one user holds N
 memories and 99 others hold N more between them; 100 recalls of that user's through
 MemoryAPI.recall (embed the query, nearest by meaning (HNSW walked with the user's filter
-on PostgreSQL, the user's vec0 partition of sign bits rescored exactly on SQLite) and by
+on PostgreSQL, the user's vec0 partitions of sign bits rescored exactly on SQLite) and by
 words, at once; score, touch, log), on SQLite and on PostgreSQL 16 with pgvector (the bundled server). Rows are
 written straight into the tables in bulk, with texts and vectors of
 bench/realistic_corpus.py (real model vectors perturbed to reach N) and the set's real
