@@ -24,12 +24,12 @@ in-memory table, so a word is looked up as the index stores it (stemmed).
 
 An owner's rows (memory's) are chosen by the token the table keeps of each row's owner
 (OWNER_KEPT), and, for an owner of fewer rows than the budget, by the owner's token as a
-word of the query too, so that FTS5 walks only the owner's rows. For an owner of more, the token stays out of the
-query: as a word, its rows would be counted for its statistics in every search (10 ms
-for a user with 100k memories). Other owners' rows holding the words are then scored
-and dropped; the budget, counted over every owner's rows, bounds them too. (The token
-as a word adds a little to every row's score: scores of the two kinds of owner are not
-comparable, and need not be.)
+word of the query too, so that FTS5 walks only the owner's rows. For an owner of more,
+the token stays out of the query: as a word, its rows would be counted for its
+statistics in every search (10 ms for a user with 100k memories). Other owners' rows
+holding the words are then scored and dropped; the budget, counted over every owner's
+rows, bounds them too. (The token as a word adds a little to every row's score: scores
+of the two kinds of owner are not comparable, and need not be.)
 """
 
 from __future__ import annotations
