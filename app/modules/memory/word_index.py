@@ -2,7 +2,7 @@
 
 Each entry's owner is one token in the index beside its words (`full_text.owner_token`),
 so a search matches only the caller's entries from the index itself: SQLite's FTS5 table
-has an `owner` column, and keeps a copy of the token it compares (`owner_token`: the
+has an `owner` column, and keeps a copy of the token it compares (OWNER_KEPT: the
 table keeps no text, only its unindexed columns); PostgreSQL indexes a stored column of
 the table,
 `to_tsvector('english', content) || to_tsvector('simple', 'u' || md5(user_id))`.
@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.kernel.fts5_search import OWNER_KEPT
 from app.kernel.full_text import FullTextIndex, owner_token
 from app.kernel.query_words import query_words
 
@@ -31,16 +32,12 @@ INDEX = FullTextIndex(
 
 
 async def add(tx: AsyncSession, rows: Sequence[MemoryEntryRow]) -> None:
+    tokens = [owner_token(r.user_id, "sqlite") for r in rows]
     await INDEX.add(
         tx,
         [
-            {
-                "entry_id": r.id.hex,
-                "owner": owner_token(r.user_id, "sqlite"),
-                "owner_token": owner_token(r.user_id, "sqlite"),
-                "content": r.content,
-            }
-            for r in rows
+            {"entry_id": r.id.hex, "owner": token, OWNER_KEPT: token, "content": r.content}
+            for r, token in zip(rows, tokens, strict=True)
         ],
     )
 
