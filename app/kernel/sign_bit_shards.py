@@ -1,7 +1,6 @@
 """Nearest by sign bits on SQLite, asked of a sqlite-vec table's shards at once.
 
-sqlite-vec picks a query's k nearest chunk by chunk, comparing each chunk's distances k
-times, so its cost grows with k as much as with the rows: at 100k vectors of one
+sqlite-vec's k nearest cost as much more with k as with the rows: at 100k vectors of one
 partition, 14/26/41 ms for k = 100/200/300. Split into SHARDS partitions by a hash of
 each row's key, the same candidates cost a small k from each: at 100k real model
 vectors, the 200 nearest took 24.7 ms and held 0.950 of the exact 10 nearest; 30 from
