@@ -41,6 +41,7 @@ from contracts.rag import (
 
 from . import lexical_index, vector_index
 from .diversity import diversified
+from .found_chunks import FoundChunk, read_found
 from .fusion import fuse
 from .index_state import IndexState, load_index_state, save_index_state
 from .ingestion import ingest_batch, plan, remove_documents, store_vectors
@@ -134,41 +135,35 @@ class RagService(ReplaysOutbox):
         (model, query_vector, by_vector), by_words = await asyncio.gather(
             self._by_meaning(request, depth), self._by_words(request, depth)
         )
+        hybrid = request.mode == "hybrid"
         async with self._db.read() as tx:
-            similarity = dict(by_vector)
-            if request.mode == "hybrid" and query_vector is not None:
-                unscored = [d for d, _ in by_words if d not in similarity]
-                similarity |= await vector_index.similarities(tx, model, query_vector, unscored)
-            ranked = _rank(request.mode, similarity, by_vector, by_words)
-            sources = dict(
-                (
-                    await tx.execute(
-                        select(DocumentRow.id, DocumentRow.source).where(
-                            DocumentRow.id.in_([d for d, _ in ranked])
-                        )
-                    )
-                ).all()
+            found = await read_found(
+                tx,
+                list(dict.fromkeys(d for d, _ in [*by_vector, *by_words])),
+                model,
+                query_vector if hybrid else None,
             )
-            ranked = diversified(
-                [pair for pair in ranked if pair[0] in sources],
-                lambda pair: sources[pair[0]],
-                request.k,
-                request.max_per_source,
-            )
-            rows = {
-                row.id: row
-                for row in await tx.scalars(
-                    select(DocumentRow).where(DocumentRow.id.in_([d for d, _ in ranked]))
-                )
-            }
+        # Hybrid scores the word ranking's finds by meaning too.
+        similarity = {
+            doc: chunk.similarity for doc, chunk in found.items() if chunk.similarity is not None
+        } | dict(by_vector)
+        ranked = diversified(
+            [
+                pair
+                for pair in _rank(request.mode, similarity, by_vector, by_words)
+                if pair[0] in found
+            ],
+            lambda pair: found[pair[0]].source,
+            request.k,
+            request.max_per_source,
+        )
         vector_ranks = {doc: rank for rank, (doc, _) in enumerate(by_vector, 1)}
         lexical_seen = {doc: (rank, score) for rank, (doc, score) in enumerate(by_words, 1)}
         hits = [
             _hit(
-                rows[doc], score, vector_ranks.get(doc), similarity.get(doc), lexical_seen.get(doc)
+                found[doc], score, vector_ranks.get(doc), similarity.get(doc), lexical_seen.get(doc)
             )
             for doc, score in ranked
-            if doc in rows
         ]
         latency_ms = (time.perf_counter() - started) * 1000
         searched_at = utcnow()
@@ -316,18 +311,18 @@ def _rank(
 
 
 def _hit(
-    row: DocumentRow,
+    chunk: FoundChunk,
     score: float,
     vector_rank: int | None,
     similarity: float | None,
     lexical: tuple[int, float] | None,
 ) -> SearchHit:
     return SearchHit(
-        document_id=row.id,
-        source=row.source,
-        chunk_index=row.chunk_index,
-        content=row.content,
-        metadata=row.meta,
+        document_id=chunk.id,
+        source=chunk.source,
+        chunk_index=chunk.chunk_index,
+        content=chunk.content,
+        metadata=chunk.metadata,
         score=score,
         vector_rank=vector_rank,
         vector_score=similarity,

@@ -165,22 +165,6 @@ async def exact_search(
     return _similarities((row[0], row[1]) for row in rows)
 
 
-async def similarities(
-    tx: AsyncSession, model_name: str, query: Vector, document_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, float]:
-    """The exact cosine similarity of these chunks to the query (hybrid scores the word
-    ranking's finds by meaning too); chunks without this model's vector are left out."""
-    if not document_ids:
-        return {}
-    distance = cosine_distance(EmbeddingRow.vector, query, dialect_of(tx))
-    rows = await tx.execute(
-        select(EmbeddingRow.document_id, distance).where(
-            EmbeddingRow.model_name == model_name, EmbeddingRow.document_id.in_(document_ids)
-        )
-    )
-    return dict(_similarities((row[0], row[1]) for row in rows))
-
-
 async def _search_postgres(
     tx: AsyncSession,
     model_name: str,
