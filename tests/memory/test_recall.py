@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
+from app.kernel.database import open_module_database
 from app.kernel.embedding import create_embedder
 from app.kernel.settings import Settings
+from app.modules.memory import recall
+from app.modules.memory.service import MemoryService
 from contracts.memory import MemoryAPI, MemoryEntryCreate, RecallFilters, RecallQuery
+from tests.fakes.conversation import FakeConversation
 
 from .conftest import Clock
 
@@ -112,3 +118,30 @@ async def test_limit_caps_the_results_best_first(memory: MemoryAPI) -> None:
         "zebra note 4",
         "zebra note 3",
     ]
+
+
+async def test_an_entry_deleted_while_it_is_recalled_is_left_out(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The entries are read with the candidates, before the touch; one deleted in between
+    is not returned, and the rest read as they were when recalled (not yet touched)."""
+    database = open_module_database("memory", settings)
+    memory = MemoryService(database, settings, conversation=FakeConversation().as_api())
+    read = recall.candidates
+
+    async def then_deleted(*args: Any, **kwargs: Any) -> list[recall.Candidate]:
+        found = await read(*args, **kwargs)
+        await memory.delete(memory_id=gone.entry.id, user_id="alice")
+        return found
+
+    try:
+        kept = await memory.add(user_id="alice", entry=MemoryEntryCreate(content="zebra alpha"))
+        gone = await memory.add(user_id="alice", entry=MemoryEntryCreate(content="zebra beta"))
+        monkeypatch.setattr(recall, "candidates", then_deleted)
+        result = await memory.recall(user_id="alice", query=RecallQuery(query="zebra"))
+        touched = await memory.get(memory_id=kept.entry.id, user_id="alice")
+    finally:
+        await memory.close()
+        await database.dispose()
+    assert [r.entry.id for r in result.items] == [kept.entry.id]
+    assert result.items[0].entry.access_count == 0 and touched.access_count == 1

@@ -6,8 +6,9 @@ import hashlib
 import re
 import uuid
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, Row, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.memory import MemoryEntry, MemoryNotFound
@@ -62,7 +63,27 @@ async def current_duplicate(tx: AsyncSession, user_id: str, digest: str) -> Memo
     )
 
 
-def to_entry(row: MemoryEntryRow) -> MemoryEntry:
+# What an entry reads as, of its row's columns (not its vector, nor its content's hash).
+ENTRY_COLUMNS = (
+    MemoryEntryRow.id,
+    MemoryEntryRow.root_id,
+    MemoryEntryRow.user_id,
+    MemoryEntryRow.content,
+    MemoryEntryRow.category,
+    MemoryEntryRow.importance,
+    MemoryEntryRow.model_name,
+    MemoryEntryRow.source_session_id,
+    MemoryEntryRow.access_count,
+    MemoryEntryRow.last_accessed_at,
+    MemoryEntryRow.valid_from,
+    MemoryEntryRow.valid_to,
+    MemoryEntryRow.superseded_by,
+    MemoryEntryRow.created_at,
+)
+
+
+def to_entry(row: MemoryEntryRow | Row[*tuple[Any, ...]]) -> MemoryEntry:
+    """An entry from its ORM row, or from a statement's row of ENTRY_COLUMNS."""
     return MemoryEntry(
         id=row.id,
         root_id=row.root_id,

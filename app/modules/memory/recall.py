@@ -24,10 +24,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.kernel.database import dialect_of
 from app.kernel.vector_column import cosine_distance
-from contracts.memory import RecallFilters, ScoreFactors
+from contracts.memory import MemoryEntry, RecallFilters, ScoreFactors
 
 from . import vector_index, word_index
-from .entries import current
+from .entries import ENTRY_COLUMNS, current, to_entry
 from .models import MemoryEntryRow
 
 SEMANTIC_WEIGHT, LEXICAL_WEIGHT = 0.7, 0.3
@@ -78,21 +78,24 @@ async def by_words(
 
 @dataclass(frozen=True)
 class Candidate:
-    """What scoring needs of a candidate; its whole entry is read only if it is returned."""
+    """A candidate's entry as recalled, and its cosine similarity to the query."""
 
-    id: uuid.UUID
-    importance: float
-    last_accessed_at: datetime
-    similarity: float  # cosine to the query; 0 for another model's vector
+    entry: MemoryEntry
+    similarity: float  # 0 for another model's vector
+
+    @property
+    def id(self) -> uuid.UUID:
+        return self.entry.id
 
 
 async def candidates(
     tx: AsyncSession, ids: Sequence[uuid.UUID], query_vector: np.ndarray, model_name: str
 ) -> list[Candidate]:
-    """The candidates, each with its cosine similarity to the query. Compared where the
-    vectors are: sending and parsing a hundred 384-dimension vectors took longer than the
-    comparison (PostgreSQL, 7.6 -> 4.8 ms); and read as plain columns, not entries (a
-    hundred ORM objects for the ten returned cost 4 of 6.5 ms)."""
+    """The candidates' entries, each with its cosine similarity to the query. Compared
+    where the vectors are: sending and parsing a hundred 384-dimension vectors took
+    longer than the comparison (PostgreSQL, 7.6 -> 4.8 ms); read as plain columns, not
+    ORM entries (a hundred ORM objects for the ten returned cost 4 of 6.5 ms); and read
+    whole here, so the recall's write reads nothing back."""
     if not ids:
         return []
     dialect = dialect_of(tx)
@@ -110,20 +113,15 @@ async def candidates(
         else_=None,
     )
     found = await tx.execute(
-        select(
-            MemoryEntryRow.id,
-            MemoryEntryRow.importance,
-            MemoryEntryRow.last_accessed_at,
-            similarity,
-        ).where(MemoryEntryRow.id.in_(ids))
+        select(*ENTRY_COLUMNS, similarity.label("similarity")).where(MemoryEntryRow.id.in_(ids))
     )
     # NULL or NaN: another model's vector, or one with no direction (all zeros).
     return [
         Candidate(
-            id=row[0],
-            importance=row[1],
-            last_accessed_at=row[2],
-            similarity=0.0 if row[3] is None or math.isnan(row[3]) else float(row[3]),
+            entry=to_entry(row),
+            similarity=0.0
+            if row.similarity is None or math.isnan(row.similarity)
+            else float(row.similarity),
         )
         for row in found
     ]
@@ -134,13 +132,13 @@ def score(
 ) -> ScoreFactors:
     semantic = max(0.0, candidate.similarity)
     relevance = SEMANTIC_WEIGHT * semantic + LEXICAL_WEIGHT * lexical
-    age_s = max(0.0, (now - candidate.last_accessed_at).total_seconds())
+    age_s = max(0.0, (now - candidate.entry.last_accessed_at).total_seconds())
     recency = math.pow(0.5, age_s / half_life_s)
     return ScoreFactors(
         semantic=round(semantic, 6),
         lexical=round(lexical, 6),
         relevance=round(relevance, 6),
-        importance=candidate.importance,
+        importance=candidate.entry.importance,
         recency=round(recency, 6),
-        score=round(relevance + candidate.importance + recency, 6),
+        score=round(relevance + candidate.entry.importance + recency, 6),
     )

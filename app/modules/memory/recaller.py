@@ -7,21 +7,16 @@ import time
 import uuid
 
 import numpy as np
-from sqlalchemy import ColumnElement, select, update
-from sqlalchemy.orm import defer
+from sqlalchemy import ColumnElement, update
 
 from app.kernel.validation import validated
 from contracts.memory import (
-    MemoryEntry,
     RecalledMemory,
     RecallQuery,
     RecallResult,
 )
 
 from . import recall
-from .entries import (
-    to_entry,
-)
 from .models import (
     MemoryEntryRow,
     RecallLogRow,
@@ -59,46 +54,40 @@ class Recaller(MemoryPart):
                         half_life_s=self._settings.half_life_s,
                         now=now,
                     ),
-                    candidate.id,
+                    candidate.entry,
                 )
                 for candidate in found
             ),
-            key=lambda pair: (-pair[0].score, pair[1]),
+            key=lambda pair: (-pair[0].score, pair[1].id),
         )[: query.limit]
-        ids = [entry_id for _, entry_id in scored]
         latency_ms = (time.perf_counter() - started) * 1000
         async with self._db.transaction() as tx:
-            entries: dict[uuid.UUID, MemoryEntry] = {}
-            if ids:
-                # The entries as they were when recalled; then they count as used, and
-                # their recency restarts.
-                entries = {
-                    row.id: to_entry(row)
-                    for row in await tx.scalars(
-                        select(MemoryEntryRow)
-                        .options(defer(MemoryEntryRow.embedding))
-                        .where(MemoryEntryRow.id.in_(ids))
+            kept: set[uuid.UUID] = set()
+            if scored:
+                # The entries were read as they were when recalled; now they count as
+                # used, and their recency restarts.
+                kept = set(
+                    await tx.scalars(
+                        update(MemoryEntryRow)
+                        .where(MemoryEntryRow.id.in_([entry.id for _, entry in scored]))
+                        .values(access_count=MemoryEntryRow.access_count + 1, last_accessed_at=now)
+                        .returning(MemoryEntryRow.id)
                     )
-                }
-                await tx.execute(
-                    update(MemoryEntryRow)
-                    .where(MemoryEntryRow.id.in_(ids))
-                    .values(access_count=MemoryEntryRow.access_count + 1, last_accessed_at=now)
                 )
             tx.add(
                 RecallLogRow(
                     id=uuid.uuid4(),
                     user_id=user_id,
-                    results=len(ids),
+                    results=len(scored),
                     latency_ms=latency_ms,
                     created_at=now,
                 )
             )
         return RecallResult(
             items=[
-                RecalledMemory(entry=entries[entry_id], factors=factors)
-                for factors, entry_id in scored
-                if entry_id in entries  # unless deleted since it was scored
+                RecalledMemory(entry=entry, factors=factors)
+                for factors, entry in scored
+                if entry.id in kept  # unless deleted since it was scored
             ],
             model_name=self._embedder.model_name,
             latency_ms=round(latency_ms, 3),
