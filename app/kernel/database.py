@@ -32,6 +32,7 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from contracts.errors import Unavailable
 
+from .checkout_ping import ping_on_checkout
 from .circuit_breaker import CircuitBreaker, CircuitOpen
 from .settings import Settings
 from .sqlite import connect_module_file, sqlean_dbapi
@@ -257,7 +258,6 @@ def open_module_database(module: str, settings: Settings) -> ModuleDatabase:
         hide_parameters=True,  # errors (and so logs) never carry a row's values
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
-        pool_pre_ping=True,
         pool_timeout=settings.db_connect_timeout_s,
         connect_args={
             "timeout": settings.db_connect_timeout_s,  # connecting, TLS and start-up
@@ -270,6 +270,7 @@ def open_module_database(module: str, settings: Settings) -> ModuleDatabase:
             },
         },
     )
+    ping_on_checkout(engine.sync_engine.pool)  # instead of `pool_pre_ping`
     return ModuleDatabase(
         module, engine, connect_timeout_s=settings.db_connect_timeout_s, breaker=breaker
     )
