@@ -135,13 +135,12 @@ class RagService(ReplaysOutbox):
         (model, query_vector, by_vector), by_words = await asyncio.gather(
             self._by_meaning(request, depth), self._by_words(request, depth)
         )
-        hybrid = request.mode == "hybrid"
         async with self._db.read() as tx:
             found = await read_found(
                 tx,
                 list(dict.fromkeys(d for d, _ in [*by_vector, *by_words])),
                 model,
-                query_vector if hybrid else None,
+                query_vector if request.mode == "hybrid" else None,
             )
         # Hybrid scores the word ranking's finds by meaning too.
         similarity = {
