@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import redis.asyncio as redis
 from litestar.testing import AsyncTestClient
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.kernel.events.bus import EventBus, InProcessBus
 from app.kernel.events.redis_streams import RedisStreamsBus
@@ -142,6 +143,30 @@ async def test_redis_streams_a_dead_consumers_entries_are_reclaimed(
     assert await bus.oldest_unhandled() is None
     await client.aclose()
     await bus.stop()
+
+
+async def test_redis_streams_stop_ends_a_reader_whose_cancel_came_out_as_an_error(
+    redis_url: str, redis_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cancel that lands inside redis-py's read can come out as a RedisError (a read
+    timeout), which the reader's loop would retry: `stop()` must end it all the same."""
+    reading = asyncio.Event()
+
+    async def read_that_turns_a_cancel_into_an_error(*args: Any, **kwargs: Any) -> Any:
+        reading.set()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            raise RedisTimeoutError("Timeout reading from 127.0.0.1:6379") from None
+
+    monkeypatch.setattr(redis.Redis, "xreadgroup", read_that_turns_a_cancel_into_an_error)
+    bus = RedisStreamsBus(redis_url, redis_prefix)
+    bus.subscribe("memory", Collector().deliver)
+    await bus.start()
+    await asyncio.wait_for(reading.wait(), timeout=5)
+    stopping = asyncio.create_task(bus.stop())
+    done, _ = await asyncio.wait([stopping], timeout=5)
+    assert done, "stop() left the reader running"  # it waited forever before
 
 
 async def test_with_the_bus_down_writes_succeed_and_events_wait_in_the_outbox(

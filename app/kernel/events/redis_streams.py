@@ -61,6 +61,7 @@ class RedisStreamsBus:
         )
         self._groups: dict[str, Deliver] = {}
         self._readers: list[asyncio.Task[None]] = []
+        self._stopping = False
 
     def subscribe(self, group: str, deliver: Deliver) -> None:
         self._groups[group] = deliver
@@ -79,6 +80,7 @@ class RedisStreamsBus:
     async def start(self) -> None:
         # Readers create their groups themselves, retrying: Redis being down when the
         # server starts must not stop it (the outboxes keep the events meanwhile).
+        self._stopping = False
         for group, deliver in self._groups.items():
             self._readers.append(asyncio.create_task(self._read_forever(group, deliver)))
 
@@ -91,6 +93,10 @@ class RedisStreamsBus:
                 raise
 
     async def stop(self) -> None:
+        # The flag as well as the cancel: a cancel that lands inside redis-py's read can
+        # come out as a RedisError, which the reader's loop retries (a test's `stop()`
+        # once waited on it for fifteen minutes).
+        self._stopping = True
         for task in self._readers:
             task.cancel()
         for task in self._readers:
@@ -126,7 +132,7 @@ class RedisStreamsBus:
 
     async def _read_forever(self, group: str, deliver: Deliver) -> None:
         grouped = False
-        while True:
+        while not self._stopping:
             try:
                 if not grouped:
                     await self.create_group(group)
@@ -135,9 +141,13 @@ class RedisStreamsBus:
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
+                if self._stopping:
+                    return
                 logger.warning("event bus: reading for %s failed (%s); retrying", group, exc)
                 await asyncio.sleep(1.0)
             except Exception:
+                if self._stopping:
+                    return
                 # The entry stays pending and is claimed again after claim_idle_s.
                 logger.exception("event bus: delivering to %s failed; it will be retried", group)
                 await asyncio.sleep(1.0)
