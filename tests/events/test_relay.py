@@ -91,9 +91,11 @@ async def test_rows_of_a_relay_that_died_are_published_again_after_its_lease(
 ) -> None:
     await modules.write_sessions_created(30, aggregates=3, user="alice")
     dead_bus, live_bus = RecordingBus(), RecordingBus()
-    dead = modules.events(dead_bus, batch_size=10, lease_s=1)
-    live = modules.events(live_bus, batch_size=10, lease_s=1)
+    # A lease long enough that a slow machine cannot see it lapse before the first check.
+    dead = modules.events(dead_bus, batch_size=10, lease_s=300)
+    live = modules.events(live_bus, batch_size=10, lease_s=300)
     relay: Relay = dead.relays[[r.source for r in dead.relays].index("conversation")]
+    table = modules.outbox("conversation").table
 
     # The dead relay claimed a batch and delivered it, then died before marking it.
     claimed = await relay.claim()
@@ -103,7 +105,14 @@ async def test_rows_of_a_relay_that_died_are_published_again_after_its_lease(
     # While the lease holds, the live relay leaves those rows and their aggregates alone.
     await live.drain()
     assert live_bus.published == []  # 3 aggregates, each with a leased earlier row
-    await asyncio.sleep(1.1)
+
+    # Time passes the lease's end (moved back rather than slept through).
+    async with modules.by_name("conversation").database.transaction() as tx:
+        await tx.execute(
+            update(table)
+            .where(table.c.lease_owner.is_not(None))
+            .values(lease_until=datetime.now(UTC) - timedelta(seconds=1))
+        )
     await live.drain()
 
     assert len(live_bus.published) == 30  # the claimed 10 again, then the rest
