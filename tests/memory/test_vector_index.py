@@ -6,11 +6,14 @@ conditions that only a few of the nearest pass, and after entries are added to a
 removed from the index; on SQLite the index is built in place of the unsharded one an
 earlier version kept."""
 
+import shutil
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 from sqlalchemy import ColumnElement, delete, func, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.kernel.database import ModuleDatabase, open_module_database
 from app.kernel.settings import Settings
@@ -135,3 +138,37 @@ async def _matches_exact(
     else:
         assert len(set(found) & set(exact)) >= 0.9 * len(exact), user
     return found
+
+
+async def test_the_users_chunks_are_found_by_an_index_even_in_a_table_made_before_it(
+    sqlite_settings: Settings, migrated_sqlite: Path
+) -> None:
+    """sqlite-vec looks a partition's chunks up by its partition keys, which its own
+    chunks table does not index: every search read every user's chunks."""
+    shutil.copytree(migrated_sqlite, sqlite_settings.data_dir)
+    database = open_module_database("memory", sqlite_settings)
+    table = vector_index._table_name(MODEL)
+
+    async def lookup_plan(tx: AsyncSession, shard: int) -> str:
+        """The plan of sqlite-vec's lookup of a partition's chunks (the shape its library
+        holds); each asked of another shard, as a plan is kept per statement text."""
+        plan = await tx.execute(
+            text(
+                f"EXPLAIN QUERY PLAN SELECT chunk_id, validity, rowids FROM {table}_chunks "
+                f"WHERE partition00 = 'many' AND partition01 = {shard}"
+            )
+        )
+        return str(plan.all())
+
+    indexed = f"USING INDEX {table}_chunks_by_partition"
+    try:
+        async with database.transaction() as tx:
+            await vector_index.ensure(tx, MODEL, 64)
+            assert indexed in await lookup_plan(tx, 0)
+            # A table an earlier version made, without the index: given it on upgrade.
+            await tx.execute(text(f"DROP INDEX {table}_chunks_by_partition"))
+            assert "USING INDEX" not in await lookup_plan(tx, 1)
+            await vector_index.ensure(tx, MODEL, 64)
+            assert indexed in await lookup_plan(tx, 2)
+    finally:
+        await database.dispose()

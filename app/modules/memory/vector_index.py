@@ -26,14 +26,14 @@ from collections.abc import Sequence
 
 import numpy as np
 from pgvector.sqlalchemy import VECTOR
-from sqlalchemy import ColumnElement, Float, bindparam, cast, func, select, text
+from sqlalchemy import ColumnElement, Float, bindparam, cast, column, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.kernel.database import ModuleDatabase, dialect_of
 from app.kernel.embedding import create_embedder
 from app.kernel.local_settings import set_local
 from app.kernel.settings import Settings
-from app.kernel.sign_bit_shards import nearest_sql, per_shard, shard_of_hex
+from app.kernel.sign_bit_shards import index_partitions, nearest_sql, per_shard, shard_of_hex
 from app.kernel.vector_column import cosine_distance
 
 from .models import MemoryEntryRow
@@ -82,9 +82,12 @@ async def ensure(tx: AsyncSession, model_name: str, dimensions: int) -> None:
 
 
 async def _ensure_sqlite(tx: AsyncSession, model_name: str, dimensions: int) -> None:
-    if dimensions % BITS_PER_BYTE or await _sqlite_table(tx, model_name) is not None:
+    if dimensions % BITS_PER_BYTE:
         return  # sqlite-vec packs bits in bytes: other sizes are scanned exactly
     table = _table_name(model_name)
+    if await _sqlite_table(tx, model_name) is not None:
+        await tx.execute(text(index_partitions(table, 2)))  # made before it had the index
+        return
     for earlier in _earlier_table_names(model_name):
         await tx.execute(text(f"DROP TABLE IF EXISTS {earlier}"))
     await tx.execute(
@@ -94,6 +97,7 @@ async def _ensure_sqlite(tx: AsyncSession, model_name: str, dimensions: int) -> 
             f"embedding bit[{dimensions}], chunk_size = {CHUNK_ROWS})"
         )
     )
+    await tx.execute(text(index_partitions(table, 2)))  # before the rows, which use it too
     # In the same transaction: the index holds every memory from the moment it exists.
     await tx.execute(
         text(
@@ -210,29 +214,27 @@ async def _nearest_in_partition(
     k: int,
 ) -> list[uuid.UUID] | None:
     """The user's nearest that pass `where`, among the candidates by bits ranked by
-    their exact distance; None when too few of the candidates pass."""
-    each = per_shard(max(RESCORED, PER_RESULT * k))
+    their exact distance, in one statement (the candidates' keys read back and sent
+    again cost 2-3 ms); None when fewer than k pass, for an exact scan of the user's
+    entries to answer (a user with fewer memories than k, or a filter few pass)."""
     vector = np.asarray(query, dtype=np.float32).tobytes()
-    candidates = list(
-        await tx.scalars(
-            text(nearest_sql(table, "entry_id", "user_id = :u")),
-            {"q": vector, "k": each, "u": user_id},
-        )
+    by_bits = (
+        text(nearest_sql(table, "entry_id", "user_id = :u"))
+        .bindparams(q=vector, k=per_shard(max(RESCORED, PER_RESULT * k)), u=user_id)
+        .columns(column("entry_id"))
+        .subquery()
     )
     # L2 on unit vectors orders as cosine does, and costs less.
     distance = func.vec_distance_l2(MemoryEntryRow.embedding, vector)
-    kept = [
-        row[0]
-        for row in await tx.execute(
+    kept = list(
+        await tx.scalars(
             select(MemoryEntryRow.id)
-            .where(MemoryEntryRow.id.in_([uuid.UUID(hex=c) for c in candidates]), *where)
+            .where(MemoryEntryRow.id.in_(select(by_bits.c.entry_id)), *where)
             .order_by(distance, MemoryEntryRow.id)
             .limit(k)
         )
-    ]
-    if len(kept) < k and len(candidates) >= each:  # a shard may have held more
-        return None
-    return kept
+    )
+    return kept if len(kept) == k else None
 
 
 async def _ranked(

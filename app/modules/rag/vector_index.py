@@ -27,7 +27,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.kernel.database import ModuleDatabase, dialect_of
 from app.kernel.local_settings import set_local
 from app.kernel.settings import Settings
-from app.kernel.sign_bit_shards import nearest_sql, per_shard, shard_of_integer
+from app.kernel.sign_bit_shards import (
+    index_partitions,
+    nearest_sql,
+    per_shard,
+    shard_of_integer,
+)
 from app.kernel.vector_column import cosine_distance
 from contracts.rag import SearchFilters
 
@@ -64,9 +69,12 @@ async def ensure(tx: AsyncSession, model_name: str, dimensions: int) -> None:
             )
         )
         return
-    if dimensions % BITS_PER_BYTE or await _sqlite_table_exists(tx, model_name):
+    if dimensions % BITS_PER_BYTE:
         return  # sqlite-vec packs bits in bytes: other sizes are scanned exactly
     table = _table(model_name)
+    if await _sqlite_table_exists(tx, model_name):
+        await tx.execute(text(index_partitions(table, 1)))  # made before it had the index
+        return
     for earlier in (f"vec_{slug}", f"vec_{slug}_bits"):  # floats, then unsharded bits
         await tx.execute(text(f"DROP TABLE IF EXISTS {earlier}"))
     await tx.execute(
@@ -75,6 +83,7 @@ async def ensure(tx: AsyncSession, model_name: str, dimensions: int) -> None:
             f"shard integer partition key, embedding bit[{dimensions}])"
         )
     )
+    await tx.execute(text(index_partitions(table, 1)))  # before the rows, which use it too
     # In the same transaction: the index holds every stored chunk from the moment it exists.
     await tx.execute(
         text(
