@@ -51,7 +51,12 @@ RESCORED = 200  # candidates the affordable words find, for every word to score
 K1, B = 1.2, 0.75  # BM25's usual constants (FTS5's too)
 # `ts_rank` of a row holding a word once: weight D (0.1) over the sum 1/i² tends to (π²/6).
 ONCE = 0.1 / (math.pi**2 / 6)
-LENGTH_SAMPLE = 200  # rows whose average length stands for the table's
+# Rows whose average length stands for the table's: those of the lowest ids (uuid4s, so a
+# random sample), the same in every search until they change. Not the first rows a scan
+# meets: on a table of over a quarter of shared_buffers, a scan starts where another scan
+# of it is (synchronize_seqscans), and the same search scored differently from one call
+# to the next (7 of 40 questions returned other memories, at 100k).
+LENGTH_SAMPLE = 200
 
 
 @dataclass(frozen=True)
@@ -123,8 +128,9 @@ class TsvectorColumn:
         its `ts_rank` there over ONCE: 1, 1.25, 1.36, ... towards 1.64 (positions sum as
         1/i²; unnesting a tsvector to count them costs more than the rest of the search).
         A row's length is its count of distinct lexemes, against the average of the
-        table's first LENGTH_SAMPLE rows (the same whatever is filtered, so a row scores
-        the same in every search for the same words); each with its owner, if any.
+        table's LENGTH_SAMPLE rows of the lowest ids (the same whatever is filtered, so a
+        row scores the same in every search for the same words); each with its owner, if
+        any.
 
         The score is SQL text with a parameter per term: built as SQLAlchemy operators,
         its tree took 3.5 ms of Python to build and key for the cache, more than
@@ -170,7 +176,7 @@ class TsvectorColumn:
                 "WITH stats AS (SELECT s.most_common_elems::text::text[] AS common, "
                 "s.most_common_elem_freqs AS shares, GREATEST(c.reltuples, 0) AS total, "
                 f"(SELECT avg(length({column})) FROM (SELECT {column} FROM {table} "
-                f"LIMIT {LENGTH_SAMPLE}) AS sample) AS length "
+                f"ORDER BY {self.row_id.key} LIMIT {LENGTH_SAMPLE}) AS sample) AS length "
                 "FROM pg_class c LEFT JOIN pg_stats s ON s.tablename = c.relname "
                 "AND s.schemaname = current_schema() AND s.attname = :c "
                 "WHERE c.relnamespace = current_schema()::regnamespace AND c.relname = :t), "
@@ -212,7 +218,7 @@ class Lexicon:
     lexemes: Mapping[str, Sequence[str]]
     rows_holding: Mapping[str, float]
     rows: float
-    average_length: float  # distinct lexemes in a row, over the table's first rows
+    average_length: float  # distinct lexemes in a row, over LENGTH_SAMPLE of the table's
 
     def terms(self, words: Sequence[str]) -> list[str]:
         """The words' lexemes, once each, in the query's order."""
