@@ -1,8 +1,9 @@
 """RAG's nearest chunks by meaning against an exact scan of every chunk: the sign-bit
 index on SQLite (its candidates ranked by exact distance) and HNSW on PostgreSQL find
 what the scan finds, built at ingest or by the module's seed over chunks stored before
-it existed (in place of the unsharded table an earlier version kept), and a model whose
-vectors cannot be packed in bits is scanned exactly."""
+it existed (in place of the unsharded table an earlier version kept, with its chunks
+indexed by shard), and a model whose vectors cannot be packed in bits is scanned
+exactly."""
 
 from dataclasses import replace
 
@@ -59,14 +60,17 @@ async def test_the_index_finds_what_an_exact_scan_finds(settings: Settings) -> N
         assert unindexed == exact
         await vector_index.build_for_settings(database, settings)  # `bulkhead db upgrade`
         if database.dialect == "sqlite":  # the earlier table gave way to one of every chunk
+            table = vector_index._table(settings.embedding_model)
             async with database.read() as tx:
                 tables = set(
                     await tx.scalars(text("SELECT name FROM sqlite_master WHERE type = 'table'"))
                 )
-                indexed = await tx.scalar(
-                    text(f"SELECT count(*) FROM {vector_index._table(settings.embedding_model)}")
+                indexes = set(
+                    await tx.scalars(text("SELECT name FROM sqlite_master WHERE type = 'index'"))
                 )
+                indexed = await tx.scalar(text(f"SELECT count(*) FROM {table}"))
             assert earlier not in tables and indexed == len(documents)
+            assert f"{table}_chunks_by_partition" in indexes  # its chunks found by shard
         overlap = 0
         async with database.read() as tx:
             for document in documents[:20]:
