@@ -22,20 +22,25 @@ How many rows hold a word comes from the index's `fts5vocab` table (`<table>_voc
 made by the module's migration); the word's terms, from FTS5's own tokenizer, run on an
 in-memory table, so a word is looked up as the index stores it (stemmed).
 
-An owner's rows (memory's) are chosen by the token the table keeps of each row's owner
-(OWNER_KEPT), and, for an owner of fewer rows than the budget, by the owner's token as a
-word of the query too, so that FTS5 walks only the owner's rows. For an owner of more,
-the token stays out of the query: as a word, its rows would be counted for its
-statistics in every search (10 ms for a user with 100k memories). Other owners' rows
-holding the words are then scored and dropped; the budget, counted over every owner's
-rows, bounds them too. (The token as a word adds a little to every row's score: scores
-of the two kinds of owner are not comparable, and need not be.)
+An owner's rows (memory's) are a range of FTS5 rowids: each owner has a slot in
+`<table>_owners`, by its token (`full_text.owner_token`), and its rows are numbered from
+`slot << OWNER_SHIFT` on. FTS5 takes a rowid range into its walk of each word's rows,
+skipping past other owners' rows in the index itself, so a search neither reads nor
+scores them. A copy of the owner in each row, compared row by row, cost a seek into the
+table's stored columns a row, and scored every owner's rows (100k memories of one user
+among 200k: both queries 42.8 -> 21.1 ms at p50, the same rows and scores; ADR 0016).
+The statistics are still the whole table's: FTS5 counts a word's rows for its IDF over
+every owner's.
+
+An owner who has been given no more rows than the budget is searched in one stage:
+every row of theirs holding a word, scored by all of them.
 """
 
 from __future__ import annotations
 
 import functools
 import threading
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -48,13 +53,26 @@ from .rarest_words import rarest_within
 # The two queries alone at 100k memories of one user: 10k rows took 24/39 ms (p50/p95)
 # for recall@5 0.565, 5k 18/32 ms for 0.542 (one stage: 49/110 ms, 0.588).
 POSTINGS_BUDGET = 10_000
-WORDS = "content"  # the FTS5 column of the words; an index's others hold its key, an owner
-# An index of owners' rows: the owner's token indexed in `owner`, for a query to name, and
-# kept in OWNER_KEPT (unindexed), for a search to compare: a contentless table keeps only
-# its unindexed columns, a short row each, where reading the owner from a copy of the
-# whole row cost a seventh of memory's search (ADR 0016).
-OWNER_KEPT = "owner_token"
+WORDS = "content"  # the FTS5 column of the words; an index's others hold its key
+# An owner's rows are numbered from `slot << OWNER_SHIFT`: 2**40 rows each for 2**23 - 1
+# owners, in a positive 64-bit rowid.
+OWNER_SHIFT = 40
+MAX_SLOT = (1 << (63 - OWNER_SHIFT)) - 1
 TOKENIZE = "porter unicode61"  # every module's FTS5 table is made with this tokenizer
+
+
+@dataclass(frozen=True)
+class OwnerRows:
+    """An owner's rowids: from `first`, the lowest of its range, to `last`, the highest
+    given so far (`first - 1` before the first)."""
+
+    first: int
+    last: int
+
+    @property
+    def given(self) -> int:
+        """How many rows the owner has been given: those it holds, and any deleted."""
+        return self.last - self.first + 1
 
 
 @dataclass(frozen=True)
@@ -65,28 +83,68 @@ class Fts5Table:
     key: str
 
     async def search(
-        self, tx: AsyncSession, words: Sequence[str], limit: int, owner_token: str | None
+        self, tx: AsyncSession, words: Sequence[str], limit: int, owned: OwnerRows | None
     ) -> list[tuple[str, float]]:
         """(key, BM25) of the best `limit` rows holding any of the words (of the owner
-        whose token is given), best first: higher is better."""
+        whose rows are given), best first: higher is better."""
         if not words:
             return []
-        held = await self.rows_holding(tx, words)
-        if owner_token is not None and await self._holds_few(tx, owner_token):
-            # An owner of few rows: the token in the query narrows FTS5's walk to them.
-            found = await self._ranked(tx, one_stage_match(words, owner_token), limit, owner_token)
-            return _keyed(found)
-        rare = rarest_within(words, held, POSTINGS_BUDGET)
+        if owned is not None and owned.given <= POSTINGS_BUDGET:
+            return _keyed(await self._ranked(tx, any_of(words), limit, owned))
+        rare = rarest_within(words, await self.rows_holding(tx, words), POSTINGS_BUDGET)
         common = [w for w in words if w not in rare]
         if not common:
-            return _keyed(await self._ranked(tx, _any_of(words), limit, owner_token))
-        both = f"{_any_of(rare)} AND {_any_of(common)}"
-        rare_only = f"{_any_of(rare)} NOT {_any_of(common)}"
+            return _keyed(await self._ranked(tx, any_of(words), limit, owned))
+        both = f"{any_of(rare)} AND {any_of(common)}"
+        rare_only = f"{any_of(rare)} NOT {any_of(common)}"
         found = [
-            *await self._ranked(tx, both, limit, owner_token),
-            *await self._ranked(tx, rare_only, limit, owner_token),
+            *await self._ranked(tx, both, limit, owned),
+            *await self._ranked(tx, rare_only, limit, owned),
         ]
         return _keyed(sorted(found, key=lambda hit: (-hit[1], hit[2]))[:limit])
+
+    async def owner_rows(self, tx: AsyncSession, owner_token: str) -> OwnerRows | None:
+        """The owner's rowids, or None for an owner the index has never held."""
+        slot = await tx.scalar(
+            text(f"SELECT slot FROM {self.name}_owners WHERE owner_token = :owner"),
+            {"owner": owner_token},
+        )
+        return None if slot is None else await self._rows_of_slot(tx, int(slot))
+
+    async def new_rowids(self, tx: AsyncSession, owner_tokens: Sequence[str]) -> list[int]:
+        """Rowids for new rows of these owners, in order: each the next of its owner's
+        range, a range given to an owner new to the index. (SQLite writes one
+        transaction at a time, so the highest rowid read here stays the highest.)"""
+        next_of: dict[str, int] = {}
+        for token, count in Counter(owner_tokens).items():
+            await tx.execute(
+                text(
+                    f"INSERT INTO {self.name}_owners (owner_token, slot) "
+                    f"SELECT :owner, coalesce(max(slot), 0) + 1 FROM {self.name}_owners "
+                    "WHERE true ON CONFLICT (owner_token) DO NOTHING"
+                ),
+                {"owner": token},
+            )
+            owned = await self.owner_rows(tx, token)
+            assert owned is not None  # given above
+            if owned.given + count > 1 << OWNER_SHIFT:
+                raise OverflowError(f"an owner of {self.name} has used its range of rowids")
+            next_of[token] = owned.last + 1
+        rowids = []
+        for token in owner_tokens:
+            rowids.append(next_of[token])
+            next_of[token] += 1
+        return rowids
+
+    async def _rows_of_slot(self, tx: AsyncSession, slot: int) -> OwnerRows:
+        if not 0 < slot <= MAX_SLOT:
+            raise OverflowError(f"{self.name} has given its {MAX_SLOT} owners' slots")
+        first = slot << OWNER_SHIFT
+        last = await tx.scalar(
+            text(f"SELECT max(rowid) FROM {self.name} WHERE rowid BETWEEN :first AND :end"),
+            {"first": first, "end": first + (1 << OWNER_SHIFT) - 1},
+        )
+        return OwnerRows(first, first - 1 if last is None else int(last))
 
     async def rows_holding(self, tx: AsyncSession, words: Sequence[str]) -> dict[str, int]:
         """How many rows hold each word: for a word FTS5 splits in several terms, the
@@ -108,24 +166,12 @@ class Fts5Table:
             word: min((counts.get(t, 0) for t in found), default=0) for word, found in terms.items()
         }
 
-    async def _holds_few(self, tx: AsyncSession, owner_token: str) -> bool:
-        """Whether the owner has no more rows than the budget: counted up to it, where
-        `rows_holding` would count all of them (2.4 of 4.4 ms for a user of 100k)."""
-        found = await tx.scalar(
-            text(
-                f"SELECT count(*) FROM (SELECT 1 FROM {self.name} "
-                f"WHERE {self.name} MATCH :owner LIMIT :over)"
-            ),
-            {"owner": _owner(owner_token), "over": POSTINGS_BUDGET + 1},
-        )
-        return int(found or 0) <= POSTINGS_BUDGET
-
     async def _ranked(
-        self, tx: AsyncSession, match: str, limit: int, owner_token: str | None
+        self, tx: AsyncSession, match: str, limit: int, owned: OwnerRows | None
     ) -> list[tuple[str, float, int]]:
-        """(key, BM25, FTS5 rowid) of the best `limit` rows the match finds, best first,
-        equal scores in rowid order."""
-        owned = "" if owner_token is None else f"AND {OWNER_KEPT} = :owner "
+        """(key, BM25, FTS5 rowid) of the best `limit` rows the match finds (of the
+        owner whose rows are given), best first, equal scores in rowid order."""
+        within = "" if owned is None else "AND rowid BETWEEN :first AND :last "
         # Ranked by rowid and score alone, which the index holds; the key read only for
         # the best, by rowid. Every matching row's key was read from the table before:
         # to order equal scores by it, 13.1 -> 8.5 ms for RAG's NOT query at 100k, and to
@@ -134,10 +180,10 @@ class Fts5Table:
             text(
                 f"SELECT t.{self.key}, best.score, best.id FROM (SELECT rowid AS id, "
                 f"bm25({self.name}) AS score FROM {self.name} WHERE {self.name} MATCH :match "
-                f"{owned}ORDER BY score, id LIMIT :n) AS best "
+                f"{within}ORDER BY score, id LIMIT :n) AS best "
                 f"JOIN {self.name} AS t ON t.rowid = best.id ORDER BY best.score, best.id"
             ),
-            {"match": match, "owner": owner_token, "n": limit},
+            {"match": match, "n": limit, **rowid_range(owned)},
         )
         return [(row[0], -float(row[1]), row[2]) for row in found]
 
@@ -146,20 +192,12 @@ def _keyed(found: Sequence[tuple[str, float, int]]) -> list[tuple[str, float]]:
     return [(key, score) for key, score, _ in found]
 
 
-def one_stage_match(words: Sequence[str], owner_token: str | None) -> str:
-    """An FTS5 query of every row holding any of the words (and the owner's token, if
-    given), scored by all of them."""
-    if owner_token is None:
-        return _any_of(words)
-    return f"{_owner(owner_token)} AND {_any_of(words)}"
+def rowid_range(owned: OwnerRows | None) -> dict[str, int]:
+    """The bound parameters `first` and `last` of an owner's rows, if any."""
+    return {} if owned is None else {"first": owned.first, "last": owned.last}
 
 
-def _owner(owner_token: str) -> str:
-    """The owner's rows: its token in the owner column."""
-    return f'owner:"{owner_token}"'
-
-
-def _any_of(words: Sequence[str]) -> str:
+def any_of(words: Sequence[str]) -> str:
     """Any of the words, in the words column (words are \\w+: no quotes inside)."""
     quoted = " OR ".join(f'"{w}"' for w in words)
     return f"{WORDS}:({quoted})"

@@ -10,13 +10,13 @@ Both rank by BM25, FTS5's own on SQLite, computed in SQL on PostgreSQL; both in 
 stages when the words are in many rows, scoring only the rows that hold the rarest of
 them (`fts5_search`, `postgres_bm25`).
 
-A table of many owners' rows (memory's entries) holds each row's owner in the index as
-one token (`owner_token`): FTS5's `owner` column, a lexeme of the PostgreSQL tsvector. A
-search for one owner's rows compares that token, so the index itself narrows to that
-owner: a B-tree bitmap of the owner's every row, which PostgreSQL's planner otherwise
-ANDs with the words' rows, cost more than the words (11 of 25 ms for a user with 100k
-memories). The owner column is checked again on what comes back, so a collision of
-tokens can only drop a result, never show another owner's.
+A table of many owners' rows (memory's entries) narrows a search to one owner's rows in
+the index itself, by the owner's token (`owner_token`): on PostgreSQL a lexeme of the
+tsvector, which the search names; on SQLite the token's range of FTS5 rowids, which the
+search walks (`fts5_search`). A B-tree bitmap of the owner's every row, which
+PostgreSQL's planner otherwise ANDs with the words' rows, cost more than the words (11
+of 25 ms for a user with 100k memories). The owner column is checked again on what comes
+back, so a collision of tokens can only drop a result, never show another owner's.
 
 One file, one job: a module's word search on either backend, and whose rows it may find.
 """
@@ -39,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute
 
 from .database import dialect_of
-from .fts5_search import Fts5Table, one_stage_match
+from .fts5_search import Fts5Table, any_of, rowid_range
 from .postgres_bm25 import TsvectorColumn
 
 PREFILTERED = 4  # SQLite: times the limit taken from the index before the table's conditions
@@ -50,8 +50,8 @@ class FullTextIndex:
     """`fts_table` (SQLite) holds `key` (the row's id, hex) and the indexed columns;
     `tsvector` names the PostgreSQL column (`table.column`); `row_id` is the table's id;
     `owner`, for a table of many owners' rows, the table's owner column (the FTS5 table
-    then has an `owner` column, and the tsvector the owner's token: `owner_token`),
-    else None."""
+    then numbers each owner's rows in a range, and the tsvector holds the owner's token:
+    `owner_token`), else None."""
 
     fts_table: str
     key: str
@@ -59,17 +59,31 @@ class FullTextIndex:
     row_id: QueryableAttribute[uuid.UUID]
     owner: QueryableAttribute[str] | None
 
-    async def add(self, tx: AsyncSession, rows: Sequence[Mapping[str, str]]) -> None:
-        """Index rows on SQLite: each maps `key` and every indexed column to its text."""
-        if dialect_of(tx) == "sqlite" and rows:
-            columns = list(rows[0])
-            await tx.execute(
-                text(
-                    f"INSERT INTO {self.fts_table} ({', '.join(columns)}) "
-                    f"VALUES ({', '.join(':' + c for c in columns)})"
-                ),
-                list(rows),
-            )
+    async def add(
+        self,
+        tx: AsyncSession,
+        rows: Sequence[Mapping[str, str]],
+        owners: Sequence[str] | None = None,
+    ) -> None:
+        """Index rows on SQLite: each maps `key` and every indexed column to its text;
+        `owners`, for an index of owners' rows, whose each row is."""
+        if dialect_of(tx) != "sqlite" or not rows:
+            return
+        if (owners is None) != (self.owner is None):
+            raise ValueError("rows of an index of owners' rows are added with their owners")
+        values: list[dict[str, str | int]] = [dict(row) for row in rows]
+        if owners is not None:
+            tokens = [owner_token(owner, "sqlite") for owner in owners]
+            for row, rowid in zip(values, await self.fts5.new_rowids(tx, tokens), strict=True):
+                row["rowid"] = rowid
+        columns = list(values[0])
+        await tx.execute(
+            text(
+                f"INSERT INTO {self.fts_table} ({', '.join(columns)}) "
+                f"VALUES ({', '.join(':' + c for c in columns)})"
+            ),
+            values,
+        )
 
     async def remove(self, tx: AsyncSession, ids: Sequence[uuid.UUID]) -> None:
         if dialect_of(tx) == "sqlite" and ids:
@@ -126,15 +140,18 @@ class FullTextIndex:
         limit: int,
         owner: str | None,
     ) -> list[tuple[uuid.UUID, float]]:
-        token = None if owner is None else owner_token(owner, "sqlite")
+        owned = None
         if self.owner is not None and owner is not None:
+            owned = await self.fts5.owner_rows(tx, owner_token(owner, "sqlite"))
+            if owned is None:
+                return []  # no row of this owner was ever indexed
             conditions = [self.owner == owner, *conditions]
         if not conditions:  # the FTS table alone, without a look at the table
-            return _ids(await self.fts5.search(tx, words, limit, token))
+            return _ids(await self.fts5.search(tx, words, limit, owned))
         # The index's best few first, then the conditions on just those: joining every
         # match to the table was most of the cost (memory at 100k: 93 -> 35 ms). Exact:
         # when `limit` of the best pass, no row further down can outrank them.
-        best = _ids(await self.fts5.search(tx, words, PREFILTERED * limit, token))
+        best = _ids(await self.fts5.search(tx, words, PREFILTERED * limit, owned))
         passing = set(
             await tx.scalars(
                 select(self.row_id).where(self.row_id.in_([i for i, _ in best]), *conditions)
@@ -144,6 +161,7 @@ class FullTextIndex:
         if len(kept) >= limit or len(best) < PREFILTERED * limit:
             return kept[:limit]
         # Most of the best fail the conditions: every row holding a word, in one stage.
+        within = "" if owned is None else " AND rowid BETWEEN :first AND :last"
         fts = (
             select(
                 literal_column(self.key).label(self.key),
@@ -151,7 +169,7 @@ class FullTextIndex:
                 literal_column("rowid").label("fts_rowid"),
             )
             .select_from(text(self.fts_table))
-            .where(text(f"{self.fts_table} MATCH :match"))
+            .where(text(f"{self.fts_table} MATCH :match{within}"))
             .subquery()
         )
         found = await tx.execute(
@@ -160,7 +178,7 @@ class FullTextIndex:
             .where(*conditions)
             .order_by(fts.c.bm25, fts.c.fts_rowid)  # equal scores as `Fts5Table` orders them
             .limit(limit),
-            {"match": one_stage_match(words, token)},
+            {"match": any_of(words), **rowid_range(owned)},
         )
         return [(row[0], -float(row[1])) for row in found]
 

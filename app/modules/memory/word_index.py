@@ -1,11 +1,11 @@
 """Memories by words: the kernel's full-text index over `memory_entries`.
 
-Each entry's owner is one token in the index beside its words (`full_text.owner_token`),
-so a search matches only the caller's entries from the index itself: SQLite's FTS5 table
-has an `owner` column, and keeps a copy of the token it compares (OWNER_KEPT: the
-table keeps no text, only its unindexed columns); PostgreSQL indexes a stored column of
-the table,
-`to_tsvector('english', content) || to_tsvector('simple', 'u' || md5(user_id))`.
+A search walks only the caller's entries in the index itself: SQLite's FTS5 table
+numbers each owner's entries in a range of rowids, given by the owner's token
+(`full_text.owner_token`) in `memory_entries_fts_owners`, and keeps no text, only each
+entry's key; PostgreSQL indexes a stored column of the table,
+`to_tsvector('english', content) || to_tsvector('simple', 'u' || md5(user_id))`, and
+names the owner's token in the query.
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ from collections.abc import Sequence
 from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.kernel.fts5_search import OWNER_KEPT
-from app.kernel.full_text import FullTextIndex, owner_token
+from app.kernel.full_text import FullTextIndex
 from app.kernel.query_words import query_words
 
 from .models import MemoryEntryRow
@@ -32,13 +31,10 @@ INDEX = FullTextIndex(
 
 
 async def add(tx: AsyncSession, rows: Sequence[MemoryEntryRow]) -> None:
-    tokens = [owner_token(r.user_id, "sqlite") for r in rows]
     await INDEX.add(
         tx,
-        [
-            {"entry_id": r.id.hex, "owner": token, OWNER_KEPT: token, "content": r.content}
-            for r, token in zip(rows, tokens, strict=True)
-        ],
+        [{"entry_id": r.id.hex, "content": r.content} for r in rows],
+        owners=[r.user_id for r in rows],
     )
 
 
