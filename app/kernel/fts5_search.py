@@ -104,12 +104,26 @@ class Fts5Table:
         return _keyed(sorted(found, key=lambda hit: (-hit[1], hit[2]))[:limit])
 
     async def owner_rows(self, tx: AsyncSession, owner_token: str) -> OwnerRows | None:
-        """The owner's rowids, or None for an owner the index has never held."""
-        slot = await tx.scalar(
-            text(f"SELECT slot FROM {self.name}_owners WHERE owner_token = :owner"),
-            {"owner": owner_token},
-        )
-        return None if slot is None else await self._rows_of_slot(tx, int(slot))
+        """The owner's rowids, or None for an owner the index has never held. (One
+        statement: each costs a round trip to the driver's thread, 0.9 ms on a slow
+        machine.)"""
+        found = (
+            await tx.execute(
+                text(
+                    f"SELECT slot, (SELECT max(rowid) FROM {self.name} WHERE rowid "
+                    f"BETWEEN slot << {OWNER_SHIFT} AND ((slot + 1) << {OWNER_SHIFT}) - 1) "
+                    f"FROM {self.name}_owners WHERE owner_token = :owner"
+                ),
+                {"owner": owner_token},
+            )
+        ).first()
+        if found is None:
+            return None
+        slot, last = int(found[0]), found[1]
+        if not 0 < slot <= MAX_SLOT:
+            raise OverflowError(f"{self.name} has given its {MAX_SLOT} owners' slots")
+        first = slot << OWNER_SHIFT
+        return OwnerRows(first, first - 1 if last is None else int(last))
 
     async def new_rowids(self, tx: AsyncSession, owner_tokens: Sequence[str]) -> list[int]:
         """Rowids for new rows of these owners, in order: each the next of its owner's
@@ -135,16 +149,6 @@ class Fts5Table:
             rowids.append(next_of[token])
             next_of[token] += 1
         return rowids
-
-    async def _rows_of_slot(self, tx: AsyncSession, slot: int) -> OwnerRows:
-        if not 0 < slot <= MAX_SLOT:
-            raise OverflowError(f"{self.name} has given its {MAX_SLOT} owners' slots")
-        first = slot << OWNER_SHIFT
-        last = await tx.scalar(
-            text(f"SELECT max(rowid) FROM {self.name} WHERE rowid BETWEEN :first AND :end"),
-            {"first": first, "end": first + (1 << OWNER_SHIFT) - 1},
-        )
-        return OwnerRows(first, first - 1 if last is None else int(last))
 
     async def rows_holding(self, tx: AsyncSession, words: Sequence[str]) -> dict[str, int]:
         """How many rows hold each word: for a word FTS5 splits in several terms, the
