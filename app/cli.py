@@ -54,6 +54,7 @@ from app.sagas import SAGA_STORE, SAGA_TYPES
 from contracts.errors import ContractError
 from contracts.rag import DocumentCreate
 
+WORKER_START_TIMEOUT_S = 120
 _TTL = re.compile(r"(\d+)([smhd])")
 _TTL_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
@@ -101,6 +102,10 @@ def serve(host: str, port: int, workers: int, modules: str | None) -> None:
         workers=workers,
         log_level=settings.log_level.lower(),
         access_log=False,  # the app writes its own, with the request and trace ids
+        # A worker answers the supervisor's pings only once its interpreter has imported
+        # the app (seconds, more on a busy machine); at uvicorn's default of 5 s a slow
+        # start is taken for a hang, killed and restarted, forever.
+        timeout_worker_healthcheck=WORKER_START_TIMEOUT_S,
     )
 
 

@@ -19,6 +19,9 @@ import pytest
 
 pytestmark = pytest.mark.e2e
 BULKHEAD = str(Path(sys.executable).parent / "bulkhead")
+# Each worker imports the whole app (about 4 s alone on a 2-core machine, several times that
+# while the other test worker runs its own servers).
+HEALTHY_WITHIN_S = 90
 
 
 def free_port() -> int:
@@ -51,7 +54,7 @@ def start_server(
         )
         base = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + HEALTHY_WITHIN_S
             while time.monotonic() < deadline:
                 try:
                     if httpx.get(f"{base}/health", timeout=1).status_code == 200:
@@ -60,7 +63,7 @@ def start_server(
                     time.sleep(0.2)
                 assert process.poll() is None, _read(log)
             else:
-                pytest.fail(f"server did not become healthy within 30 s: {_read(log)}")
+                pytest.fail(f"not healthy within {HEALTHY_WITHIN_S} s: {_read(log)}")
             yield base
         finally:
             process.send_signal(signal.SIGTERM)
@@ -108,6 +111,24 @@ def test_server_serves_a_conversation_over_http(server: tuple[str, dict[str, str
             client.get("/v1/sessions", headers={"Authorization": "Bearer nope"}).status_code == 401
         )
         assert client.get("/schema/swagger").status_code == 200
+
+
+def test_workers_slower_to_start_than_uvicorns_default_check_are_waited_for(
+    tmp_path: Path,
+) -> None:
+    """A worker answers the supervisor's pings only after its interpreter starts; one that
+    takes longer than uvicorn's default 5 s (a busy machine) must not be killed and
+    restarted in a loop. Each worker's interpreter here sleeps 12 s before it starts: longer than the
+    supervisor, pinging one worker after the other, ever lets one go unanswered (10 s)."""
+    slow = tmp_path / "slow_start"
+    slow.mkdir()
+    (slow / "sitecustomize.py").write_text(
+        "import sys, time\nif '--multiprocessing-fork' in sys.argv:\n    time.sleep(12)\n"
+    )
+    env = {"PATH": os.environ["PATH"], "BULKHEAD_DATA_DIR": str(tmp_path / "var")}
+    bulkhead(env, "db", "upgrade")
+    for base in start_server({**env, "PYTHONPATH": str(slow)}, workers=2):
+        assert httpx.get(f"{base}/health", timeout=5).status_code == 200
 
 
 def test_server_refuses_to_start_on_a_bad_setting(tmp_path: Path) -> None:
