@@ -9,6 +9,8 @@ import uuid
 import numpy as np
 from sqlalchemy import ColumnElement, update
 
+from app.kernel.database import dialect_of
+from app.kernel.local_settings import set_local
 from app.kernel.validation import validated
 from contracts.memory import (
     RecalledMemory,
@@ -62,6 +64,11 @@ class Recaller(MemoryPart):
         )[: query.limit]
         latency_ms = (time.perf_counter() - started) * 1000
         async with self._db.transaction() as tx:
+            if dialect_of(tx) == "postgresql":
+                # Bookkeeping, not memories: committed without waiting for the WAL to
+                # reach the disk. A crash may lose the last moments of touches and log
+                # rows, never anything else (the commit: 1.6-4 -> 0.4 ms at p50).
+                await set_local(tx, {"synchronous_commit": "off"})
             kept: set[uuid.UUID] = set()
             if scored:
                 # The entries were read as they were when recalled; now they count as
