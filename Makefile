@@ -61,7 +61,7 @@ lint: install
 
 test: lint sandbox browser
 	BULKHEAD_DATA_DIR=$$(mktemp -d) bash -c '$(BIN)/bulkhead db upgrade >/dev/null && $(BIN)/bulkhead check'
-	$(BIN)/pytest -n 2 --dist loadfile  # two workers: most tests wait on servers and sockets
+	$(BIN)/pytest -n 2 --dist loadfile --durations=25  # two workers: most tests wait on servers and sockets; the slowest listed
 	@echo "Every benchmark in quick mode (tiny sizes: proves each still runs to the end)"
 	BENCH_QUICK=1 $(BIN)/python -m bench
 
