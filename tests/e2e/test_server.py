@@ -118,8 +118,9 @@ def test_workers_slower_to_start_than_uvicorns_default_check_are_waited_for(
 ) -> None:
     """A worker answers the supervisor's pings only after its interpreter starts; one that
     takes longer than uvicorn's default 5 s (a busy machine) must not be killed and
-    restarted in a loop. Each worker's interpreter here sleeps 12 s before it starts: longer than the
-    supervisor, pinging one worker after the other, ever lets one go unanswered (10 s)."""
+    restarted in a loop. Each worker's interpreter here sleeps 12 s before it starts:
+    longer than the supervisor, pinging one worker after the other, ever lets one go
+    unanswered (10 s)."""
     slow = tmp_path / "slow_start"
     slow.mkdir()
     (slow / "sitecustomize.py").write_text(
