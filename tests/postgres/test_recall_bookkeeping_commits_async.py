@@ -2,9 +2,6 @@
 row) commits without waiting for the WAL to reach the disk; writing a memory still
 waits. Read at each commit from the transaction's own setting."""
 
-from dataclasses import replace
-from pathlib import Path
-
 import pytest
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
@@ -13,21 +10,16 @@ from app.kernel.database import open_module_database
 from app.kernel.settings import Settings
 from app.modules.memory.service import MemoryService
 from contracts.memory import MemoryEntryCreate, RecallQuery
-from tests.conftest import FAST_MODEL
 from tests.fakes.conversation import FakeConversation
 
 pytestmark = pytest.mark.postgres
 
 
 async def test_a_recall_commits_its_bookkeeping_without_waiting_and_a_memory_waits(
-    postgres_urls: dict[str, str], tmp_path: Path
+    postgres_settings: Settings,
 ) -> None:
-    settings = replace(
-        Settings(data_dir=tmp_path / "var", embedding_model=FAST_MODEL),
-        database_urls=postgres_urls,
-    )
-    database = open_module_database("memory", settings)
-    service = MemoryService(database, settings, conversation=FakeConversation().as_api())
+    database = open_module_database("memory", postgres_settings)
+    service = MemoryService(database, postgres_settings, conversation=FakeConversation().as_api())
     committed: list[str] = []
 
     @event.listens_for(database.engine.sync_engine, "commit")

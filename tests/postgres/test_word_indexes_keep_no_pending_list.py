@@ -2,9 +2,6 @@
 pending list, which every search reads whole until a vacuum merges it, stays empty
 (`gin_clean_pending_list` returns how many of its pages it merged)."""
 
-from dataclasses import replace
-from pathlib import Path
-
 import pytest
 from sqlalchemy import text
 
@@ -14,18 +11,9 @@ from app.modules.memory.service import MemoryService
 from app.modules.rag.service import RagService
 from contracts.memory import MemoryEntryCreate, RecallQuery
 from contracts.rag import DocumentCreate, SearchRequest
-from tests.conftest import FAST_MODEL, empty_postgres_tables
 from tests.fakes.conversation import FakeConversation
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-async def settings(postgres_urls: dict[str, str], tmp_path: Path) -> Settings:
-    await empty_postgres_tables(postgres_urls)
-    return replace(
-        Settings(data_dir=tmp_path / "var", embedding_model=FAST_MODEL), database_urls=postgres_urls
-    )
 
 
 async def pending_pages(database: ModuleDatabase, index: str) -> int:
@@ -36,9 +24,9 @@ async def pending_pages(database: ModuleDatabase, index: str) -> int:
     return int(merged or 0)
 
 
-async def test_memories_added_are_in_the_index_itself(settings: Settings) -> None:
-    database = open_module_database("memory", settings)
-    memory = MemoryService(database, settings, conversation=FakeConversation().as_api())
+async def test_memories_added_are_in_the_index_itself(postgres_settings: Settings) -> None:
+    database = open_module_database("memory", postgres_settings)
+    memory = MemoryService(database, postgres_settings, conversation=FakeConversation().as_api())
     try:
         for i in range(40):
             entry = MemoryEntryCreate(content=f"Alice keeps bees in hive number {i}.")
@@ -51,9 +39,9 @@ async def test_memories_added_are_in_the_index_itself(settings: Settings) -> Non
         await database.dispose()
 
 
-async def test_chunks_ingested_are_in_the_index_itself(settings: Settings) -> None:
-    database = open_module_database("rag", settings)
-    rag = RagService(database, settings)
+async def test_chunks_ingested_are_in_the_index_itself(postgres_settings: Settings) -> None:
+    database = open_module_database("rag", postgres_settings)
+    rag = RagService(database, postgres_settings)
     try:
         await rag.ingest(
             documents=[
