@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.kernel.database import ModuleDatabase, dialect_of
 from app.kernel.embedding import create_embedder
+from app.kernel.hnsw_index import HnswIndex
 from app.kernel.local_settings import set_local
 from app.kernel.settings import Settings
 from app.kernel.sign_bit_shards import index_partitions, nearest_sql, per_shard, shard_of_hex
@@ -64,21 +65,14 @@ def _earlier_table_names(model_name: str) -> list[str]:
 
 
 async def ensure(tx: AsyncSession, model_name: str, dimensions: int) -> None:
-    """Create this model's index if it is missing. Over existing memories it takes
-    minutes on PostgreSQL, so the statement timeout is lifted; run by `bulkhead db
-    upgrade` (the module's seed), never on a request."""
+    """Create this model's index if it is missing, or rebuild one built otherwise. Over
+    existing memories it takes minutes on PostgreSQL: run by `bulkhead db upgrade` (the
+    module's seed), never on a request."""
     if dialect_of(tx) == "sqlite":
         await _ensure_sqlite(tx, model_name, dimensions)
         return
-    quoted = model_name.replace("'", "''")
-    await tx.execute(text("SET LOCAL statement_timeout = 0"))
-    await tx.execute(
-        text(
-            f"CREATE INDEX IF NOT EXISTS ix_memory_entries_hnsw_{_slug(model_name)} "
-            f"ON memory_entries USING hnsw ((embedding::vector({dimensions})) "
-            f"vector_cosine_ops) WHERE model_name = '{quoted}'"
-        )
-    )
+    name = f"ix_memory_entries_hnsw_{_slug(model_name)}"
+    await HnswIndex(name, "memory_entries", "embedding", dimensions, model_name).build(tx)
 
 
 async def _ensure_sqlite(tx: AsyncSession, model_name: str, dimensions: int) -> None:

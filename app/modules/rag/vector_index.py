@@ -25,6 +25,7 @@ from sqlalchemy import Float, bindparam, cast, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.kernel.database import ModuleDatabase, dialect_of
+from app.kernel.hnsw_index import HnswIndex
 from app.kernel.local_settings import set_local
 from app.kernel.settings import Settings
 from app.kernel.sign_bit_shards import (
@@ -60,14 +61,7 @@ async def ensure(tx: AsyncSession, model_name: str, dimensions: int) -> None:
     """Create this model's index if it does not exist yet (idempotent)."""
     slug = _slug(model_name)
     if dialect_of(tx) == "postgresql":
-        quoted = model_name.replace("'", "''")
-        await tx.execute(
-            text(
-                f"CREATE INDEX IF NOT EXISTS ix_embeddings_hnsw_{slug} ON embeddings "
-                f"USING hnsw ((vector::vector({dimensions})) vector_cosine_ops) "
-                f"WHERE model_name = '{quoted}'"
-            )
-        )
+        await _hnsw(model_name, dimensions).ensure(tx)
         return
     if dimensions % BITS_PER_BYTE:
         return  # sqlite-vec packs bits in bytes: other sizes are scanned exactly
@@ -106,7 +100,15 @@ async def build_for_settings(database: ModuleDatabase, settings: Settings) -> No
         ).all()
     for model_name, dimensions in models:
         async with database.transaction() as tx:
-            await ensure(tx, model_name, int(dimensions))
+            if database.dialect == "postgresql":  # and rebuilt if built otherwise
+                await _hnsw(model_name, int(dimensions)).build(tx)
+            else:
+                await ensure(tx, model_name, int(dimensions))
+
+
+def _hnsw(model_name: str, dimensions: int) -> HnswIndex:
+    name = f"ix_embeddings_hnsw_{_slug(model_name)}"
+    return HnswIndex(name, "embeddings", "vector", dimensions, model_name)
 
 
 async def add(tx: AsyncSession, model_name: str, rows: Sequence[EmbeddingRow]) -> None:
