@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import numpy as np
@@ -120,18 +121,28 @@ async def test_limit_caps_the_results_best_first(memory: MemoryAPI) -> None:
     ]
 
 
-async def test_an_entry_deleted_while_it_is_recalled_is_left_out(
+async def test_an_entry_deleted_while_it_is_recalled_is_left_out_or_waits(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The entries are read with the candidates, before the touch; one deleted in between
-    is not returned, and the rest read as they were when recalled (not yet touched)."""
+    """The entries are read in the transaction that touches them, and read as they were
+    when recalled (not yet touched). A delete asked for between the read and the touch:
+    on PostgreSQL it commits first, and the entry is not returned; on SQLite, one writer
+    at a time, it waits for the recall, which returns the entry as it read it."""
     database = open_module_database("memory", settings)
     memory = MemoryService(database, settings, conversation=FakeConversation().as_api())
     read = recall.candidates
+    deleting: list[asyncio.Task[None]] = []
 
     async def then_deleted(*args: Any, **kwargs: Any) -> list[recall.Candidate]:
         found = await read(*args, **kwargs)
-        await memory.delete(memory_id=gone.entry.id, user_id="alice")
+        deleting.append(
+            asyncio.create_task(memory.delete(memory_id=gone.entry.id, user_id="alice"))
+        )
+        if database.dialect == "postgresql":
+            await deleting[0]  # the rows are not locked until they are touched
+        else:
+            await asyncio.sleep(0.2)
+            assert not deleting[0].done()  # behind the recall's transaction
         return found
 
     try:
@@ -139,9 +150,16 @@ async def test_an_entry_deleted_while_it_is_recalled_is_left_out(
         gone = await memory.add(user_id="alice", entry=MemoryEntryCreate(content="zebra beta"))
         monkeypatch.setattr(recall, "candidates", then_deleted)
         result = await memory.recall(user_id="alice", query=RecallQuery(query="zebra"))
+        await deleting[0]
         touched = await memory.get(memory_id=kept.entry.id, user_id="alice")
+        left = await memory.list_memories(user_id="alice")
     finally:
         await memory.close()
         await database.dispose()
-    assert [r.entry.id for r in result.items] == [kept.entry.id]
+    returned = [r.entry.id for r in result.items]
+    if database.dialect == "postgresql":
+        assert returned == [kept.entry.id]
+    else:
+        assert sorted(returned) == sorted([kept.entry.id, gone.entry.id])
+    assert [e.id for e in left.items] == [kept.entry.id]  # deleted all the same
     assert result.items[0].entry.access_count == 0 and touched.access_count == 1

@@ -23,6 +23,7 @@ from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.kernel.database import dialect_of
+from app.kernel.one_of import one_of
 from app.kernel.vector_column import cosine_distance
 from contracts.memory import MemoryEntry, RecallFilters, ScoreFactors
 
@@ -113,7 +114,9 @@ async def candidates(
         else_=None,
     )
     found = await tx.execute(
-        select(*ENTRY_COLUMNS, similarity.label("similarity")).where(MemoryEntryRow.id.in_(ids))
+        select(*ENTRY_COLUMNS, similarity.label("similarity")).where(
+            one_of(MemoryEntryRow.id, ids, dialect)
+        )
     )
     # NULL or NaN: another model's vector, or one with no direction (all zeros).
     return [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from datetime import datetime
 
 import numpy as np
 from sqlalchemy import ColumnElement, update
@@ -13,9 +14,11 @@ from app.kernel.database import dialect_of
 from app.kernel.local_settings import set_local
 from app.kernel.validation import validated
 from contracts.memory import (
+    MemoryEntry,
     RecalledMemory,
     RecallQuery,
     RecallResult,
+    ScoreFactors,
 )
 
 from . import recall
@@ -24,6 +27,7 @@ from .models import (
     RecallLogRow,
 )
 from .part import MemoryPart
+from .recall import Candidate
 
 
 class Recaller(MemoryPart):
@@ -40,35 +44,22 @@ class Recaller(MemoryPart):
             self._by_meaning(user_id, query, where),
             self._by_words(user_id, query, recall.filtered(query.filters, now)),
         )
-        async with self._db.read() as tx:
-            found = await recall.candidates(
-                tx,
-                list(dict.fromkeys([*by_meaning, *lexical])),
-                vector,
-                self._embedder.model_name,
-            )
-        scored = sorted(
-            (
-                (
-                    recall.score(
-                        candidate,
-                        lexical=lexical.get(candidate.id, 0.0),
-                        half_life_s=self._settings.half_life_s,
-                        now=now,
-                    ),
-                    candidate.entry,
-                )
-                for candidate in found
-            ),
-            key=lambda pair: (-pair[0].score, pair[1].id),
-        )[: query.limit]
-        latency_ms = (time.perf_counter() - started) * 1000
+        # Read, scored and touched in one transaction: one round trip to begin and one
+        # to commit fewer than a read of its own, and what is touched is what was read.
         async with self._db.transaction() as tx:
             if dialect_of(tx) == "postgresql":
                 # Bookkeeping, not memories: committed without waiting for the WAL to
                 # reach the disk. A crash may lose the last moments of touches and log
                 # rows, never anything else (the commit: 1.6-4 -> 0.4 ms at p50).
                 await set_local(tx, {"synchronous_commit": "off"})
+            found = await recall.candidates(
+                tx,
+                list(dict.fromkeys([*by_meaning, *lexical])),
+                vector,
+                self._embedder.model_name,
+            )
+            scored = self._best(found, lexical, now, query.limit)
+            latency_ms = (time.perf_counter() - started) * 1000
             kept: set[uuid.UUID] = set()
             if scored:
                 # The entries were read as they were when recalled; now they count as
@@ -99,6 +90,28 @@ class Recaller(MemoryPart):
             model_name=self._embedder.model_name,
             latency_ms=round(latency_ms, 3),
         )
+
+    def _best(
+        self,
+        found: list[Candidate],
+        lexical: dict[uuid.UUID, float],
+        now: datetime,
+        limit: int,
+    ) -> list[tuple[ScoreFactors, MemoryEntry]]:
+        """The `limit` best candidates, each with its score's factors."""
+        scored = (
+            (
+                recall.score(
+                    candidate,
+                    lexical=lexical.get(candidate.id, 0.0),
+                    half_life_s=self._settings.half_life_s,
+                    now=now,
+                ),
+                candidate.entry,
+            )
+            for candidate in found
+        )
+        return sorted(scored, key=lambda pair: (-pair[0].score, pair[1].id))[:limit]
 
     async def _by_meaning(
         self, user_id: str, query: RecallQuery, where: list[ColumnElement[bool]]

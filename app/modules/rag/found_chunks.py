@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.kernel.database import dialect_of
 from app.kernel.embedding.base import Vectors as Vector
+from app.kernel.one_of import one_of
 from app.kernel.vector_column import cosine_distance
 
 from .models import DocumentRow, EmbeddingRow
@@ -70,7 +71,7 @@ async def read_found(
             EmbeddingRow,
             (EmbeddingRow.document_id == DocumentRow.id) & (EmbeddingRow.model_name == model_name),
         )
-    rows = await tx.execute(statement.where(DocumentRow.id.in_(ids)))
+    rows = await tx.execute(statement.where(one_of(DocumentRow.id, ids, dialect_of(tx))))
     return {
         row[0]: FoundChunk(
             id=row[0],
