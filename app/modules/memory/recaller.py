@@ -44,8 +44,9 @@ class Recaller(MemoryPart):
             self._by_meaning(user_id, query, where),
             self._by_words(user_id, query, recall.filtered(query.filters, now)),
         )
-        # Read, scored and touched in one transaction: one round trip to begin and one
-        # to commit fewer than a read of its own, and what is touched is what was read.
+        # Read, scored and touched in one transaction: one transaction fewer (its begin,
+        # its commit, and on PostgreSQL its connection's check), and on SQLite, one
+        # writer at a time, nothing is deleted between the read and the touch.
         async with self._db.transaction() as tx:
             if dialect_of(tx) == "postgresql":
                 # Bookkeeping, not memories: committed without waiting for the WAL to
