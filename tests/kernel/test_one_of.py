@@ -13,6 +13,7 @@ from app.kernel.database import open_module_database
 from app.kernel.one_of import one_of
 from app.kernel.settings import Settings
 from app.modules.memory.models import MemoryEntryRow
+from tests.memory.entry_rows import entry_row
 
 
 async def test_the_rows_whose_column_is_one_of_the_values(settings: Settings) -> None:
@@ -23,27 +24,7 @@ async def test_the_rows_whose_column_is_one_of_the_values(settings: Settings) ->
         async with database.transaction() as tx:
             await tx.execute(
                 insert(MemoryEntryRow),
-                [
-                    {
-                        "id": i,
-                        "root_id": i,
-                        "user_id": "ada",
-                        "content": f"note {n}",
-                        "category": "fact",
-                        "importance": 0.5,
-                        "embedding": np.ones(4, dtype=np.float32),
-                        "model_name": "none",
-                        "content_hash": i.hex,
-                        "source_session_id": None,
-                        "access_count": 0,
-                        "last_accessed_at": now,
-                        "valid_from": now,
-                        "valid_to": None,
-                        "superseded_by": None,
-                        "created_at": now,
-                    }
-                    for n, i in enumerate(ids)
-                ],
+                [entry_row(i, "ada", np.ones(4, dtype=np.float32), "none", now) for i in ids],
             )
         for wanted in ([], ids[:1], ids[3:20], [*ids[:2], uuid.uuid4()]):
             async with database.read() as tx:

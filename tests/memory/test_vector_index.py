@@ -21,6 +21,7 @@ from app.kernel.sign_bit_shards import per_shard
 from app.kernel.vector_column import cosine_distance
 from app.modules.memory import vector_index
 from app.modules.memory.models import MemoryEntryRow
+from tests.memory.entry_rows import entry_row
 
 MODEL = "hashing-64"
 
@@ -39,26 +40,7 @@ async def test_the_index_walk_matches_an_exact_scan_of_the_users_entries(
             rows = []
             for owner, vector in zip(owners, vectors, strict=True):
                 row_id = uuid.UUID(bytes=rng.bytes(16), version=4)  # its shard: fixed
-                rows.append(
-                    {
-                        "id": row_id,
-                        "root_id": row_id,
-                        "user_id": owner,
-                        "content": f"memory {row_id}",
-                        "category": "fact",
-                        "importance": 0.5,
-                        "embedding": vector,
-                        "model_name": MODEL,
-                        "content_hash": row_id.hex,
-                        "source_session_id": None,
-                        "access_count": 0,
-                        "last_accessed_at": now,
-                        "valid_from": now,
-                        "valid_to": None,
-                        "superseded_by": None,
-                        "created_at": now,
-                    }
-                )
+                rows.append(entry_row(row_id, owner, vector, MODEL, now))
             await tx.execute(insert(MemoryEntryRow), rows)
         earlier = vector_index._earlier_table_names(MODEL)[-1]
         if database.dialect == "sqlite":  # as the version before the shards kept its index
