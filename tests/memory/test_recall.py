@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pytest
 
-from app.kernel.database import open_module_database
-from app.kernel.embedding import create_embedder
+from app.kernel.database import ModuleUnavailable, open_module_database
+from app.kernel.embedding import Vectors, create_embedder
 from app.kernel.settings import Settings
 from app.modules.memory import recall
+from app.modules.memory import service as service_module
 from app.modules.memory.service import MemoryService
 from contracts.memory import MemoryAPI, MemoryEntryCreate, RecallFilters, RecallQuery
 from tests.fakes.conversation import FakeConversation
@@ -163,3 +165,40 @@ async def test_an_entry_deleted_while_it_is_recalled_is_left_out_or_waits(
         assert sorted(returned) == sorted([kept.entry.id, gone.entry.id])
     assert [e.id for e in left.items] == [kept.entry.id]  # deleted all the same
     assert result.items[0].entry.access_count == 0 and touched.access_count == 1
+
+
+async def test_a_recall_refused_by_its_database_does_not_wait_for_the_model(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The query is embedded while the connection is checked out: when the database
+    refuses (its breaker open after failures), the recall answers 503 at once, and the
+    embedding it no longer needs is cancelled, not left running."""
+    started, cancelled = asyncio.Event(), asyncio.Event()
+
+    class StuckModel:
+        model_name = settings.embedding_model
+
+        async def embed(self, texts: Sequence[str]) -> Vectors:
+            started.set()
+            try:
+                await asyncio.Event().wait()  # a model that never answers
+            except asyncio.CancelledError:
+                cancelled.set()
+                raise
+            raise AssertionError("unreachable")
+
+    monkeypatch.setattr(service_module, "create_embedder", lambda *_: StuckModel())
+    database = open_module_database("memory", settings)
+    memory = MemoryService(database, settings, conversation=FakeConversation().as_api())
+    try:
+        while database.breaker.state != "open":  # failures in a row open it
+            database.breaker.failed()
+        with pytest.raises(ModuleUnavailable, match="memory module's database"):
+            await asyncio.wait_for(
+                memory.recall(user_id="alice", query=RecallQuery(query="zebra")), 5
+            )
+        assert started.is_set()
+        await asyncio.wait_for(cancelled.wait(), 5)
+    finally:
+        await memory.close()
+        await database.dispose()
