@@ -63,7 +63,7 @@ RECALLS = int(size("BENCH_MEMORY_RECALLS", "100", "10"))
 WORKING_OPS = int(size("BENCH_MEMORY_WORKING_OPS", "500", "20"))
 REDIS_URL = os.environ.get("BULKHEAD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 CATEGORIES = ["fact", "preference", "goal", "event", "instruction", "other"]
-BASE = 1400  # real texts the corpus is made from
+BASE = int(size("BENCH_MEMORY_BASE", "1400", "100"))  # real texts the corpus is made from
 ONE_STAGE = 10**9  # a word-search budget above any table here: every match scored
 
 

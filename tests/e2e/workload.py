@@ -138,8 +138,12 @@ def _count(data: Any) -> int:
     return len(items) if isinstance(items, list) else 0
 
 
-def analytics_settled(admin: httpx.Client, timeout_s: float = 60.0) -> dict[str, Any]:
-    """The report's totals, once they equal the owning modules' own counts."""
+def analytics_settled(
+    admin: httpx.Client, timeout_s: float = 60.0, *, deleted_messages: int = 0
+) -> dict[str, Any]:
+    """The report's totals, once they equal the owning modules' own counts; less
+    `deleted_messages`, the messages of sessions deleted since they were sent, which
+    the report still counts (it is a history) and their owner no longer holds."""
     deadline = time.monotonic() + timeout_s
     while True:
         report = _ok(admin.get("/v1/analytics/report", params={"range": "24h"}), 200)
@@ -148,6 +152,7 @@ def analytics_settled(admin: httpx.Client, timeout_s: float = 60.0) -> dict[str,
             for m in ("conversation", "tools", "rag", "memory")
         }
         totals = {k: sum(day[k] for day in report["days"]) for k in ANALYTICS_VS_OWNERS}
+        totals["messages"] -= deleted_messages
         counted = {k: owners[m][f] for k, (m, f) in ANALYTICS_VS_OWNERS.items()}
         if totals == counted or time.monotonic() > deadline:
             return {"analytics": totals, "owners": counted}
