@@ -95,7 +95,7 @@ def serve(host: str, port: int, workers: int, modules: str | None) -> None:
     resolve_jwt_secret(settings)  # create the secret once, before workers race for it
     click.echo(f"Bulkhead on http://{host}:{port}  (docs: http://{host}:{port}/schema/swagger)")
     uvicorn.run(
-        "app.main:create_app",
+        "app.startup:create_app",
         factory=True,
         host=host,
         port=port,

@@ -31,7 +31,6 @@ from app.kernel.rpc.settings import RpcSettings
 from app.kernel.rpc.wiring import check_split, remote_clients, service_verifier
 from app.kernel.settings import Settings
 from app.kernel.telemetry import ObservedService, TelemetrySettings
-from app.mcp_server import serve_mcp
 from app.modules import analytics, billing, conversation, memory, rag, tools
 from app.sagas import SAGA_STORE
 from contracts.record import Contracts
@@ -129,6 +128,10 @@ async def open_modules(settings: Settings) -> AsyncIterator[Wiring]:
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
+    # Imported here, not above: the MCP SDK takes about 1 s to import (its pydantic
+    # models), which every other command (`db upgrade`, `token create`...) need not pay.
+    from app.mcp_server import serve_mcp
+
     settings = settings or load_settings()
     keep_files_private(settings.data_dir)
     wiring = bind_modules(settings)
