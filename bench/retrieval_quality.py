@@ -13,6 +13,11 @@ per source: recall@5 = relevant sources in the top 5 / relevant sources; MRR = 1
 rank of the first relevant hit in the top 10; nDCG@10 gains 1 for each relevant source
 the first time it appears. `python -m bench.retrieval_quality` (in `make bench`) runs
 both whole sets; BENCH_QUICK=1 a few questions of each.
+
+Each set is measured on SQLite and on PostgreSQL (the bundled pgvector server): their
+word searches rank differently (FTS5's BM25; `postgres_bm25`), so fusion must hold on
+both. The model embeds each text once; PostgreSQL is given the very vectors SQLite
+stored, so only the databases differ.
 """
 
 from __future__ import annotations
@@ -20,23 +25,31 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import secrets
 import tempfile
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from app.kernel import migrations
-from app.kernel.database import open_module_database
-from app.kernel.embedding import DEFAULT_MODEL
+import numpy as np
+from sqlalchemy import text
+
+from app.kernel import migrations, provision
+from app.kernel.database import dialect_of, open_module_database
+from app.kernel.embedding import DEFAULT_MODEL, create_embedder
+from app.kernel.embedding.base import Embedder, Vectors
 from app.kernel.settings import Settings
 from app.main import REGISTRY
 from app.modules.rag.service import RagService
 from bench.sizes import size
 from contracts.rag import DocumentCreate, RagAPI, SearchMode, SearchRequest
+from tests.pgvector_server import PgvectorServer
 
 DATA = Path(__file__).parent / "data"
 MODES: tuple[SearchMode, ...] = ("lexical", "vector", "hybrid")
 SETS = {"docstrings": "stdlib", "manpages": "manpages"}  # name -> file prefix in DATA
+BACKENDS = ("sqlite", "postgres")
 QUERIES_PER_SET = int(size("BENCH_QUALITY_QUERIES", "0", "8"))  # 0: every question
 
 
@@ -149,29 +162,82 @@ def render(rows: Sequence[Quality], label: str) -> str:
     return "\n".join(lines)
 
 
-async def measure(labelled: LabelledSet, model: str = DEFAULT_MODEL) -> list[Quality]:
+class EmbeddedOnce:
+    """A model whose every text is embedded once: a second database given the same
+    texts stores the very vectors the first did, and costs no model time."""
+
+    def __init__(self, model: Embedder) -> None:
+        self._model = model
+        self._vectors: dict[str, np.ndarray] = {}
+
+    @property
+    def model_name(self) -> str:
+        return self._model.model_name
+
+    async def embed(self, texts: Sequence[str]) -> Vectors:
+        new = [t for t in dict.fromkeys(texts) if t not in self._vectors]
+        if new:
+            self._vectors.update(zip(new, await self._model.embed(new), strict=True))
+        return np.array([self._vectors[t] for t in texts], dtype=np.float32)
+
+
+async def measure(labelled: LabelledSet, settings: Settings, embedder: Embedder) -> list[Quality]:
+    """Every mode's quality over the set, ingested into the rag database `settings` name."""
+    await migrations.upgrade_modules([REGISTRY["rag"]], settings)
+    database = open_module_database("rag", settings)
+    try:
+        rag = RagService(database, settings, {embedder.model_name: embedder})
+        await ingest_corpus(rag, labelled.documents)
+        async with database.transaction() as tx:
+            if dialect_of(tx) == "postgresql":
+                # The word statistics PostgreSQL ranks by, as autovacuum takes them
+                # after a bulk load.
+                await tx.execute(text("ANALYZE"))
+        return await evaluate(rag, labelled.queries, per_source=(1, None))
+    finally:
+        await database.dispose()
+
+
+@asynccontextmanager
+async def backend(name: str, server: PgvectorServer, model: str) -> AsyncIterator[Settings]:
+    """Settings naming a new, empty rag database on `name`: a SQLite file, or a
+    database and role provisioned on the server (dropped after)."""
     with tempfile.TemporaryDirectory() as data_dir:
-        settings = Settings(data_dir=Path(data_dir), embedding_model=model)
-        await migrations.upgrade_modules([REGISTRY["rag"]], settings)
-        database = open_module_database("rag", settings)
+        if name == "sqlite":
+            yield Settings(data_dir=Path(data_dir), embedding_model=model)
+            return
+        prefix = f"bhquality_{secrets.token_hex(4)}"
+        done = await provision.provision(
+            server.admin_url,
+            ["rag"],
+            prefix=prefix,
+            output=Path(data_dir) / "urls.json",
+            extensions={"rag": ["vector"]},
+        )
         try:
-            rag = RagService(database, settings)
-            await ingest_corpus(rag, labelled.documents)
-            return await evaluate(rag, labelled.queries, per_source=(1, None))
+            yield Settings(data_dir=Path(data_dir), embedding_model=model, database_urls=done.urls)
         finally:
-            await database.dispose()
+            await provision.drop(server.admin_url, ["rag"], prefix=prefix)
 
 
 async def main() -> None:
-    for name in SETS:
-        labelled = load_set(name)
-        if QUERIES_PER_SET:
-            labelled = subset(labelled, QUERIES_PER_SET, distractors_every=20)
-        title = (
-            f"retrieval quality, {name}: {len(labelled.queries)} questions, "
-            f"{len(labelled.documents)} documents, {DEFAULT_MODEL}"
-        )
-        print(render(await measure(labelled), title), flush=True)
+    embedder = EmbeddedOnce(create_embedder(DEFAULT_MODEL, Settings()))
+    server = PgvectorServer().start()
+    try:
+        for name in SETS:
+            labelled = load_set(name)
+            if QUERIES_PER_SET:
+                labelled = subset(labelled, QUERIES_PER_SET, distractors_every=20)
+            for backend_name in BACKENDS:
+                async with backend(backend_name, server, DEFAULT_MODEL) as settings:
+                    rows = await measure(labelled, settings, embedder)
+                title = (
+                    f"retrieval quality, {name} on {backend_name}: {len(labelled.queries)} "
+                    f"questions, {len(labelled.documents)} documents, {DEFAULT_MODEL}"
+                )
+                print(render(rows, title), flush=True)
+    finally:
+        server.stop()
 
 
 if __name__ == "__main__":
