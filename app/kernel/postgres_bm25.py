@@ -1,11 +1,11 @@
 """BM25 on PostgreSQL, computed in SQL over a table's generated tsvector column.
 
 PostgreSQL's full text has no BM25 (ADR 0015). How many rows hold each word comes from
-ANALYZE's most common lexemes of the column, or for a rarer word from the index; a
-word's frequency in a row is read off `ts_rank`, and a row's length is its count of
-distinct lexemes. `ts_rank` and `ts_rank_cd` alone know nothing of how rare a word is:
-ranked by them, PostgreSQL's lexical recall@5 was 0.37 on the docstrings set and 0.42
-on the manual pages; by BM25, 0.77 and 0.47 (FTS5's: 0.73 and 0.54;
+ANALYZE's most common lexemes of the column, or for a rarer word from the index; how
+often a word occurs in a row is worked back from its `ts_rank` there, and a row's length
+is its count of distinct lexemes. `ts_rank` and `ts_rank_cd` alone know nothing of how
+rare a word is: ranked by them, PostgreSQL's lexical recall@5 was 0.37 on the docstrings
+set and 0.42 on the manual pages; by BM25, 0.735 and 0.551 (FTS5's: 0.727 and 0.539;
 bench/retrieval_quality.py's sets, one chunk per source).
 
 Every row that holds any of the words is scored, so a query's cost is the sum of its
@@ -49,14 +49,29 @@ from .rarest_words import rarest_within
 POSTINGS_BUDGET = 5_000
 RESCORED = 200  # candidates the affordable words find, for every word to score
 K1, B = 1.2, 0.75  # BM25's usual constants (FTS5's too)
-# `ts_rank` of a row holding a word once: weight D (0.1) over the sum 1/i² tends to (π²/6).
-ONCE = 0.1 / (math.pi**2 / 6)
+# `ts_rank` of a row holding a word once: weight D (0.1) over the sum of 1/i², π²/6.
+SUM_ALL = math.pi**2 / 6
+ONCE = 0.1 / SUM_ALL
 # Rows whose average length stands for the table's: those of the lowest ids (uuid4s, so a
 # random sample), the same in every search until they change. Not the first rows a scan
 # meets: on a table of over a quarter of shared_buffers, a scan starts where another scan
 # of it is (synchronize_seqscans), and the same search scored differently from one call
 # to the next (7 of 40 questions returned other memories, at 100k).
 LENGTH_SAMPLE = 200
+
+
+def occurrences(tsvector: str, term: str) -> str:
+    """SQL: how many times a row's `tsvector` holds the lexeme `term` (SQL too), at least 1.
+
+    Worked back from `ts_rank`, as unnesting a tsvector to count its positions costs
+    more than the rest of a search: n occurrences rank ONCE times the sum of 1/i² for i
+    up to n, which falls short of π²/6 by very nearly 1/(n + ½), so n = 1/(π²/6 -
+    rank/ONCE) - ½, rounded; exact in ts_rank's float4 for every count a tsvector keeps
+    (at most 255 positions). Taken as rank/ONCE itself, 1 to 1.64, the count saturated
+    twice, BM25's k1 on top: a word said ten times counted little more than once, and
+    lexical recall@5 on the manual pages was 0.472 against FTS5's 0.539 (now 0.551)."""
+    rank = f"ts_rank({tsvector}, to_tsquery('simple', {term})) / {ONCE!r}"
+    return f"greatest(1, round(1 / greatest({SUM_ALL!r} - {rank}, 1e-3) - 0.5))"
 
 
 @dataclass(frozen=True)
@@ -124,13 +139,11 @@ class TsvectorColumn:
         limit: int,
         owner: QueryableAttribute[str] | None,
     ) -> list[tuple[uuid.UUID, float, str | None]]:
-        """The `rows` by BM25 over `terms`, best first. A term's frequency in a row is
-        its `ts_rank` there over ONCE: 1, 1.25, 1.36, ... towards 1.64 (positions sum as
-        1/i²; unnesting a tsvector to count them costs more than the rest of the search).
-        A row's length is its count of distinct lexemes, against the average of the
-        table's LENGTH_SAMPLE rows of the lowest ids (the same whatever is filtered, so a
-        row scores the same in every search for the same words); each with its owner, if
-        any.
+        """The `rows` by BM25 over `terms`, best first. A term's count in a row is
+        `occurrences`; a row's length is its count of distinct lexemes, against the
+        average of the table's LENGTH_SAMPLE rows of the lowest ids (the same whatever
+        is filtered, so a row scores the same in every search for the same words); each
+        with its owner, if any.
 
         The score is SQL text with a parameter per term: built as SQLAlchemy operators,
         its tree took 3.5 ms of Python to build and key for the cache, more than
@@ -138,7 +151,7 @@ class TsvectorColumn:
         norm = f"{K1!r} * ({1 - B!r} + {B!r} * length({self.tsvector})::float8 / :average_length)"
         parts = []
         for i in range(len(terms)):
-            frequency = f"(ts_rank({self.tsvector}, to_tsquery('simple', :term{i})) / {ONCE!r})"
+            frequency = occurrences(self.tsvector, f":term{i}")
             parts.append(
                 f"CASE WHEN {self._holds(i)} THEN "
                 f":idf{i} * {frequency} * {K1 + 1!r} / ({frequency} + {norm}) ELSE 0 END"
