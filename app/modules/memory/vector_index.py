@@ -4,12 +4,13 @@ PostgreSQL: a partial HNSW index per model on `embedding::vector(dims)`, walked 
 pgvector's iterative scan, so the user's filter applies during the walk (a plain top-k
 walk over everyone's memories would leave few of this user's), for a user who holds
 much of the table (`_plan_the_search`; the user's rows are scanned when few); when the
-walk still yields fewer than k, an exact scan of the user's entries answers. SQLite: a sqlite-vec
-`vec0` table per model, partitioned by user and by shard (`sign_bit_shards`), of each
-vector's signs (one bit per dimension, 32 times smaller than the floats): the nearest
-RESCORED of the user's by Hamming distance, an eighth from each shard, then those ranked
-by their exact distance with the recall's conditions applied; when too few of them
-pass, an exact scan of the user's entries answers. Reading every float vector was the
+walk still yields fewer than k, an exact scan of the user's entries answers.
+
+SQLite: a sqlite-vec `vec0` table per model, partitioned by user and by shard
+(`sign_bit_shards`), of each vector's signs (one bit per dimension, 32 times smaller
+than the floats): the nearest RESCORED of the user's by Hamming distance, an eighth
+from each shard, then those ranked by their exact distance with the recall's conditions
+applied; when too few of them pass, an exact scan of the user's entries answers. Reading every float vector was the
 cost (sqlite-vec's wheel here has no SIMD: 98 ms of a 120 ms recall at 100k); at 100k
 the bits' candidates hold 0.96 of the exact 10 nearest (bench/memory_recall.py). Either
 way only candidates come from here: recall scores each one exactly against its stored
