@@ -207,7 +207,7 @@ async def _plan_the_search(tx: AsyncSession, user_id: str, k: int) -> None:
     table that puts k of theirs among the walk's first ef_search rows; both are read off
     ANALYZE's most common users (a user not among them holds a small share). Otherwise
     the planner chooses, and for a user with few memories it rightly scans them: the
-    walk would pass over everyone else's first (45-54 ms for 101 rows of 20k)."""
+    walk would pass over everyone else's first (45-54 ms for 101 rows of 20k; ADR 0018)."""
     ef_search = max(EF_SEARCH, 2 * k)
     await tx.execute(
         text(
