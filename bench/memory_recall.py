@@ -38,7 +38,7 @@ from unittest.mock import patch
 import redis as redis_sync
 from sqlalchemy import insert, select, text
 
-from app.kernel import fts5_search, migrations, postgres_bm25, provision
+from app.kernel import fts5_search, migrations, postgres_bm25
 from app.kernel.database import dialect_of, open_module_database
 from app.kernel.embedding import DEFAULT_MODEL
 from app.kernel.settings import Settings
@@ -51,6 +51,7 @@ from app.modules.memory import (  # bulk loading writes what the service writes
 from app.modules.memory.entries import content_hash
 from app.modules.memory.models import MemoryEntryRow
 from app.modules.memory.service import MemoryService
+from bench.pgvector_database import pgvector_database
 from bench.realistic_corpus import RealisticCorpus, realistic_corpus
 from bench.retrieval_quality import judge, load_set
 from bench.sizes import size
@@ -219,23 +220,13 @@ async def recall_table() -> None:
                     await candidate_recall(sqlite, corpus),
                     await word_quality(sqlite),
                 )
-                prefix = f"bhbench_{secrets.token_hex(4)}"
-                done = await provision.provision(
-                    server.admin_url,
-                    ["memory"],
-                    prefix=prefix,
-                    output=Path(data_dir) / "urls.json",
-                    extensions={"memory": ["vector"]},
-                )
-                try:
-                    pg = replace(sqlite, database_urls=done.urls)
+                async with pgvector_database(server, "memory", Path(data_dir)) as urls:
+                    pg = replace(sqlite, database_urls=urls)
                     await migrations.upgrade_modules([REGISTRY["memory"]], pg)
                     await load(pg, corpus)
                     latencies = await recall_latencies(pg, queries)
                     recall = await candidate_recall(pg, corpus)
                     _row("postgres", size, latencies, recall, await word_quality(pg))
-                finally:
-                    await provision.drop(server.admin_url, ["memory"], prefix=prefix)
     finally:
         server.stop()
 

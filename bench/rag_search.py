@@ -14,22 +14,22 @@ cannot beat, and each ingest rate is given as a ratio to it.
 from __future__ import annotations
 
 import asyncio
-import secrets
 import statistics
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sqlalchemy import text
 
-from app.kernel import migrations, provision
+from app.kernel import migrations
 from app.kernel.database import ModuleDatabase, open_module_database
 from app.kernel.embedding import DEFAULT_MODEL, create_embedder
 from app.kernel.settings import Settings
 from app.main import REGISTRY
 from app.modules.rag import vector_index  # the benchmark compares the index to exact search
 from app.modules.rag.service import RagService
+from bench.pgvector_database import pgvector_database
 from bench.realistic_corpus import RealisticCorpus, ReplayEmbedder, realistic_corpus
 from bench.retrieval_quality import load_corpus
 from bench.sizes import size
@@ -135,23 +135,9 @@ async def main() -> None:
             with tempfile.TemporaryDirectory() as data_dir:
                 base = Settings(data_dir=Path(data_dir), embedding_model=DEFAULT_MODEL)
                 rows.append(await measure("sqlite", base, corpus))
-                prefix = f"bhbench_{secrets.token_hex(4)}"
-                done = await provision.provision(
-                    server.admin_url,
-                    ["rag"],
-                    prefix=prefix,
-                    output=Path(data_dir) / "urls.json",
-                    extensions={"rag": ["vector"]},
-                )
-                try:
-                    pg = Settings(
-                        data_dir=Path(data_dir),
-                        embedding_model=DEFAULT_MODEL,
-                        database_urls=done.urls,
-                    )
+                async with pgvector_database(server, "rag", Path(data_dir)) as urls:
+                    pg = replace(base, database_urls=urls)
                     rows.append(await measure("postgres", pg, corpus))
-                finally:
-                    await provision.drop(server.admin_url, ["rag"], prefix=prefix)
             print(render(rows, baseline), flush=True)
     finally:
         server.stop()

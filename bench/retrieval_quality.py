@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import secrets
 import tempfile
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -35,13 +34,14 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import text
 
-from app.kernel import migrations, provision
+from app.kernel import migrations
 from app.kernel.database import dialect_of, open_module_database
 from app.kernel.embedding import DEFAULT_MODEL, create_embedder
 from app.kernel.embedding.base import Embedder, Vectors
 from app.kernel.settings import Settings
 from app.main import REGISTRY
 from app.modules.rag.service import RagService
+from bench.pgvector_database import pgvector_database
 from bench.sizes import size
 from contracts.rag import DocumentCreate, RagAPI, SearchMode, SearchRequest
 from tests.pgvector_server import PgvectorServer
@@ -206,18 +206,8 @@ async def backend(name: str, server: PgvectorServer, model: str) -> AsyncIterato
         if name == "sqlite":
             yield Settings(data_dir=Path(data_dir), embedding_model=model)
             return
-        prefix = f"bhquality_{secrets.token_hex(4)}"
-        done = await provision.provision(
-            server.admin_url,
-            ["rag"],
-            prefix=prefix,
-            output=Path(data_dir) / "urls.json",
-            extensions={"rag": ["vector"]},
-        )
-        try:
-            yield Settings(data_dir=Path(data_dir), embedding_model=model, database_urls=done.urls)
-        finally:
-            await provision.drop(server.admin_url, ["rag"], prefix=prefix)
+        async with pgvector_database(server, "rag", Path(data_dir)) as urls:
+            yield Settings(data_dir=Path(data_dir), embedding_model=model, database_urls=urls)
 
 
 async def main() -> None:
