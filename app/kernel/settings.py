@@ -6,13 +6,10 @@ run, the databases, tokens, Redis and the embedder. `Settings.of(Group)` hands a
 own group, parsed from the same environment. A wrong value fails at start with a
 `SettingsError` naming the variable, so a typo in deployment is one clear line.
 
-About 350 lines, as one file: the kernel's group is one declaration per setting, and the
-parsers of its few composite values (module lists, in-flight limits, database URLs) are
-used nowhere else.
-
-One file (~340 lines) on purpose: most of it is the kernel's declarations, six lines each
+One file (~350 lines) on purpose: most of it is the kernel's declarations, six lines each
 (variable, default, kind, meaning), and the loading that reads them; split up, the list a
-reader scans for "what can I set" would be in pieces.
+reader scans for "what can I set" would be in pieces. The parsers of its few composite
+values (module lists, in-flight limits, database URLs) are used nowhere else.
 """
 
 from __future__ import annotations
