@@ -74,8 +74,13 @@ async def test_recall_touches_what_it_returns(memory: MemoryAPI, clock: Clock) -
     clock.advance(HALF_LIFE_S)
     first = await memory.recall(user_id="alice", query=RecallQuery(query="zebra"))
     assert first.items[0].factors.recency == pytest.approx(0.5)
+    assert first.items[0].entry == added.entry  # as it was when recalled, not as touched
     again = await memory.recall(user_id="alice", query=RecallQuery(query="zebra"))
     assert again.items[0].factors.recency == 1.0
+    assert (again.items[0].entry.access_count, again.items[0].entry.last_accessed_at) == (
+        1,
+        clock(),
+    )
     entry = await memory.get(memory_id=added.entry.id, user_id="alice")
     assert entry.access_count == 2 and entry.last_accessed_at == clock()
 

@@ -6,16 +6,16 @@ import asyncio
 import time
 import uuid
 from datetime import datetime
+from typing import Any
 
 import numpy as np
-from sqlalchemy import ColumnElement, update
+from sqlalchemy import ColumnElement, Row, update
 
 from app.kernel.database import dialect_of
 from app.kernel.embedding import Vectors
 from app.kernel.local_settings import set_local
 from app.kernel.validation import validated
 from contracts.memory import (
-    MemoryEntry,
     RecalledMemory,
     RecallQuery,
     RecallResult,
@@ -23,6 +23,7 @@ from contracts.memory import (
 )
 
 from . import recall
+from .entries import ENTRY_COLUMNS
 from .models import (
     MemoryEntryRow,
     RecallLogRow,
@@ -62,18 +63,19 @@ class Recaller(MemoryPart):
             )
             scored = self._best(found, lexical, now, query.limit)
             latency_ms = (time.perf_counter() - started) * 1000
-            kept: set[uuid.UUID] = set()
+            touched: dict[uuid.UUID, Row[*tuple[Any, ...]]] = {}
             if scored:
-                # The entries were read as they were when recalled; now they count as
-                # used, and their recency restarts.
-                kept = set(
-                    await tx.scalars(
+                # The entries count as used now, and their recency restarts; read whole
+                # only here, as the touch returns them (unless deleted since scored).
+                touched = {
+                    row.id: row
+                    for row in await tx.execute(
                         update(MemoryEntryRow)
-                        .where(MemoryEntryRow.id.in_([entry.id for _, entry in scored]))
+                        .where(MemoryEntryRow.id.in_([c.id for _, c in scored]))
                         .values(access_count=MemoryEntryRow.access_count + 1, last_accessed_at=now)
-                        .returning(MemoryEntryRow.id)
+                        .returning(*ENTRY_COLUMNS)
                     )
-                )
+                }
             tx.add(
                 RecallLogRow(
                     id=uuid.uuid4(),
@@ -85,9 +87,9 @@ class Recaller(MemoryPart):
             )
         return RecallResult(
             items=[
-                RecalledMemory(entry=entry, factors=factors)
-                for factors, entry in scored
-                if entry.id in kept  # unless deleted since it was scored
+                RecalledMemory(entry=recall.recalled(touched[c.id], c), factors=factors)
+                for factors, c in scored
+                if c.id in touched
             ],
             model_name=self._embedder.model_name,
             latency_ms=round(latency_ms, 3),
@@ -99,7 +101,7 @@ class Recaller(MemoryPart):
         lexical: dict[uuid.UUID, float],
         now: datetime,
         limit: int,
-    ) -> list[tuple[ScoreFactors, MemoryEntry]]:
+    ) -> list[tuple[ScoreFactors, Candidate]]:
         """The `limit` best candidates, each with its score's factors."""
         scored = (
             (
@@ -109,7 +111,7 @@ class Recaller(MemoryPart):
                     half_life_s=self._settings.half_life_s,
                     now=now,
                 ),
-                candidate.entry,
+                candidate,
             )
             for candidate in found
         )
