@@ -135,7 +135,8 @@ async def candidate_recall(settings: Settings, corpus: RealisticCorpus) -> float
     try:
         async with database.read() as tx:
             for vector in vectors:
-                found = await vector_index.nearest(tx, vector, DEFAULT_MODEL, "target", where, 10)
+                nearest = await vector_index.nearest(tx, vector, DEFAULT_MODEL, "target", where, 10)
+                found = [row.id for row in nearest]
                 distance = cosine_distance(MemoryEntryRow.embedding, vector, dialect_of(tx))
                 exact = await tx.scalars(
                     select(MemoryEntryRow.id).where(*where).order_by(distance).limit(10)

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 import numpy as np
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.kernel.database import ModuleUnavailable, open_module_database
 from app.kernel.embedding import Vectors, create_embedder
 from app.kernel.settings import Settings
-from app.modules.memory import recall
 from app.modules.memory import service as service_module
+from app.modules.memory.recaller import Recaller
 from app.modules.memory.service import MemoryService
 from contracts.memory import MemoryAPI, MemoryEntryCreate, RecallFilters, RecallQuery
 from tests.fakes.conversation import FakeConversation
@@ -128,47 +131,45 @@ async def test_limit_caps_the_results_best_first(memory: MemoryAPI) -> None:
     ]
 
 
-async def test_an_entry_deleted_while_it_is_recalled_is_left_out_or_waits(
+async def test_an_entry_deleted_while_it_is_recalled_is_left_out(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The entries are read in the transaction that touches them, and read as they were
-    when recalled (not yet touched). A delete asked for between the read and the touch:
-    on PostgreSQL it commits first, and the entry is not returned; on SQLite, one writer
-    at a time, it waits for the recall, which returns the entry as it read it."""
+    """The entries are read by the searches, scored, then touched, and returned as they
+    were when read. One deleted between the read and the touch is neither touched nor
+    returned, on either backend; the rest are."""
     database = open_module_database("memory", settings)
     memory = MemoryService(database, settings, conversation=FakeConversation().as_api())
-    read = recall.candidates
-    deleting: list[asyncio.Task[None]] = []
+    touching = database.transaction
 
-    async def then_deleted(*args: Any, **kwargs: Any) -> list[recall.Candidate]:
-        found = await read(*args, **kwargs)
-        deleting.append(
-            asyncio.create_task(memory.delete(memory_id=gone.entry.id, user_id="alice"))
-        )
-        if database.dialect == "postgresql":
-            await deleting[0]  # the rows are not locked until they are touched
-        else:
-            await asyncio.sleep(0.2)
-            assert not deleting[0].done()  # behind the recall's transaction
+    @asynccontextmanager
+    async def after_a_delete() -> AsyncIterator[AsyncSession]:
+        monkeypatch.setattr(database, "transaction", touching)  # the recall's own, once
+        await memory.delete(memory_id=gone.entry.id, user_id="alice")
+        async with touching() as tx:
+            yield tx
+
+    best = Recaller._best
+    scored: list[uuid.UUID] = []
+
+    def seen(self: Recaller, *args: Any, **kwargs: Any) -> Any:
+        found = best(self, *args, **kwargs)
+        scored.extend(candidate.id for _, candidate in found)
         return found
 
+    monkeypatch.setattr(Recaller, "_best", seen)
     try:
         kept = await memory.add(user_id="alice", entry=MemoryEntryCreate(content="zebra alpha"))
         gone = await memory.add(user_id="alice", entry=MemoryEntryCreate(content="zebra beta"))
-        monkeypatch.setattr(recall, "candidates", then_deleted)
+        monkeypatch.setattr(database, "transaction", after_a_delete)
         result = await memory.recall(user_id="alice", query=RecallQuery(query="zebra"))
-        await deleting[0]
         touched = await memory.get(memory_id=kept.entry.id, user_id="alice")
         left = await memory.list_memories(user_id="alice")
     finally:
         await memory.close()
         await database.dispose()
-    returned = [r.entry.id for r in result.items]
-    if database.dialect == "postgresql":
-        assert returned == [kept.entry.id]
-    else:
-        assert sorted(returned) == sorted([kept.entry.id, gone.entry.id])
-    assert [e.id for e in left.items] == [kept.entry.id]  # deleted all the same
+    assert sorted(scored) == sorted([kept.entry.id, gone.entry.id])  # both read and scored
+    assert [r.entry.id for r in result.items] == [kept.entry.id]
+    assert [e.id for e in left.items] == [kept.entry.id]
     assert result.items[0].entry.access_count == 0 and touched.access_count == 1
 
 

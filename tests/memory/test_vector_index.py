@@ -102,7 +102,7 @@ async def _matches_exact(
 ) -> list[uuid.UUID]:
     where = [MemoryEntryRow.user_id == user, *conditions]
     async with database.read() as tx:
-        found = await vector_index.nearest(tx, query, MODEL, user, where, k)
+        found = [row.id for row in await vector_index.nearest(tx, query, MODEL, user, where, k)]
         distance = cosine_distance(MemoryEntryRow.embedding, query, database.dialect)
         exact = list(
             await tx.scalars(select(MemoryEntryRow.id).where(*where).order_by(distance).limit(k))

@@ -48,7 +48,9 @@ async def test_a_user_holding_much_of_the_table_is_walked_one_holding_little_is_
         for user, walked in (("many", True), ("few", False), ("stranger", False)):
             where = [MemoryEntryRow.user_id == user]
             async with database.read() as tx:
-                found = await vector_index.nearest(tx, query, MODEL, user, where, 10)
+                found = [
+                    r.id for r in await vector_index.nearest(tx, query, MODEL, user, where, 10)
+                ]
                 assert (await tx.scalar(text("SHOW enable_sort")) == "off") == walked, user
                 # The same ranking as nearest's, planned under the settings it left.
                 plan = "\n".join(

@@ -6,8 +6,9 @@
 
 Vector candidates come from `vector_index` (HNSW walked with the user's filter on
 PostgreSQL, the user's partition of a vec0 table on SQLite), word candidates from
-`word_index`; each candidate is then scored exactly. Lexical ranks are scaled so the
-best is 1.
+`word_index`; each way reads what scoring needs of its candidates (the vector search
+with the rows it finds, the word search once the query's vector is there), and each
+candidate is scored exactly. Lexical ranks are scaled so the best is 1.
 """
 
 from __future__ import annotations
@@ -63,10 +64,18 @@ async def by_meaning(
     user_id: str,
     where: Sequence[ColumnElement[bool]],
     limit: int,
-) -> list[uuid.UUID]:
-    return await vector_index.nearest(
-        tx, query_vector, model_name, user_id, where, max(CANDIDATES_PER_WAY, limit)
+) -> list[Candidate]:
+    """Candidates by meaning, with what scoring needs read by the search itself."""
+    found = await vector_index.nearest(
+        tx,
+        query_vector,
+        model_name,
+        user_id,
+        where,
+        max(CANDIDATES_PER_WAY, limit),
+        also=SCORED_COLUMNS,
     )
+    return [_candidate(row, 1 - row.distance) for row in found]
 
 
 async def by_words(
@@ -88,6 +97,14 @@ class Candidate:
     access_count: int
     last_accessed_at: datetime
     similarity: float  # 0 for another model's vector
+
+
+# A candidate's columns, besides its id, that its score reads.
+SCORED_COLUMNS = (
+    MemoryEntryRow.importance,
+    MemoryEntryRow.access_count,
+    MemoryEntryRow.last_accessed_at,
+)
 
 
 async def candidates(
@@ -116,27 +133,23 @@ async def candidates(
         else_=None,
     )
     found = await tx.execute(
-        select(
-            MemoryEntryRow.id,
-            MemoryEntryRow.importance,
-            MemoryEntryRow.access_count,
-            MemoryEntryRow.last_accessed_at,
-            similarity.label("similarity"),
-        ).where(one_of(MemoryEntryRow.id, ids, dialect))
-    )
-    # NULL or NaN: another model's vector, or one with no direction (all zeros).
-    return [
-        Candidate(
-            id=row.id,
-            importance=row.importance,
-            access_count=row.access_count,
-            last_accessed_at=row.last_accessed_at,
-            similarity=0.0
-            if row.similarity is None or math.isnan(row.similarity)
-            else float(row.similarity),
+        select(MemoryEntryRow.id, *SCORED_COLUMNS, similarity.label("similarity")).where(
+            one_of(MemoryEntryRow.id, ids, dialect)
         )
-        for row in found
-    ]
+    )
+    return [_candidate(row, row.similarity) for row in found]
+
+
+def _candidate(row: Row[Any], similarity: float | None) -> Candidate:
+    """A candidate from a row of its id and SCORED_COLUMNS. A similarity of NULL or NaN:
+    another model's vector, or one with no direction (all zeros)."""
+    return Candidate(
+        id=row.id,
+        importance=row.importance,
+        access_count=row.access_count,
+        last_accessed_at=row.last_accessed_at,
+        similarity=0.0 if similarity is None or math.isnan(similarity) else float(similarity),
+    )
 
 
 def recalled(touched: Row[*tuple[Any, ...]], candidate: Candidate) -> MemoryEntry:

@@ -25,11 +25,13 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from pgvector.sqlalchemy import VECTOR
-from sqlalchemy import ColumnElement, Float, bindparam, cast, column, func, select, text
+from sqlalchemy import ColumnElement, Float, Row, bindparam, cast, column, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import QueryableAttribute
 
 from app.kernel.database import ModuleDatabase, dialect_of
 from app.kernel.embedding import create_embedder
@@ -173,9 +175,12 @@ async def nearest(
     user_id: str,
     where: Sequence[ColumnElement[bool]],
     k: int,
-) -> list[uuid.UUID]:
-    """Ids of up to k of the user's entries matching `where` (which holds the owner,
-    as `recall.conditions` does), nearest first."""
+    also: Sequence[QueryableAttribute[Any]] = (),
+) -> list[Row[Any]]:
+    """Up to k of the user's entries matching `where` (which holds the owner, as
+    `recall.conditions` does), nearest first: each row is the entry's `id`, the columns
+    `also` asks for, and its exact cosine `distance` to the query, read by the statement
+    that finds it (a second read of the same rows cost recall a round trip)."""
     dialect = dialect_of(tx)
     if dialect == "postgresql":
         await _plan_the_search(tx, user_id, k)
@@ -184,15 +189,15 @@ async def nearest(
         distance = cast(MemoryEntryRow.embedding, VECTOR(dims)).op("<=>", return_type=Float)(
             bindparam("q", query, type_=VECTOR(dims))
         )
-        found = await _ranked(tx, distance, model_name, where, k)
+        found = await _ranked(tx, distance, model_name, where, k, also)
         if len(found) == k:
             return found
     elif (table := await _sqlite_table(tx, model_name)) is not None:
-        partition = await _nearest_in_partition(tx, table, query, user_id, where, k)
+        partition = await _nearest_in_partition(tx, table, query, user_id, where, k, also)
         if partition is not None:
             return partition
     exact = cosine_distance(MemoryEntryRow.embedding, query, dialect)
-    return await _ranked(tx, exact, model_name, where, k)
+    return await _ranked(tx, exact, model_name, where, k, also)
 
 
 async def _plan_the_search(tx: AsyncSession, user_id: str, k: int) -> None:
@@ -234,7 +239,8 @@ async def _nearest_in_partition(
     user_id: str,
     where: Sequence[ColumnElement[bool]],
     k: int,
-) -> list[uuid.UUID] | None:
+    also: Sequence[QueryableAttribute[Any]],
+) -> list[Row[Any]] | None:
     """The user's nearest that pass `where`, among the candidates by bits ranked by
     their exact distance, in one statement (the candidates' keys read back and sent
     again cost 2-3 ms); None when fewer than k pass, for an exact scan of the user's
@@ -246,11 +252,12 @@ async def _nearest_in_partition(
         .columns(column("entry_id"))
         .subquery()
     )
-    # L2 on unit vectors orders as cosine does, and costs less.
-    distance = func.vec_distance_l2(MemoryEntryRow.embedding, vector)
+    # Cosine, as everywhere: the distance is also the candidate's similarity, which
+    # recall scores (L2 orders unit vectors alike, for no time saved that was measured).
+    distance = func.vec_distance_cosine(MemoryEntryRow.embedding, vector).label("distance")
     kept = list(
-        await tx.scalars(
-            select(MemoryEntryRow.id)
+        await tx.execute(
+            select(MemoryEntryRow.id, *also, distance)
             .where(MemoryEntryRow.id.in_(select(by_bits.c.entry_id)), *where)
             .order_by(distance, MemoryEntryRow.id)
             .limit(k)
@@ -265,15 +272,17 @@ async def _ranked(
     model_name: str,
     where: Sequence[ColumnElement[bool]],
     k: int,
-) -> list[uuid.UUID]:
+    also: Sequence[QueryableAttribute[Any]],
+) -> list[Row[Any]]:
+    labelled = distance.label("distance")
     rows = await tx.execute(
-        select(MemoryEntryRow.id, distance)
+        select(MemoryEntryRow.id, *also, labelled)
         .where(MemoryEntryRow.model_name == model_name, *where)
-        .order_by(distance)
+        .order_by(labelled)
         .limit(k)
     )
     # relaxed_order: the walk may return near-ties out of order; sort them here.
-    return [row[0] for row in sorted(rows, key=lambda row: (row[1], str(row[0])))]
+    return sorted(rows, key=lambda row: (row.distance, str(row.id)))
 
 
 async def _sqlite_table(tx: AsyncSession, model_name: str) -> str | None:
