@@ -34,6 +34,7 @@ from contracts.errors import Unavailable
 
 from .checkout_ping import ping_on_checkout
 from .circuit_breaker import CircuitBreaker, CircuitOpen
+from .database_failure import UNREACHABLE, failure_kind
 from .settings import Settings
 from .sqlite import connect_module_file, sqlean_dbapi
 from .telemetry.tracing import trace_statements
@@ -41,11 +42,6 @@ from .telemetry.tracing import trace_statements
 _WRITE = "bulkhead_write"
 # Set in a session's `info` by whatever adds an outbox row to it.
 EVENTS_WRITTEN = "bulkhead_events_written"
-
-
-# What a database that is down, refusing or hanging raises (the pool's own timeout is a
-# TimeoutError too); an error about the data (a constraint, a bad value) is none of these.
-_UNREACHABLE = (OperationalError, InterfaceError, OSError, TimeoutError)
 
 
 class BoundaryViolation(RuntimeError):
@@ -76,6 +72,9 @@ class ModuleDatabase:
         self._reads = async_sessionmaker(engine, expire_on_commit=False)
         self._writes = async_sessionmaker(
             engine.execution_options(**{_WRITE: True}), expire_on_commit=False
+        )
+        self._statements = async_sessionmaker(
+            engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
         )
         # SQLite has one writer at a time. Queueing this process's writers here keeps them
         # out of SQLite's busy handler, whose sleeps of up to 100 ms ruin tail latency;
@@ -141,6 +140,16 @@ class ModuleDatabase:
             yield session
 
     @asynccontextmanager
+    async def statement(self) -> AsyncIterator[AsyncSession]:
+        """For one statement that is its own transaction, committed as it runs: no BEGIN
+        and COMMIT round trips. PostgreSQL only: SQLite's writes take its lock first."""
+        if self.dialect == "sqlite":
+            raise TypeError("on SQLite a write takes the write lock: use transaction()")
+        async with self._statements() as session, self._guarded(session):
+            await self._connect(session)
+            yield session
+
+    @asynccontextmanager
     async def _guarded(self, session: AsyncSession) -> AsyncIterator[None]:
         """Fail fast while the breaker is open; turn a database failure met in the unit of
         work into this module's 503; count a unit of work that got through as a success."""
@@ -179,7 +188,7 @@ class ModuleDatabase:
     def _failed(self, exc: BaseException, *, connecting: bool = False) -> BaseException:
         """This module's 503 for a database that is down or busy (the breaker counts the
         former); any other error (bad SQL, a refused statement) is left as it is."""
-        kind = _failure_kind(exc) or ("down" if connecting else None)
+        kind = failure_kind(exc) or ("down" if connecting else None)
         if kind == "down":
             self.breaker.failed()
             return self._unavailable("cannot be reached right now", exc)
@@ -204,7 +213,7 @@ class ModuleDatabase:
             async with asyncio.timeout(self._connect_timeout_s):
                 async with self.engine.connect() as conn:
                     await conn.execute(text("SELECT 1"))
-        except _UNREACHABLE:
+        except UNREACHABLE:
             self.breaker.failed()
             raise
         self.breaker.succeeded()
@@ -221,24 +230,6 @@ class ModuleDatabase:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
-
-
-def _failure_kind(exc: BaseException) -> str | None:
-    """`down` for a database that is unreachable, refusing, shutting down or not answering
-    in time; `busy` for SQLite's lock held by another process; None for anything else."""
-    if not isinstance(exc, DBAPIError):
-        return "down"  # OSError or TimeoutError: connecting, or the pool's wait
-    if exc.connection_invalidated or isinstance(exc, InterfaceError):
-        return "down"
-    sqlstate = str(getattr(exc.orig, "sqlstate", "") or "")
-    message = str(exc.orig).lower()
-    # 08 connection exception, 53 insufficient resources, 57 operator intervention (shut
-    # down, cannot connect now, the statement timeout).
-    if sqlstate[:2] in {"08", "53", "57"} or "timeout" in message or "unable to open" in message:
-        return "down"
-    if "database is locked" in message or "database is busy" in message:
-        return "busy"
-    return None
 
 
 def open_module_database(module: str, settings: Settings) -> ModuleDatabase:

@@ -89,6 +89,20 @@ async def test_attach_through_the_raw_driver_connection_is_refused(
         await conversation.dispose()
 
 
+async def test_a_statement_outside_a_transaction_is_refused_on_sqlite(
+    sqlite_settings: Settings,
+) -> None:
+    """SQLite's writes take its write lock first (BEGIN IMMEDIATE, one writer at a
+    time), which a statement committed as it runs would skip."""
+    database = open_module_database("memory", sqlite_settings)
+    try:
+        with pytest.raises(TypeError, match="write lock"):
+            async with database.statement():
+                pass
+    finally:
+        await database.dispose()
+
+
 async def test_service_refuses_another_modules_database(sqlite_settings: Settings) -> None:
     billing_db = open_module_database("billing", sqlite_settings)
     contracts = Contracts.none_running().with_service("tools", FakeTools())

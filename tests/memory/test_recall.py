@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.kernel.database import ModuleUnavailable, open_module_database
 from app.kernel.embedding import Vectors, create_embedder
@@ -139,14 +137,11 @@ async def test_an_entry_deleted_while_it_is_recalled_is_left_out(
     returned, on either backend; the rest are."""
     database = open_module_database("memory", settings)
     memory = MemoryService(database, settings, conversation=FakeConversation().as_api())
-    touching = database.transaction
+    touch = Recaller._touch
 
-    @asynccontextmanager
-    async def after_a_delete() -> AsyncIterator[AsyncSession]:
-        monkeypatch.setattr(database, "transaction", touching)  # the recall's own, once
+    async def after_a_delete(self: Recaller, *args: Any, **kwargs: Any) -> Any:
         await memory.delete(memory_id=gone.entry.id, user_id="alice")
-        async with touching() as tx:
-            yield tx
+        return await touch(self, *args, **kwargs)
 
     best = Recaller._best
     scored: list[uuid.UUID] = []
@@ -160,7 +155,7 @@ async def test_an_entry_deleted_while_it_is_recalled_is_left_out(
     try:
         kept = await memory.add(user_id="alice", entry=MemoryEntryCreate(content="zebra alpha"))
         gone = await memory.add(user_id="alice", entry=MemoryEntryCreate(content="zebra beta"))
-        monkeypatch.setattr(database, "transaction", after_a_delete)
+        monkeypatch.setattr(Recaller, "_touch", after_a_delete)
         result = await memory.recall(user_id="alice", query=RecallQuery(query="zebra"))
         touched = await memory.get(memory_id=kept.entry.id, user_id="alice")
         left = await memory.list_memories(user_id="alice")
