@@ -13,6 +13,7 @@ import pytest
 from app.kernel.database import ModuleUnavailable, open_module_database
 from app.kernel.embedding import Vectors, create_embedder
 from app.kernel.settings import Settings
+from app.modules.memory import recall_bookkeeping
 from app.modules.memory import service as service_module
 from app.modules.memory.recaller import Recaller
 from app.modules.memory.service import MemoryService
@@ -137,11 +138,11 @@ async def test_an_entry_deleted_while_it_is_recalled_is_left_out(
     returned, on either backend; the rest are."""
     database = open_module_database("memory", settings)
     memory = MemoryService(database, settings, conversation=FakeConversation().as_api())
-    touch = Recaller._touch
+    touch = recall_bookkeeping.touch_and_log
 
-    async def after_a_delete(self: Recaller, *args: Any, **kwargs: Any) -> Any:
+    async def after_a_delete(*args: Any, **kwargs: Any) -> Any:
         await memory.delete(memory_id=gone.entry.id, user_id="alice")
-        return await touch(self, *args, **kwargs)
+        return await touch(*args, **kwargs)
 
     best = Recaller._best
     scored: list[uuid.UUID] = []
@@ -155,7 +156,7 @@ async def test_an_entry_deleted_while_it_is_recalled_is_left_out(
     try:
         kept = await memory.add(user_id="alice", entry=MemoryEntryCreate(content="zebra alpha"))
         gone = await memory.add(user_id="alice", entry=MemoryEntryCreate(content="zebra beta"))
-        monkeypatch.setattr(Recaller, "_touch", after_a_delete)
+        monkeypatch.setattr(recall_bookkeeping, "touch_and_log", after_a_delete)
         result = await memory.recall(user_id="alice", query=RecallQuery(query="zebra"))
         touched = await memory.get(memory_id=kept.entry.id, user_id="alice")
         left = await memory.list_memories(user_id="alice")

@@ -6,12 +6,10 @@ import asyncio
 import time
 import uuid
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import ColumnElement, Row, func, insert, literal, select, update
+from sqlalchemy import ColumnElement
 
 from app.kernel.embedding import Vectors
-from app.kernel.one_of import one_of
 from app.kernel.validation import validated
 from contracts.memory import (
     RecalledMemory,
@@ -20,12 +18,8 @@ from contracts.memory import (
     ScoreFactors,
 )
 
-from . import recall
-from .entries import ENTRY_COLUMNS
-from .models import (
-    MemoryEntryRow,
-    RecallLogRow,
-)
+from . import recall, recall_bookkeeping
+from .models import RecallLogRow
 from .part import MemoryPart
 from .recall import Candidate
 
@@ -53,17 +47,15 @@ class Recaller(MemoryPart):
         found = {c.id: c for c in by_words} | {c.id: c for c in by_meaning}
         scored = self._best(list(found.values()), lexical, now, query.limit)
         latency_ms = (time.perf_counter() - started) * 1000
-        touched = await self._touch(
-            [c.id for _, c in scored],
-            {
-                "id": uuid.uuid4(),
-                "user_id": user_id,
-                "results": len(scored),
-                "latency_ms": latency_ms,
-                "created_at": now,
-            },
-            now,
+        log = RecallLogRow(
+            id=uuid.uuid4(),
+            user_id=user_id,
+            results=len(scored),
+            latency_ms=latency_ms,
+            created_at=now,
         )
+        ids = [c.id for _, c in scored]
+        touched = await recall_bookkeeping.touch_and_log(self._db, ids, log, now)
         return RecallResult(
             items=[
                 RecalledMemory(entry=recall.recalled(touched[c.id], c), factors=factors)
@@ -95,39 +87,6 @@ class Recaller(MemoryPart):
             for candidate in found
         )
         return sorted(scored, key=lambda pair: (-pair[0].score, pair[1].id))[:limit]
-
-    async def _touch(
-        self, ids: list[uuid.UUID], log: dict[str, Any], now: datetime
-    ) -> dict[uuid.UUID, Row[*tuple[Any, ...]]]:
-        """Count the entries as used now (their recency restarts), and write the recall's
-        `log` row. The entries, whole, as the touch returns them: one deleted since it
-        was read is neither touched nor returned."""
-        touch = (
-            update(MemoryEntryRow)
-            .where(one_of(MemoryEntryRow.id, ids, self._db.dialect))
-            .values(access_count=MemoryEntryRow.access_count + 1, last_accessed_at=now)
-            .returning(*ENTRY_COLUMNS)
-        )
-        if self._db.dialect == "sqlite":
-            async with self._db.transaction() as tx:
-                touched = {row.id: row for row in await tx.execute(touch)}
-                await tx.execute(insert(RecallLogRow).values(log))
-                return touched
-        # One statement, its own transaction: no BEGIN, setting, insert or COMMIT round
-        # trips of their own (3-4 ms at p50, 100k memories). The commit does not wait for
-        # the WAL to reach the disk: bookkeeping, not memories; a crash may lose the last
-        # moments of touches and log rows, never anything else (the commit: 1.6-4 ->
-        # 0.4 ms at p50). The log row is selected from the setting, which so runs once.
-        setting = select(func.set_config("synchronous_commit", "off", True)).cte("setting")
-        values = [
-            literal(value, RecallLogRow.__table__.c[name].type) for name, value in log.items()
-        ]
-        logged = insert(RecallLogRow).from_select(list(log), select(*values).select_from(setting))
-        async with self._db.statement() as tx:
-            # Through the connection: the ORM's own handling of an UPDATE's RETURNING
-            # reads it as having no rows once the statement has a WITH.
-            found = await (await tx.connection()).execute(touch.add_cte(logged.cte("logged")))
-            return {row.id: row for row in found}
 
     async def _by_meaning(
         self,
