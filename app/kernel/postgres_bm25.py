@@ -23,6 +23,7 @@ The budget is now 5k (below).
 
 from __future__ import annotations
 
+import functools
 import math
 import uuid
 from collections.abc import Mapping, Sequence
@@ -30,8 +31,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
+    Float,
     Select,
+    String,
+    TextClause,
+    bindparam,
     func,
     literal,
     literal_column,
@@ -103,29 +109,26 @@ class TsvectorColumn:
             return await self._bm25(tx, lexicon, terms, rows, limit, owner)
         # Two stages: candidates by the affordable words, then every word scores those.
         candidates = self._candidates(
-            lexicon, affordable, terms, conditions, max(RESCORED, limit), token
+            affordable, len(terms), conditions, max(RESCORED, limit), token
         )
         rows = [self.row_id.in_(candidates)]  # one statement: the ids stay in the database
         return await self._bm25(tx, lexicon, terms, rows, limit, owner)
 
     def _candidates(
         self,
-        lexicon: Lexicon,
         affordable: Sequence[str],
-        terms: Sequence[str],
+        terms: int,
         conditions: Sequence[ColumnElement[bool]],
         limit: int,
         token: str | None,
     ) -> Select[uuid.UUID]:
         """The rows holding any of the `affordable` terms, best first by the weight of
-        every term they hold (its idf, whatever its frequency or the row's length)."""
-        rank = " + ".join(
-            f"CASE WHEN {self._holds(i)} THEN :idf{i} ELSE 0 END" for i in range(len(terms))
-        )
+        every one of the query's `terms` terms they hold (its idf, whatever its frequency
+        or the row's length; `_term_values` are the parameters)."""
         return (
             select(self.row_id)
             .where(self._matches(affordable, token), *conditions)
-            .order_by(text(f"({rank}) DESC").bindparams(**_term_values(lexicon, terms)))
+            .order_by(_weight_sql(self.tsvector, terms))
             .order_by(self.row_id)
             .limit(limit)
         )
@@ -139,37 +142,20 @@ class TsvectorColumn:
         limit: int,
         owner: QueryableAttribute[str] | None,
     ) -> list[tuple[uuid.UUID, float, str | None]]:
-        """The `rows` by BM25 over `terms`, best first. A term's count in a row is
-        `occurrences`; a row's length is its count of distinct lexemes, against the
-        average of the table's LENGTH_SAMPLE rows of the lowest ids (the same whatever
-        is filtered, so a row scores the same in every search for the same words); each
-        with its owner, if any.
-
-        The score is SQL text with a parameter per term: built as SQLAlchemy operators,
-        its tree took 3.5 ms of Python to build and key for the cache, more than
-        PostgreSQL took to compute it (memory's recall at 100k rows)."""
-        norm = f"{K1!r} * ({1 - B!r} + {B!r} * length({self.tsvector})::float8 / :average_length)"
-        parts = []
-        for i in range(len(terms)):
-            frequency = occurrences(self.tsvector, f":term{i}")
-            parts.append(
-                f"CASE WHEN {self._holds(i)} THEN "
-                f":idf{i} * {frequency} * {K1 + 1!r} / ({frequency} + {norm}) ELSE 0 END"
-            )
-        score = text(f"({' + '.join(parts)})").bindparams(
-            average_length=lexicon.average_length, **_term_values(lexicon, terms)
-        )
+        """The `rows` by BM25 over `terms`, best first (`_score_sql`), each with its
+        owner, if any."""
         found = await tx.execute(
-            select(self.row_id, score, literal(None) if owner is None else owner)
+            select(
+                self.row_id,
+                _score_sql(self.tsvector, len(terms)),
+                literal(None) if owner is None else owner,
+            )
             .where(*rows)
             .order_by(text("2 DESC"), self.row_id)  # the score, computed once
-            .limit(limit)
+            .limit(limit),
+            {"average_length": lexicon.average_length, **_term_values(lexicon, terms)},
         )
         return [(row[0], float(row[1]), row[2]) for row in found]
-
-    def _holds(self, i: int) -> str:
-        """SQL: the row holds the query's i-th term."""
-        return f"{self.tsvector} @@ to_tsquery('simple', :term{i})"
 
     async def lexicon(self, tx: AsyncSession, words: Sequence[str]) -> Lexicon:
         """The words' lexemes and how many rows hold each: from ANALYZE's most common
@@ -248,8 +234,55 @@ class Lexicon:
         return math.log(1 + (self.rows - held + 0.5) / (held + 0.5))
 
 
+@functools.lru_cache(maxsize=256)
+def _score_sql(tsvector: str, terms: int) -> TextClause:
+    """SQL: a row's BM25 over a query's `terms` terms. A term's count in a row is
+    `occurrences`; a row's length is its count of distinct lexemes, against the average
+    of the table's LENGTH_SAMPLE rows of the lowest ids (the same whatever is filtered,
+    so a row scores the same in every search for the same words).
+
+    Text with a parameter per term (`_term_values`), and the average length: built as
+    SQLAlchemy operators, its tree took 3.5 ms of Python to build and key for the cache,
+    more than PostgreSQL took to compute it (memory's recall at 100k rows); the text is
+    made once per column and count of terms, as parsing it anew took about 1.5 ms more."""
+    norm = f"{K1!r} * ({1 - B!r} + {B!r} * length({tsvector})::float8 / :average_length)"
+    parts = []
+    for i in range(terms):
+        frequency = occurrences(tsvector, f":term{i}")
+        parts.append(
+            f"CASE WHEN {_holds(tsvector, i)} THEN "
+            f":idf{i} * {frequency} * {K1 + 1!r} / ({frequency} + {norm}) ELSE 0 END"
+        )
+    return text(f"({' + '.join(parts)})").bindparams(
+        bindparam("average_length", type_=Float), *_term_parameters(terms)
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _weight_sql(tsvector: str, terms: int) -> TextClause:
+    """SQL: the sum of the idfs of the query's `terms` terms a row holds, highest first
+    (made once per column and count of terms, as `_score_sql`)."""
+    weight = " + ".join(
+        f"CASE WHEN {_holds(tsvector, i)} THEN :idf{i} ELSE 0 END" for i in range(terms)
+    )
+    return text(f"({weight}) DESC").bindparams(*_term_parameters(terms))
+
+
+def _holds(tsvector: str, i: int) -> str:
+    """SQL: the row holds the query's i-th term."""
+    return f"{tsvector} @@ to_tsquery('simple', :term{i})"
+
+
+def _term_parameters(terms: int) -> list[BindParameter[Any]]:
+    """The parameters of `terms` terms, each the term and its idf, given by `_term_values`."""
+    found: list[BindParameter[Any]] = []
+    for i in range(terms):
+        found += [bindparam(f"term{i}", type_=String), bindparam(f"idf{i}", type_=Float)]
+    return found
+
+
 def _term_values(lexicon: Lexicon, terms: Sequence[str]) -> dict[str, Any]:
-    """The parameters `_holds` and the scores name: each term and its idf."""
+    """The values of `_term_parameters`: each term and its idf."""
     values: dict[str, Any] = {}
     for i, term in enumerate(terms):
         values[f"term{i}"], values[f"idf{i}"] = term, lexicon.idf(term)
