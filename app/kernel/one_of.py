@@ -25,3 +25,13 @@ def one_of(
     if dialect != "postgresql":
         return column.in_(values)
     return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+
+
+def one_of_parameter(
+    column: QueryableAttribute[Any], name: str, dialect: str
+) -> ColumnElement[bool]:
+    """`one_of` for a statement built once: the values are the parameter `name`, given
+    when it runs."""
+    if dialect != "postgresql":
+        return column.in_(bindparam(name, expanding=True))
+    return column == any_(bindparam(name, type_=ARRAY(column.type)))

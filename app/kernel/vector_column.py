@@ -40,11 +40,17 @@ class VectorColumn(TypeDecorator[Any]):
 
 
 def cosine_distance(
-    column: QueryableAttribute[Any], query: npt.NDArray[np.float32], dialect: str
+    column: QueryableAttribute[Any], query: npt.NDArray[np.float32] | None, dialect: str
 ) -> ColumnElement[float]:
     """An exact scan's ordering: pgvector's `<=>` or sqlite-vec's `vec_distance_cosine`.
-    No cast to vector(dims) on PostgreSQL: this expression matches no HNSW index."""
+    No cast to vector(dims) on PostgreSQL: this expression matches no HNSW index. A
+    `query` of None: the parameter `q`, given when the statement runs (one built once)."""
+    if query is None:
+        vector = bindparam("q", type_=VectorColumn())
+    elif dialect == "postgresql":
+        vector = bindparam("q", query, type_=VECTOR())
+    else:
+        vector = bindparam("q", query.astype(np.float32).tobytes(), type_=LargeBinary)
     if dialect == "postgresql":
-        return column.op("<=>", return_type=Float)(bindparam("q", query, type_=VECTOR()))
-    vector = bindparam("q", query.astype(np.float32).tobytes(), type_=LargeBinary)
+        return column.op("<=>", return_type=Float)(vector)
     return func.vec_distance_cosine(column, vector)

@@ -22,10 +22,10 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Update, any_, bindparam, func, insert, select, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import ColumnElement, Row, Update, bindparam, func, insert, select, update
 
 from app.kernel.database import ModuleDatabase
+from app.kernel.one_of import one_of_parameter
 
 from .entries import ENTRY_COLUMNS
 from .models import MemoryEntryRow, RecallLogRow
@@ -45,7 +45,7 @@ def _touch(which: ColumnElement[bool]) -> Update:
     )
 
 
-_SQLITE_TOUCH = _touch(MemoryEntryRow.id.in_(bindparam("ids", expanding=True)))
+_SQLITE_TOUCH = _touch(one_of_parameter(MemoryEntryRow.id, "ids", "sqlite"))
 _SETTING = select(func.set_config("synchronous_commit", "off", True)).cte("setting")
 _LOGGED = (
     insert(RecallLogRow)
@@ -60,9 +60,8 @@ _LOGGED = (
     )
     .cte("logged")
 )
-_POSTGRES_TOUCH_AND_LOG = _touch(
-    MemoryEntryRow.id == any_(bindparam("ids", type_=ARRAY(MemoryEntryRow.id.type)))
-).add_cte(_LOGGED)
+_POSTGRES_TOUCH = _touch(one_of_parameter(MemoryEntryRow.id, "ids", "postgresql"))
+_POSTGRES_TOUCH_AND_LOG = _POSTGRES_TOUCH.add_cte(_LOGGED)
 
 
 async def touch_and_log(
