@@ -9,15 +9,18 @@ walk still yields fewer than k, an exact scan of the user's entries answers.
 SQLite: a sqlite-vec `vec0` table per model, partitioned by user and by shard
 (`sign_bit_shards`), of each vector's signs (one bit per dimension, 32 times smaller
 than the floats): the nearest RESCORED of the user's by Hamming distance, an eighth
-from each shard, then those ranked by their exact distance with the recall's conditions
-applied; when too few of them pass, an exact scan of the user's entries answers. Reading every float vector was the
-cost (sqlite-vec's wheel here has no SIMD: 98 ms of a 120 ms recall at 100k); at 100k
-the bits' candidates hold 0.96 of the exact 10 nearest (bench/memory_recall.py). Either
-way only candidates come from here: recall scores each one exactly against its stored
-vector.
+from each shard, then those ranked by their exact distance with the recall's
+conditions applied; when too few of them pass, an exact scan of the user's entries
+answers. Reading every float vector was the cost (sqlite-vec's wheel here has no SIMD:
+98 ms of a 120 ms recall at 100k); at 100k the bits' candidates hold 0.96 of the exact
+10 nearest (bench/memory_recall.py). Either way only candidates come from here, each
+with its exact distance, which recall scores.
 
 Each index is built by `bulkhead db upgrade` (the module's seed), over the memories
 already stored, and kept by every write after; until it exists, recall scans exactly.
+
+One file, one job: the module's index by meaning, built, kept and searched, on either
+backend; the two backends' halves share `nearest` and its exact fallback.
 """
 
 from __future__ import annotations
@@ -43,8 +46,8 @@ from app.kernel.vector_column import cosine_distance
 from .models import MemoryEntryRow
 
 # HNSW beam width. bench/memory_recall.py at 100k, candidate recall@10 against exact: 200
-# gave 0.87-0.90, 400 gave 0.96 in one build of the index and 0.91 in another, 800 0.99.
-# The walk is not what recall waits on (the word search is), so it is wide.
+# gave 0.87-0.93, 400 0.91-0.99 over builds, 500 0.987-0.997, 800 0.99-1.00; 500 saved
+# about 1.5 ms of a recall, within its noise, so the walk stays wide.
 EF_SEARCH = 800
 # A user's rows from which walking the index beats scanning them: a walk of ef_search
 # 800 costs what a scan of about 3,000 rows does (5-8 ms against 3 µs a row, 2 cores).
