@@ -17,9 +17,9 @@ from typing import Any
 import aiosqlite
 import sqlean
 import sqlite_vec
-from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_dbapi
 
 from .private_files import tighten
+from .sqlite_cursor import OneTripDbapi
 
 _REFUSED_ACTIONS = {sqlean.SQLITE_ATTACH, sqlean.SQLITE_DETACH}
 
@@ -60,9 +60,10 @@ async def connect_module_file(path: Path, busy_timeout_ms: int) -> aiosqlite.Con
     return await connection
 
 
-def sqlean_dbapi() -> AsyncAdapt_aiosqlite_dbapi:
+def sqlean_dbapi() -> OneTripDbapi:
     """SQLAlchemy's aiosqlite adapter, told that errors come from sqlean, not sqlite3,
-    so an IntegrityError is still recognised (and wrapped) as one."""
+    so an IntegrityError is still recognised (and wrapped) as one; each statement in one
+    trip to the driver's thread (`sqlite_cursor`)."""
     errors = {
         name: getattr(sqlean, name)
         for name in (
@@ -82,4 +83,4 @@ def sqlean_dbapi() -> AsyncAdapt_aiosqlite_dbapi:
             "sqlite_version_info": sqlean.sqlite_version_info,
         }
     )
-    return AsyncAdapt_aiosqlite_dbapi(shim, sqlean)  # type: ignore[arg-type]  # the shim stands in for aiosqlite's module
+    return OneTripDbapi(shim, sqlean)  # type: ignore[arg-type]  # the shim stands in for aiosqlite's module
