@@ -174,10 +174,7 @@ def recalled(touched: Row[*tuple[Any, ...]], candidate: Candidate) -> MemoryEntr
 def score(
     candidate: Candidate, *, lexical: float, half_life_s: float, now: datetime
 ) -> ScoreFactors:
-    semantic = max(0.0, candidate.similarity)
-    relevance = SEMANTIC_WEIGHT * semantic + LEXICAL_WEIGHT * lexical
-    age_s = max(0.0, (now - candidate.last_accessed_at).total_seconds())
-    recency = math.pow(0.5, age_s / half_life_s)
+    semantic, relevance, recency = _parts(candidate, lexical, half_life_s, now)
     return ScoreFactors(
         semantic=round(semantic, 6),
         lexical=round(lexical, 6),
@@ -186,3 +183,20 @@ def score(
         recency=round(recency, 6),
         score=round(relevance + candidate.importance + recency, 6),
     )
+
+
+def total(candidate: Candidate, *, lexical: float, half_life_s: float, now: datetime) -> float:
+    """`score(...).score` alone: what candidates are ranked by, without the factors
+    that only the returned few carry."""
+    _, relevance, recency = _parts(candidate, lexical, half_life_s, now)
+    return round(relevance + candidate.importance + recency, 6)
+
+
+def _parts(
+    candidate: Candidate, lexical: float, half_life_s: float, now: datetime
+) -> tuple[float, float, float]:
+    """(semantic, relevance, recency), unrounded."""
+    semantic = max(0.0, candidate.similarity)
+    relevance = SEMANTIC_WEIGHT * semantic + LEXICAL_WEIGHT * lexical
+    age_s = max(0.0, (now - candidate.last_accessed_at).total_seconds())
+    return semantic, relevance, math.pow(0.5, age_s / half_life_s)
