@@ -46,12 +46,16 @@ from app.kernel.vector_column import cosine_distance
 from .models import MemoryEntryRow
 
 # HNSW beam width. bench/memory_recall.py at 100k, candidate recall@10 against exact: 200
-# gave 0.87-0.93, 400 0.91-0.99 over builds, 500 0.987-0.997, 800 0.99-1.00; 500 saved
-# about 1.5 ms of a recall, within its noise, so the walk stays wide.
-EF_SEARCH = 800
-# A user's rows from which walking the index beats scanning them: a walk of ef_search
-# 800 costs what a scan of about 3,000 rows does (5-8 ms against 3 µs a row, 2 cores).
+# gave 0.87-0.93, 400 0.91-0.99 over builds, 500 0.987-0.997, 800 0.99-1.00. On a quiet
+# machine 500 saves 1.3-2 ms of the walk's 7 (k = 50, p50), and at 2 cores its CPU is
+# the other search's time too.
+EF_SEARCH = 500
+# A user's rows from which walking the index beats scanning them: a walk that passes
+# over WALK_VISITS rows costs what a scan of about WALK_FROM rows does (5-8 ms against
+# 3 µs a row, 2 cores). pgvector's iterative scan walks on until it has k of the user's,
+# so a user holding k / WALK_VISITS of the table costs about such a walk at any width.
 WALK_FROM = 3_000
+WALK_VISITS = 800
 # SQLite: candidates by bits, at least, and per result wanted (30 from each of 8 shards).
 RESCORED, PER_RESULT = 240, 4
 # Rows per sqlite-vec chunk, allocated whole: every user's partitions hold at least one
@@ -212,11 +216,12 @@ async def _plan_the_search(tx: AsyncSession, user_id: str, k: int) -> None:
     costs, so it scans a user's every row whenever the index's estimate is higher: at
     10k memories of one user (half the table), 28-38 ms a recall where the walk takes
     5-8 ms. The walk pays when the user holds at least WALK_FROM rows and a share of the
-    table that puts k of theirs among the walk's first ef_search rows; both are read off
-    ANALYZE's most common users (a user not among them holds a small share). Otherwise
+    table that puts k of theirs among the first WALK_VISITS rows it passes; both are
+    read off ANALYZE's most common users (a user not among them holds a small share). Otherwise
     the planner chooses, and for a user with few memories it rightly scans them: the
     walk would pass over everyone else's first (45-54 ms for 101 rows of 20k; ADR 0018)."""
     ef_search = max(EF_SEARCH, 2 * k)
+    least_share = k / max(WALK_VISITS, 2 * k)
     await tx.execute(
         text(
             "SELECT set_config('plan_cache_mode', 'force_custom_plan', true), "
@@ -231,7 +236,7 @@ async def _plan_the_search(tx: AsyncSession, user_id: str, k: int) -> None:
             "AND s.attname = 'user_id' WHERE c.relnamespace = current_schema()::regnamespace "
             "AND c.relname = 'memory_entries') AS stats"
         ),
-        {"ef": str(ef_search), "least_share": k / ef_search, "walk_from": WALK_FROM, "u": user_id},
+        {"ef": str(ef_search), "least_share": least_share, "walk_from": WALK_FROM, "u": user_id},
     )
 
 
