@@ -27,13 +27,14 @@ async def database(sqlite_settings: Settings) -> AsyncIterator[ModuleDatabase]:
 
 async def test_rows_columns_counts_and_last_rowid_come_back(database: ModuleDatabase) -> None:
     async with database.transaction() as tx:
-        inserted = await tx.execute(text("INSERT INTO notes (body) VALUES ('a')"))
+        connection = await tx.connection()  # for the row counts and last rowid
+        inserted = await connection.execute(text("INSERT INTO notes (body) VALUES ('a')"))
         assert inserted.lastrowid == 1 and inserted.rowcount == 1
-        many = await tx.execute(
+        many = await connection.execute(
             text("INSERT INTO notes (body) VALUES (:b)"), [{"b": "b"}, {"b": "c"}, {"b": "d"}]
         )
         assert many.rowcount == 3
-        updated = await tx.execute(text("UPDATE notes SET body = body || '!' WHERE id > 2"))
+        updated = await connection.execute(text("UPDATE notes SET body = body || '!' WHERE id > 2"))
         assert updated.rowcount == 2
         found = await tx.execute(text("SELECT id, body FROM notes ORDER BY id"))
         assert list(found.keys()) == ["id", "body"]
@@ -60,7 +61,7 @@ async def test_a_statement_is_one_call_into_the_drivers_thread(
     database: ModuleDatabase, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[str] = []
-    run_in_thread = aiosqlite.Connection._execute
+    run_in_thread: Any = aiosqlite.Connection._execute
 
     async def counted(self: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
         calls.append(getattr(fn, "__name__", repr(fn)))

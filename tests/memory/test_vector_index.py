@@ -8,10 +8,12 @@ earlier version kept."""
 
 import shutil
 import uuid
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+import pytest
 from sqlalchemy import ColumnElement, delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,7 +21,7 @@ from app.kernel.database import ModuleDatabase, open_module_database
 from app.kernel.settings import Settings
 from app.kernel.sign_bit_shards import per_shard
 from app.kernel.vector_column import cosine_distance
-from app.modules.memory import vector_index
+from app.modules.memory import sign_bit_index, vector_index
 from app.modules.memory.models import MemoryEntryRow
 from tests.memory.entry_rows import entry_row
 
@@ -27,8 +29,9 @@ MODEL = "hashing-64"
 
 
 async def test_the_index_walk_matches_an_exact_scan_of_the_users_entries(
-    settings: Settings,
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(sign_bit_index, "INDEX_FROM", 100)  # "many" is indexed on SQLite
     database = open_module_database("memory", settings)
     rng = np.random.default_rng(7)
     now = datetime.now(UTC)
@@ -42,8 +45,8 @@ async def test_the_index_walk_matches_an_exact_scan_of_the_users_entries(
                 row_id = uuid.UUID(bytes=rng.bytes(16), version=4)  # its shard: fixed
                 rows.append(entry_row(row_id, owner, vector, MODEL, now))
             await tx.execute(insert(MemoryEntryRow), rows)
-        earlier = vector_index._earlier_table_names(MODEL)[-1]
-        if database.dialect == "sqlite":  # as the version before the shards kept its index
+        earlier = sign_bit_index.earlier_table_names(MODEL)[-1]
+        if database.dialect == "sqlite":  # as a version before kept its index
             async with database.transaction() as tx:
                 await tx.execute(
                     text(
@@ -55,14 +58,12 @@ async def test_the_index_walk_matches_an_exact_scan_of_the_users_entries(
             await vector_index.ensure(tx, MODEL, 64)
             if database.dialect == "postgresql":
                 await tx.execute(text("ANALYZE memory_entries"))
-            else:  # in place of the earlier table, one of every entry
+            else:  # in place of the earlier table, every entry of those holding many
                 tables = set(
                     await tx.scalars(text("SELECT name FROM sqlite_master WHERE type = 'table'"))
                 )
-                indexed = await tx.scalar(
-                    text(f"SELECT count(*) FROM {vector_index._table_name(MODEL)}")
-                )
-                assert earlier not in tables and indexed == len(rows)
+                assert earlier not in tables
+                assert await _indexed(tx) == {"many": 300}
         query = vectors[5]
         for user, k in (("many", 10), ("few", 10)):
             await _matches_exact(database, query, user, [], k)
@@ -115,7 +116,7 @@ async def _matches_exact(
         entries = await tx.scalar(select(func.count()).where(MemoryEntryRow.user_id == user)) or 0
     assert owners_found == {user}
     assert len(found) == len(exact)
-    if database.dialect == "sqlite" and entries <= per_shard(vector_index.RESCORED):
+    if database.dialect == "sqlite" and entries <= per_shard(sign_bit_index.RESCORED):
         assert found == exact  # every entry is a candidate, ranked by its exact distance
     else:
         assert len(set(found) & set(exact)) >= 0.9 * len(exact), user
@@ -129,7 +130,7 @@ async def test_the_users_chunks_are_found_by_an_index_even_in_a_table_made_befor
     chunks table does not index: every search read every user's chunks."""
     shutil.copytree(migrated_sqlite, sqlite_settings.data_dir)
     database = open_module_database("memory", sqlite_settings)
-    table = vector_index._table_name(MODEL)
+    table = sign_bit_index.table_name(MODEL)
 
     async def lookup_plan(tx: AsyncSession, shard: int) -> str:
         """The plan of sqlite-vec's lookup of a partition's chunks (the shape its library
@@ -154,3 +155,42 @@ async def test_the_users_chunks_are_found_by_an_index_even_in_a_table_made_befor
             assert indexed in await lookup_plan(tx, 2)
     finally:
         await database.dispose()
+
+
+async def test_a_users_entries_are_indexed_from_when_they_hold_many(
+    sqlite_settings: Settings, migrated_sqlite: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite allocates a partition's chunks whole: a user with a few entries is
+    scanned, and gets no chunks, until they hold INDEX_FROM; then all of theirs are in."""
+    monkeypatch.setattr(sign_bit_index, "INDEX_FROM", 20)
+    shutil.copytree(migrated_sqlite, sqlite_settings.data_dir)
+    database = open_module_database("memory", sqlite_settings)
+    rng = np.random.default_rng(3)
+    now = datetime.now(UTC)
+    try:
+        async with database.transaction() as tx:
+            await vector_index.ensure(tx, MODEL, 64)
+        for count in range(1, 25):
+            vector = rng.normal(size=64).astype(np.float32)
+            async with database.transaction() as tx:
+                row = MemoryEntryRow(**entry_row(uuid.uuid4(), "grows", vector, MODEL, now))
+                tx.add(row)
+                await tx.flush()
+                await vector_index.add(tx, [row])
+                assert await _indexed(tx) == ({"grows": count} if count >= 20 else {})
+        found = await _matches_exact(database, vector, "grows", [], 10)
+        assert found[0] == row.id
+    finally:
+        await database.dispose()
+
+
+async def _indexed(tx: AsyncSession) -> Counter[str]:
+    """How many entries of each user the SQLite index holds."""
+    table = sign_bit_index.table_name(MODEL)
+    return Counter(
+        dict(
+            (
+                await tx.execute(text(f"SELECT user_id, count(*) FROM {table} GROUP BY user_id"))
+            ).all()
+        )
+    )

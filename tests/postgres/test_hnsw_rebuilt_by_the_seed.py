@@ -13,6 +13,7 @@ from app.kernel.hnsw_index import OPTIONS
 from app.kernel.settings import Settings
 from app.modules.memory import vector_index as memory_index
 from app.modules.memory.service import MemoryService
+from app.modules.memory.sign_bit_index import model_slug as memory_model_slug
 from app.modules.rag import vector_index as rag_index
 from app.modules.rag.service import RagService
 from contracts.memory import MemoryEntryCreate, RecallQuery
@@ -77,7 +78,7 @@ async def test_memorys_index_is_rebuilt_with_wider_construction(
 ) -> None:
     database = open_module_database("memory", postgres_settings)
     memory = MemoryService(database, postgres_settings, conversation=FakeConversation().as_api())
-    name = f"ix_memory_entries_hnsw_{memory_index._slug(postgres_settings.embedding_model)}"
+    name = f"ix_memory_entries_hnsw_{memory_model_slug(postgres_settings.embedding_model)}"
     try:
         for i in range(20):
             content = f"Ada's hive {i} swarmed" if i % 5 else f"Ada's kiln {i} cracked"

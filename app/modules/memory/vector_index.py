@@ -6,33 +6,25 @@ walk over everyone's memories would leave few of this user's), for a user who ho
 much of the table (`_plan_the_search`; the user's rows are scanned when few); when the
 walk still yields fewer than k, an exact scan of the user's entries answers.
 
-SQLite: a sqlite-vec `vec0` table per model, partitioned by user and by shard
-(`sign_bit_shards`), of each vector's signs (one bit per dimension, 32 times smaller
-than the floats): the nearest RESCORED of the user's by Hamming distance, an eighth
-from each shard, then those ranked by their exact distance with the recall's
-conditions applied; when too few of them pass, an exact scan of the user's entries
-answers. Reading every float vector was the cost (sqlite-vec's wheel here has no SIMD:
-98 ms of a 120 ms recall at 100k); at 100k the bits' candidates hold 0.96 of the exact
-10 nearest (bench/memory_recall.py). Either way only candidates come from here, each
-with its exact distance, which recall scores.
+SQLite: the nearest of the user's by the signs of their vectors, rescored exactly
+(`sign_bit_index`), for a user who holds many memories; the user's entries are scanned
+exactly when few, or when too few of those candidates pass the recall's conditions.
 
-Each index is built by `bulkhead db upgrade` (the module's seed), over the memories
-already stored, and kept by every write after; until it exists, recall scans exactly.
-
-One file, one job: the module's index by meaning, built, kept and searched, on either
-backend; the two backends' halves share `nearest` and its exact fallback.
+Either way only candidates come from here, each with its exact distance, which recall
+scores. Each index is built by `bulkhead db upgrade` (the module's seed), over the
+memories already stored, and kept by every write after; until it exists, recall scans
+exactly.
 """
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from pgvector.sqlalchemy import VECTOR
-from sqlalchemy import ColumnElement, Float, Row, bindparam, cast, column, func, select, text
+from sqlalchemy import ColumnElement, Float, Row, bindparam, cast, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute
 
@@ -40,10 +32,11 @@ from app.kernel.database import ModuleDatabase, dialect_of
 from app.kernel.embedding import create_embedder
 from app.kernel.hnsw_index import HnswIndex
 from app.kernel.settings import Settings
-from app.kernel.sign_bit_shards import index_partitions, nearest_sql, per_shard, shard_of_hex
 from app.kernel.vector_column import cosine_distance
 
+from . import sign_bit_index
 from .models import MemoryEntryRow
+from .sign_bit_index import model_slug
 
 # HNSW beam width. bench/memory_recall.py at 100k, candidate recall@10 against exact: 200
 # gave 0.87-0.93, 400 0.91-0.99 over builds, 500 0.987-0.997, 800 0.99-1.00. On a quiet
@@ -56,25 +49,6 @@ EF_SEARCH = 500
 # so a user holding k / WALK_VISITS of the table costs about such a walk at any width.
 WALK_FROM = 3_000
 WALK_VISITS = 800
-# SQLite: candidates by bits, at least, and per result wanted (30 from each of 8 shards).
-RESCORED, PER_RESULT = 240, 4
-# Rows per sqlite-vec chunk, allocated whole: every user's partitions hold at least one
-# chunk each, so 8 shards of 128 rows take what one partition of the default 1024 took.
-CHUNK_ROWS = 128
-BITS_PER_BYTE = 8
-
-
-def _slug(model_name: str) -> str:
-    return hashlib.sha1(model_name.encode(), usedforsecurity=False).hexdigest()[:12]
-
-
-def _table_name(model_name: str) -> str:
-    return f"memory_vectors_{_slug(model_name)}_shards"
-
-
-def _earlier_table_names(model_name: str) -> list[str]:
-    """The tables earlier versions kept (floats, then unsharded bits); dropped on upgrade."""
-    return [f"memory_vectors_{_slug(model_name)}", f"memory_vectors_{_slug(model_name)}_bits"]
 
 
 async def ensure(tx: AsyncSession, model_name: str, dimensions: int) -> None:
@@ -82,76 +56,22 @@ async def ensure(tx: AsyncSession, model_name: str, dimensions: int) -> None:
     existing memories it takes minutes on PostgreSQL: run by `bulkhead db upgrade` (the
     module's seed), never on a request."""
     if dialect_of(tx) == "sqlite":
-        await _ensure_sqlite(tx, model_name, dimensions)
+        await sign_bit_index.ensure(tx, model_name, dimensions)
         return
-    name = f"ix_memory_entries_hnsw_{_slug(model_name)}"
+    name = f"ix_memory_entries_hnsw_{model_slug(model_name)}"
     await HnswIndex(name, "memory_entries", "embedding", dimensions, model_name).build(tx)
 
 
-async def _ensure_sqlite(tx: AsyncSession, model_name: str, dimensions: int) -> None:
-    if dimensions % BITS_PER_BYTE:
-        return  # sqlite-vec packs bits in bytes: other sizes are scanned exactly
-    table = _table_name(model_name)
-    if await _sqlite_table(tx, model_name) is not None:
-        await tx.execute(text(index_partitions(table, 2)))  # made before it had the index
-        return
-    for earlier in _earlier_table_names(model_name):
-        await tx.execute(text(f"DROP TABLE IF EXISTS {earlier}"))
-    await tx.execute(
-        text(
-            f"CREATE VIRTUAL TABLE {table} USING vec0(entry_id text primary key, "
-            "user_id text partition key, shard integer partition key, "
-            f"embedding bit[{dimensions}], chunk_size = {CHUNK_ROWS})"
-        )
-    )
-    await tx.execute(text(index_partitions(table, 2)))  # before the rows, which use it too
-    # In the same transaction: the index holds every memory from the moment it exists.
-    await tx.execute(
-        text(
-            f"INSERT INTO {table} (entry_id, user_id, shard, embedding) "
-            f"SELECT id, user_id, {shard_of_hex('id')}, vec_quantize_binary(embedding) "
-            "FROM memory_entries WHERE model_name = :model AND length(embedding) = :size"
-        ),
-        {"model": model_name, "size": 4 * dimensions},
-    )
-
-
 async def add(tx: AsyncSession, rows: Sequence[MemoryEntryRow]) -> None:
-    """Index new entries on SQLite (PostgreSQL indexes them on insert already)."""
-    if dialect_of(tx) != "sqlite":
-        return
-    by_model: dict[str, list[MemoryEntryRow]] = {}
-    for row in rows:
-        by_model.setdefault(row.model_name, []).append(row)
-    for model_name, entries in by_model.items():
-        table = await _sqlite_table(tx, model_name)
-        if table is not None:
-            await tx.execute(
-                text(
-                    f"INSERT INTO {table} (entry_id, user_id, shard, embedding) "
-                    f"VALUES (:id, :u, {shard_of_hex(':id')}, vec_quantize_binary(:v))"
-                ),
-                [
-                    {
-                        "id": row.id.hex,
-                        "u": row.user_id,
-                        "v": np.asarray(row.embedding, dtype=np.float32).tobytes(),
-                    }
-                    for row in entries
-                ],
-            )
+    """Index new entries on SQLite (PostgreSQL indexes them on insert already); they are
+    in `memory_entries` already (flushed)."""
+    if dialect_of(tx) == "sqlite":
+        await sign_bit_index.add(tx, rows)
 
 
 async def remove(tx: AsyncSession, entry_ids: Sequence[uuid.UUID]) -> None:
-    if dialect_of(tx) != "sqlite" or not entry_ids:
-        return
-    for table in await _sqlite_tables(tx):
-        await tx.execute(
-            text(f"DELETE FROM {table} WHERE entry_id IN :ids").bindparams(
-                bindparam("ids", expanding=True)
-            ),
-            {"ids": [i.hex for i in entry_ids]},
-        )
+    if dialect_of(tx) == "sqlite" and entry_ids:
+        await sign_bit_index.remove(tx, entry_ids)
 
 
 async def build_for_settings(database: ModuleDatabase, settings: Settings) -> None:
@@ -199,8 +119,8 @@ async def nearest(
         found = await _ranked(tx, distance, model_name, where, k, also)
         if len(found) == k:
             return found
-    elif (table := await _sqlite_table(tx, model_name)) is not None:
-        partition = await _nearest_in_partition(tx, table, query, user_id, where, k, also)
+    elif (table := await sign_bit_index.existing_table(tx, model_name)) is not None:
+        partition = await sign_bit_index.nearest(tx, table, query, user_id, where, k, also)
         if partition is not None:
             return partition
     exact = cosine_distance(MemoryEntryRow.embedding, query, dialect)
@@ -240,40 +160,6 @@ async def _plan_the_search(tx: AsyncSession, user_id: str, k: int) -> None:
     )
 
 
-async def _nearest_in_partition(
-    tx: AsyncSession,
-    table: str,
-    query: np.ndarray,
-    user_id: str,
-    where: Sequence[ColumnElement[bool]],
-    k: int,
-    also: Sequence[QueryableAttribute[Any]],
-) -> list[Row[Any]] | None:
-    """The user's nearest that pass `where`, among the candidates by bits ranked by
-    their exact distance, in one statement (the candidates' keys read back and sent
-    again cost 2-3 ms); None when fewer than k pass, for an exact scan of the user's
-    entries to answer (a user with fewer memories than k, or a filter few pass)."""
-    vector = np.asarray(query, dtype=np.float32).tobytes()
-    by_bits = (
-        text(nearest_sql(table, "entry_id", "user_id = :u"))
-        .bindparams(q=vector, k=per_shard(max(RESCORED, PER_RESULT * k)), u=user_id)
-        .columns(column("entry_id"))
-        .subquery()
-    )
-    # Cosine, as everywhere: the distance is also the candidate's similarity, which
-    # recall scores (L2 orders unit vectors alike, for no time saved that was measured).
-    distance = func.vec_distance_cosine(MemoryEntryRow.embedding, vector).label("distance")
-    kept = list(
-        await tx.execute(
-            select(MemoryEntryRow.id, *also, distance)
-            .where(MemoryEntryRow.id.in_(select(by_bits.c.entry_id)), *where)
-            .order_by(distance, MemoryEntryRow.id)
-            .limit(k)
-        )
-    )
-    return kept if len(kept) == k else None
-
-
 async def _ranked(
     tx: AsyncSession,
     distance: ColumnElement[float],
@@ -291,23 +177,3 @@ async def _ranked(
     )
     # relaxed_order: the walk may return near-ties out of order; sort them here.
     return sorted(rows, key=lambda row: (row.distance, str(row.id)))
-
-
-async def _sqlite_table(tx: AsyncSession, model_name: str) -> str | None:
-    name = _table_name(model_name)
-    found = await tx.scalar(
-        text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :name"),
-        {"name": name},
-    )
-    return name if found is not None else None
-
-
-async def _sqlite_tables(tx: AsyncSession) -> list[str]:
-    """Every model's vec0 table (not the shadow tables sqlite-vec keeps beside each)."""
-    names = await tx.scalars(
-        text(
-            "SELECT name FROM sqlite_master WHERE type = 'table' "
-            "AND name LIKE 'memory\\_vectors\\_%' ESCAPE '\\' AND sql LIKE '%USING vec0(%'"
-        )
-    )
-    return list(names)

@@ -1,0 +1,247 @@
+"""Memories by meaning on SQLite: each user's vectors' signs, nearest by Hamming distance.
+
+A sqlite-vec `vec0` table per model, partitioned by user and by shard
+(`sign_bit_shards`), of each vector's signs (one bit per dimension, 32 times smaller
+than the floats): the nearest RESCORED of the user's by Hamming distance, an eighth
+from each shard, then those ranked by their exact distance with the recall's
+conditions applied; when too few of them pass, an exact scan of the user's entries
+answers (`vector_index`). Reading every float vector was the cost (sqlite-vec's wheel
+here has no SIMD: 98 ms of a 120 ms recall at 100k); at 100k the bits' candidates hold
+0.96 of the exact 10 nearest (bench/memory_recall.py).
+
+sqlite-vec allocates a partition's chunks whole, so only the users who hold INDEX_FROM
+entries of a model are in its table (listed in `<table>_users`): a user with a few
+hundred memories took 8 chunks of 128 rows, and is scanned in a few ms. From the entry
+that brings a user to INDEX_FROM, all of theirs are in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sqlalchemy import ColumnElement, Row, bindparam, column, func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import QueryableAttribute
+
+from app.kernel.sign_bit_shards import index_partitions, nearest_sql, per_shard, shard_of_hex
+
+from .models import MemoryEntryRow
+
+# Candidates by bits, at least, and per result wanted (30 from each of 8 shards).
+RESCORED, PER_RESULT = 240, 4
+# Rows per sqlite-vec chunk, allocated whole, so only users holding INDEX_FROM entries
+# of a model are indexed: the rest are few enough to scan exactly (2,000 entries: 4-5
+# ms). A search reads a chunk in a few calls each (its rowids, validity and vectors):
+# the 100k entries of one user took 11.3 ms in chunks of 128 rows, 7.0 in 1024.
+CHUNK_ROWS = 1024
+INDEX_FROM = 2_000
+BITS_PER_BYTE = 8
+
+
+def model_slug(model_name: str) -> str:
+    return hashlib.sha1(model_name.encode(), usedforsecurity=False).hexdigest()[:12]
+
+
+def table_name(model_name: str) -> str:
+    return f"memory_vectors_{model_slug(model_name)}_shards{CHUNK_ROWS}"
+
+
+def users_table_name(model_name: str) -> str:
+    """The users whose entries of the model are indexed (all of them, from when they
+    held INDEX_FROM; kept when they hold fewer again)."""
+    return f"memory_vectors_{model_slug(model_name)}_users"
+
+
+def earlier_table_names(model_name: str) -> list[str]:
+    """The tables earlier versions kept (floats, unsharded bits, every user's bits in
+    chunks of 128 rows); dropped on upgrade."""
+    slug = model_slug(model_name)
+    return [
+        f"memory_vectors_{slug}",
+        f"memory_vectors_{slug}_bits",
+        f"memory_vectors_{slug}_shards",
+    ]
+
+
+async def ensure(tx: AsyncSession, model_name: str, dimensions: int) -> None:
+    """Create the model's table if it is missing, in place of an earlier version's."""
+    if dimensions % BITS_PER_BYTE:
+        return  # sqlite-vec packs bits in bytes: other sizes are scanned exactly
+    table = table_name(model_name)
+    if await existing_table(tx, model_name) is not None:
+        await tx.execute(text(index_partitions(table, 2)))  # made before it had the index
+        return
+    for earlier in earlier_table_names(model_name):
+        await tx.execute(text(f"DROP TABLE IF EXISTS {earlier}"))
+    await tx.execute(
+        text(
+            f"CREATE VIRTUAL TABLE {table} USING vec0(entry_id text primary key, "
+            "user_id text partition key, shard integer partition key, "
+            f"embedding bit[{dimensions}], chunk_size = {CHUNK_ROWS})"
+        )
+    )
+    await tx.execute(text(index_partitions(table, 2)))  # before the rows, which use it too
+    users = users_table_name(model_name)
+    await tx.execute(text(f"CREATE TABLE IF NOT EXISTS {users} (user_id TEXT PRIMARY KEY)"))
+    # In the same transaction: the index holds every memory of those it indexes from the
+    # moment it exists.
+    size = 4 * dimensions
+    await tx.execute(
+        text(
+            f"INSERT OR IGNORE INTO {users} (user_id) SELECT user_id FROM memory_entries "
+            "WHERE model_name = :model AND length(embedding) = :size "
+            "GROUP BY user_id HAVING count(*) >= :least"
+        ),
+        {"model": model_name, "size": size, "least": INDEX_FROM},
+    )
+    await _index_users(tx, model_name, size, None)
+
+
+async def _index_users(
+    tx: AsyncSession, model_name: str, size: int, users: Sequence[str] | None
+) -> None:
+    """Index every entry of the model (of `size` bytes) of the listed users, or of all
+    in the users table."""
+    listed = "" if users is None else " AND user_id IN :users"
+    statement = text(
+        f"INSERT INTO {table_name(model_name)} (entry_id, user_id, shard, embedding) "
+        f"SELECT id, user_id, {shard_of_hex('id')}, vec_quantize_binary(embedding) "
+        "FROM memory_entries WHERE model_name = :model AND length(embedding) = :size "
+        f"AND user_id IN (SELECT user_id FROM {users_table_name(model_name)}){listed}"
+    )
+    if users is not None:
+        statement = statement.bindparams(bindparam("users", expanding=True))
+    await tx.execute(
+        statement,
+        {"model": model_name, "size": size, **({} if users is None else {"users": users})},
+    )
+
+
+async def add(tx: AsyncSession, rows: Sequence[MemoryEntryRow]) -> None:
+    """Index new entries: those of users indexed already, and every entry of a user who
+    now holds INDEX_FROM. The entries are in `memory_entries` already (flushed)."""
+    by_model: dict[str, list[MemoryEntryRow]] = {}
+    for row in rows:
+        by_model.setdefault(row.model_name, []).append(row)
+    for model_name, entries in by_model.items():
+        table = await existing_table(tx, model_name)
+        if table is None:
+            continue
+        users_table = users_table_name(model_name)
+        owners = sorted({row.user_id for row in entries})
+        indexed = set(
+            await tx.scalars(
+                text(f"SELECT user_id FROM {users_table} WHERE user_id IN :owners").bindparams(
+                    bindparam("owners", expanding=True)
+                ),
+                {"owners": owners},
+            )
+        )
+        kept = [row for row in entries if row.user_id in indexed]
+        if kept:
+            await tx.execute(
+                text(
+                    f"INSERT INTO {table} (entry_id, user_id, shard, embedding) "
+                    f"VALUES (:id, :u, {shard_of_hex(':id')}, vec_quantize_binary(:v))"
+                ),
+                [
+                    {
+                        "id": row.id.hex,
+                        "u": row.user_id,
+                        "v": np.asarray(row.embedding, dtype=np.float32).tobytes(),
+                    }
+                    for row in kept
+                ],
+            )
+        if newcomers := [owner for owner in owners if owner not in indexed]:
+            await _index_when_many(tx, model_name, 4 * len(entries[0].embedding), newcomers)
+
+
+async def _index_when_many(
+    tx: AsyncSession, model_name: str, size: int, owners: Sequence[str]
+) -> None:
+    """Index the entries of those of the owners who now hold INDEX_FROM of the model."""
+    many = list(
+        await tx.scalars(
+            text(
+                "SELECT user_id FROM memory_entries WHERE model_name = :model "
+                "AND length(embedding) = :size AND user_id IN :owners "
+                "GROUP BY user_id HAVING count(*) >= :least"
+            ).bindparams(bindparam("owners", expanding=True)),
+            {"model": model_name, "size": size, "owners": list(owners), "least": INDEX_FROM},
+        )
+    )
+    if many:
+        await tx.execute(
+            text(f"INSERT INTO {users_table_name(model_name)} (user_id) VALUES (:u)"),
+            [{"u": owner} for owner in many],
+        )
+        await _index_users(tx, model_name, size, many)
+
+
+async def remove(tx: AsyncSession, entry_ids: Sequence[uuid.UUID]) -> None:
+    for table in await _tables(tx):
+        await tx.execute(
+            text(f"DELETE FROM {table} WHERE entry_id IN :ids").bindparams(
+                bindparam("ids", expanding=True)
+            ),
+            {"ids": [i.hex for i in entry_ids]},
+        )
+
+
+async def nearest(
+    tx: AsyncSession,
+    table: str,
+    query: np.ndarray,
+    user_id: str,
+    where: Sequence[ColumnElement[bool]],
+    k: int,
+    also: Sequence[QueryableAttribute[Any]],
+) -> list[Row[Any]] | None:
+    """The user's nearest that pass `where`, among the candidates by bits ranked by
+    their exact distance, in one statement (the candidates' keys read back and sent
+    again cost 2-3 ms); None when fewer than k pass, for an exact scan of the user's
+    entries to answer (a user with fewer memories than k, or a filter few pass)."""
+    vector = np.asarray(query, dtype=np.float32).tobytes()
+    by_bits = (
+        text(nearest_sql(table, "entry_id", "user_id = :u"))
+        .bindparams(q=vector, k=per_shard(max(RESCORED, PER_RESULT * k)), u=user_id)
+        .columns(column("entry_id"))
+        .subquery()
+    )
+    # Cosine, as everywhere: the distance is also the candidate's similarity, which
+    # recall scores (L2 orders unit vectors alike, for no time saved that was measured).
+    distance = func.vec_distance_cosine(MemoryEntryRow.embedding, vector).label("distance")
+    kept = list(
+        await tx.execute(
+            select(MemoryEntryRow.id, *also, distance)
+            .where(MemoryEntryRow.id.in_(select(by_bits.c.entry_id)), *where)
+            .order_by(distance, MemoryEntryRow.id)
+            .limit(k)
+        )
+    )
+    return kept if len(kept) == k else None
+
+
+async def existing_table(tx: AsyncSession, model_name: str) -> str | None:
+    name = table_name(model_name)
+    found = await tx.scalar(
+        text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :name"),
+        {"name": name},
+    )
+    return name if found is not None else None
+
+
+async def _tables(tx: AsyncSession) -> list[str]:
+    """Every model's vec0 table (not the shadow tables sqlite-vec keeps beside each)."""
+    names = await tx.scalars(
+        text(
+            "SELECT name FROM sqlite_master WHERE type = 'table' "
+            "AND name LIKE 'memory\\_vectors\\_%' ESCAPE '\\' AND sql LIKE '%USING vec0(%'"
+        )
+    )
+    return list(names)
