@@ -52,22 +52,33 @@ class PgvectorServer:
             as_root=as_root,
             own=self.root,
         )
+        self._pg_ctl = install / "bin" / "pg_ctl"
+        self._as_root = as_root
+        self._pg_ctl_with_options("start")
+        return self
+
+    def restart(self, **settings: str) -> PgvectorServer:
+        """Restart with these server settings (`shared_buffers="2GB"`) besides its own."""
+        self._pg_ctl_with_options("restart", **settings)
+        return self
+
+    def _pg_ctl_with_options(self, action: str, **settings: str) -> None:
         options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        options += "".join(f" -c {name}={value}" for name, value in settings.items())
         self._run(
-            install / "bin" / "pg_ctl",
+            self._pg_ctl,
             "-D",
-            str(data),
+            str(self.root / "data"),
             "-o",
             options,
             "-l",
             str(self.root / "log"),
             "-w",
-            "start",
-            as_root=as_root,
+            "-m",
+            "fast",
+            action,
+            as_root=self._as_root,
         )
-        self._pg_ctl = install / "bin" / "pg_ctl"
-        self._as_root = as_root
-        return self
 
     def stop(self) -> None:
         try:
