@@ -43,6 +43,7 @@ BITS_PER_BYTE = 8
 
 
 def model_slug(model_name: str) -> str:
+    """A model's short name in the names of its indexes, on either backend."""
     return hashlib.sha1(model_name.encode(), usedforsecurity=False).hexdigest()[:12]
 
 
