@@ -23,6 +23,9 @@ from app.kernel.sign_bit_shards import per_shard
 from app.kernel.vector_column import cosine_distance
 from app.modules.memory import sign_bit_index, vector_index
 from app.modules.memory.models import MemoryEntryRow
+from app.modules.memory.service import MemoryService
+from contracts.memory import MemoryEntryCreate
+from tests.fakes.conversation import FakeConversation
 from tests.memory.entry_rows import entry_row
 
 MODEL = "hashing-64"
@@ -184,9 +187,34 @@ async def test_a_users_entries_are_indexed_from_when_they_hold_many(
         await database.dispose()
 
 
-async def _indexed(tx: AsyncSession) -> Counter[str]:
+async def test_a_deleted_account_leaves_not_even_its_id_in_the_index(
+    sqlite_settings: Settings, migrated_sqlite: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sign_bit_index, "INDEX_FROM", 2)
+    shutil.copytree(migrated_sqlite, sqlite_settings.data_dir)
+    model = sqlite_settings.embedding_model
+    database = open_module_database("memory", sqlite_settings)
+    memory = MemoryService(database, sqlite_settings, conversation=FakeConversation().as_api())
+    try:
+        await vector_index.build_for_settings(database, sqlite_settings)
+        for user, content in (("ada", "zebra one"), ("ada", "zebra two"), ("bob", "zebra")):
+            await memory.add(user_id=user, entry=MemoryEntryCreate(content=content))
+        users = sign_bit_index.users_table_name(model)
+        async with database.read() as tx:
+            assert await _indexed(tx, model) == {"ada": 2}  # bob holds fewer than 2
+            assert list(await tx.scalars(text(f"SELECT user_id FROM {users}"))) == ["ada"]
+        await memory.delete_user(user_id="ada")
+        async with database.read() as tx:
+            assert await _indexed(tx, model) == {}
+            assert list(await tx.scalars(text(f"SELECT user_id FROM {users}"))) == []
+    finally:
+        await memory.close()
+        await database.dispose()
+
+
+async def _indexed(tx: AsyncSession, model: str = MODEL) -> Counter[str]:
     """How many entries of each user the SQLite index holds."""
-    table = sign_bit_index.table_name(MODEL)
+    table = sign_bit_index.table_name(model)
     return Counter(
         dict(
             (

@@ -236,6 +236,7 @@ class LongTermMemory(MemoryPart):
         # The store first: if it is down, nothing is deleted and the caller can retry.
         await self._working.store.delete([str(s) for s in sessions])
         await self._delete_where(tx, MemoryEntryRow.user_id == user_id)
+        await vector_index.forget_user(tx, user_id)
         await tx.execute(delete(WorkingSessionRow).where(WorkingSessionRow.user_id == user_id))
         await tx.execute(delete(RecallLogRow).where(RecallLogRow.user_id == user_id))
         await self._outbox.forget_user(tx, user_id)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from sqlalchemy import ColumnElement, Row, bindparam, column, func, select, text
@@ -185,13 +185,20 @@ async def _index_when_many(
 
 
 async def remove(tx: AsyncSession, entry_ids: Sequence[uuid.UUID]) -> None:
-    for table in await _tables(tx):
+    for table in await _tables(tx, "vectors"):
         await tx.execute(
             text(f"DELETE FROM {table} WHERE entry_id IN :ids").bindparams(
                 bindparam("ids", expanding=True)
             ),
             {"ids": [i.hex for i in entry_ids]},
         )
+
+
+async def forget(tx: AsyncSession, user_id: str) -> None:
+    """Take the user off every model's list of indexed users (their entries leave the
+    index as they are deleted): an account deleted leaves not even its id here."""
+    for users in await _tables(tx, "users"):
+        await tx.execute(text(f"DELETE FROM {users} WHERE user_id = :u"), {"u": user_id})
 
 
 async def nearest(
@@ -237,12 +244,14 @@ async def existing_table(tx: AsyncSession, model_name: str) -> str | None:
     return name if found is not None else None
 
 
-async def _tables(tx: AsyncSession) -> list[str]:
-    """Every model's vec0 table (not the shadow tables sqlite-vec keeps beside each)."""
+async def _tables(tx: AsyncSession, kind: Literal["vectors", "users"]) -> list[str]:
+    """Every model's vec0 table (not the shadow tables sqlite-vec keeps beside each), or
+    every model's table of indexed users."""
+    holds = "sql LIKE '%USING vec0(%'" if kind == "vectors" else "name LIKE '%\\_users' ESCAPE '\\'"
     names = await tx.scalars(
         text(
             "SELECT name FROM sqlite_master WHERE type = 'table' "
-            "AND name LIKE 'memory\\_vectors\\_%' ESCAPE '\\' AND sql LIKE '%USING vec0(%'"
+            f"AND name LIKE 'memory\\_vectors\\_%' ESCAPE '\\' AND {holds}"
         )
     )
     return list(names)

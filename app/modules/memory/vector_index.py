@@ -74,6 +74,13 @@ async def remove(tx: AsyncSession, entry_ids: Sequence[uuid.UUID]) -> None:
         await sign_bit_index.remove(tx, entry_ids)
 
 
+async def forget_user(tx: AsyncSession, user_id: str) -> None:
+    """What the index keeps of a user besides their entries (SQLite: whether they are
+    indexed), gone; their entries go with `remove`."""
+    if dialect_of(tx) == "sqlite":
+        await sign_bit_index.forget(tx, user_id)
+
+
 async def build_for_settings(database: ModuleDatabase, settings: Settings) -> None:
     """The module's seed: the index of the model the settings name (a new model's index
     comes with the `bulkhead db upgrade` that follows switching to it). Its dimensions
