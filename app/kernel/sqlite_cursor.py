@@ -5,8 +5,8 @@ SQLAlchemy's adapter makes four calls a statement (a cursor, execute, fetch, clo
 four hand-offs between threads, each a wake-up the worker waits to be scheduled for.
 This cursor makes one call that does all four and brings back the rows, the
 description, the row count and the last rowid. `SELECT 1` through a session: 0.37 ->
-0.20 ms; memory's recall at 100k memories (about 20 statements, on two
-connections at once), runs of 100 taking turns: p50 41 -> 38 ms, p95 55 -> 50 ms (medians of 6 runs).
+0.20 ms; memory's recall at 100k memories (about 20 statements, on two connections at
+once), runs of 100 taking turns: p50 41 -> 38 ms, p95 55 -> 50 ms (medians of 6 runs).
 
 It uses two of aiosqlite's private names, as SQLAlchemy's own adapter does (its
 isolation level setter): `Connection._execute`, which runs a function in the

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
-from sqlalchemy import ColumnElement, Row, bindparam, column, func, select, text
+from sqlalchemy import BindParameter, ColumnElement, Row, bindparam, column, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute
 
@@ -90,36 +90,7 @@ async def ensure(tx: AsyncSession, model_name: str, dimensions: int) -> None:
     await tx.execute(text(f"CREATE TABLE IF NOT EXISTS {users} (user_id TEXT PRIMARY KEY)"))
     # In the same transaction: the index holds every memory of those it indexes from the
     # moment it exists.
-    size = 4 * dimensions
-    await tx.execute(
-        text(
-            f"INSERT OR IGNORE INTO {users} (user_id) SELECT user_id FROM memory_entries "
-            "WHERE model_name = :model AND length(embedding) = :size "
-            "GROUP BY user_id HAVING count(*) >= :least"
-        ),
-        {"model": model_name, "size": size, "least": INDEX_FROM},
-    )
-    await _index_users(tx, model_name, size, None)
-
-
-async def _index_users(
-    tx: AsyncSession, model_name: str, size: int, users: Sequence[str] | None
-) -> None:
-    """Index every entry of the model (of `size` bytes) of the listed users, or of all
-    in the users table."""
-    listed = "" if users is None else " AND user_id IN :users"
-    statement = text(
-        f"INSERT INTO {table_name(model_name)} (entry_id, user_id, shard, embedding) "
-        f"SELECT id, user_id, {shard_of_hex('id')}, vec_quantize_binary(embedding) "
-        "FROM memory_entries WHERE model_name = :model AND length(embedding) = :size "
-        f"AND user_id IN (SELECT user_id FROM {users_table_name(model_name)}){listed}"
-    )
-    if users is not None:
-        statement = statement.bindparams(bindparam("users", expanding=True))
-    await tx.execute(
-        statement,
-        {"model": model_name, "size": size, **({} if users is None else {"users": users})},
-    )
+    await _index_when_many(tx, model_name, 4 * dimensions, None)
 
 
 async def add(tx: AsyncSession, rows: Sequence[MemoryEntryRow]) -> None:
@@ -163,25 +134,31 @@ async def add(tx: AsyncSession, rows: Sequence[MemoryEntryRow]) -> None:
 
 
 async def _index_when_many(
-    tx: AsyncSession, model_name: str, size: int, owners: Sequence[str]
+    tx: AsyncSession, model_name: str, size: int, owners: Sequence[str] | None
 ) -> None:
-    """Index the entries of those of the owners who now hold INDEX_FROM of the model."""
-    many = list(
-        await tx.scalars(
-            text(
-                "SELECT user_id FROM memory_entries WHERE model_name = :model "
-                "AND length(embedding) = :size AND user_id IN :owners "
-                "GROUP BY user_id HAVING count(*) >= :least"
-            ).bindparams(bindparam("owners", expanding=True)),
-            {"model": model_name, "size": size, "owners": list(owners), "least": INDEX_FROM},
-        )
+    """List those of the owners (None: of everyone) who hold INDEX_FROM entries of the
+    model (of `size` bytes) as indexed, and index their entries. Owners listed already
+    are not to be given: their entries would be indexed twice."""
+    among = "" if owners is None else " AND user_id IN :owners"
+    users = users_table_name(model_name)
+    listed = text(
+        f"INSERT OR IGNORE INTO {users} (user_id) SELECT user_id FROM memory_entries "
+        f"WHERE model_name = :model AND length(embedding) = :size{among} "
+        "GROUP BY user_id HAVING count(*) >= :least"
     )
-    if many:
-        await tx.execute(
-            text(f"INSERT INTO {users_table_name(model_name)} (user_id) VALUES (:u)"),
-            [{"u": owner} for owner in many],
-        )
-        await _index_users(tx, model_name, size, many)
+    indexed = text(
+        f"INSERT INTO {table_name(model_name)} (entry_id, user_id, shard, embedding) "
+        f"SELECT id, user_id, {shard_of_hex('id')}, vec_quantize_binary(embedding) "
+        "FROM memory_entries WHERE model_name = :model AND length(embedding) = :size "
+        f"AND user_id IN (SELECT user_id FROM {users}){among}"
+    )
+    values: dict[str, Any] = {"model": model_name, "size": size, "least": INDEX_FROM}
+    if owners is not None:
+        expanding: BindParameter[Any] = bindparam("owners", expanding=True)
+        listed, indexed = listed.bindparams(expanding), indexed.bindparams(expanding)
+        values["owners"] = list(owners)
+    await tx.execute(listed, values)
+    await tx.execute(indexed, values)
 
 
 async def remove(tx: AsyncSession, entry_ids: Sequence[uuid.UUID]) -> None:

@@ -144,9 +144,10 @@ async def _plan_the_search(tx: AsyncSession, user_id: str, k: int) -> None:
     10k memories of one user (half the table), 28-38 ms a recall where the walk takes
     5-8 ms. The walk pays when the user holds at least WALK_FROM rows and a share of the
     table that puts k of theirs among the first WALK_VISITS rows it passes; both are
-    read off ANALYZE's most common users (a user not among them holds a small share). Otherwise
-    the planner chooses, and for a user with few memories it rightly scans them: the
-    walk would pass over everyone else's first (45-54 ms for 101 rows of 20k; ADR 0018)."""
+    read off ANALYZE's most common users (a user not among them holds a small share).
+    Otherwise the planner chooses, and for a user with few memories it rightly scans
+    them: the walk would pass over everyone else's first (45-54 ms for 101 rows of 20k;
+    ADR 0018)."""
     ef_search = max(EF_SEARCH, 2 * k)
     least_share = k / max(WALK_VISITS, 2 * k)
     await tx.execute(
