@@ -45,6 +45,7 @@ from sqlalchemy import insert, select, text
 from app.kernel import fts5_search, migrations, postgres_bm25
 from app.kernel.database import dialect_of, open_module_database
 from app.kernel.embedding import DEFAULT_MODEL
+from app.kernel.read_along import ReadAlong
 from app.kernel.settings import Settings
 from app.kernel.vector_column import cosine_distance
 from app.main import REGISTRY
@@ -158,6 +159,7 @@ async def word_quality(settings: Settings) -> tuple[float, float]:
     sources = [d.source for d in labelled.documents[:BASE]]
     database = open_module_database("memory", settings)
     found: list[float] = []
+    content = ReadAlong((MemoryEntryRow.content,))
     try:
         budgets = fts5_search if database.dialect == "sqlite" else postgres_bm25
         for budget in (budgets.POSTINGS_BUDGET, ONE_STAGE):
@@ -165,19 +167,13 @@ async def word_quality(settings: Settings) -> tuple[float, float]:
             with patch.object(budgets, "POSTINGS_BUDGET", budget):
                 for question in labelled.queries:
                     async with database.read() as tx:
-                        hits = await word_index.search(tx, "target", question.query, [], 50)
-                        contents = dict(
-                            (
-                                await tx.execute(
-                                    select(MemoryEntryRow.id, MemoryEntryRow.content).where(
-                                        MemoryEntryRow.id.in_([i for i, _ in hits])
-                                    )
-                                )
-                            ).all()
+                        hits = await word_index.search(
+                            tx, "target", question.query, [], 50, along=content
                         )
                     # Each text ends with its place in the corpus (`load`): `... #1234`.
                     ranked = [
-                        sources[int(contents[i].rsplit("#", 1)[1]) % len(sources)] for i, _ in hits
+                        sources[int(row.content.rsplit("#", 1)[1]) % len(sources)]
+                        for row, _ in hits
                     ]
                     total += judge(list(dict.fromkeys(ranked)), question.relevant)[0]
             found.append(total / len(labelled.queries))

@@ -51,6 +51,7 @@ import threading
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import sqlean
 from sqlalchemy import bindparam, text
@@ -97,17 +98,49 @@ class Fts5Table:
         whose rows are given), best first: higher is better."""
         if not words:
             return []
-        if owned is not None and owned.given <= POSTINGS_BUDGET:
-            return _keyed(await self._ranked(tx, any_of(words), limit, owned))
-        rare = rarest_within(words, await self.rows_holding(tx, words), POSTINGS_BUDGET)
-        common = [w for w in words if w not in rare]
-        if not common:
-            return _keyed(await self._ranked(tx, any_of(words), limit, owned))
-        # By rowid: the rows of both, the first's scores over the second's (see above).
-        found = {hit[2]: hit for hit in await self._ranked(tx, any_of(rare), limit, owned)}
-        both = f"{any_of(rare)} AND {any_of(common)}"
-        found |= {hit[2]: hit for hit in await self._ranked(tx, both, limit, owned)}
-        return _keyed(sorted(found.values(), key=lambda hit: (-hit[1], hit[2]))[:limit])
+        best, values = await self.best_rows(tx, words, limit, owned)
+        # Ranked by rowid and score alone, which the index holds; the key read only for
+        # the best, by rowid. Every matching row's key was read from the table before:
+        # to order equal scores by it, 13.1 -> 8.5 ms for RAG's NOT query at 100k, and to
+        # sort it along, 9.5 -> 8.0 more.
+        found = await tx.execute(
+            text(
+                f"SELECT t.{self.key}, best.score FROM ({best}) AS best "
+                f"JOIN {self.name} AS t ON t.rowid = best.id ORDER BY best.score, best.id"
+            ),
+            values,
+        )
+        return [(row[0], -float(row[1])) for row in found]
+
+    async def best_rows(
+        self, tx: AsyncSession, words: Sequence[str], limit: int, owned: OwnerRows | None
+    ) -> tuple[str, dict[str, Any]]:
+        """SQL of the `limit` best rows holding any of the (one or more) words, as
+        (`id`, the FTS5 rowid; `score`, FTS5's BM25, lower is better), best first and
+        equal scores in rowid order, with its parameters. In two stages, both are one
+        statement (a round trip less): the rows of both, the first's scores over the
+        second's (see above), which are never higher, as a word a row holds adds to its
+        score (`min`)."""
+        stages = [any_of(words)]
+        if owned is None or owned.given > POSTINGS_BUDGET:
+            rare = rarest_within(words, await self.rows_holding(tx, words), POSTINGS_BUDGET)
+            common = [w for w in words if w not in rare]
+            if common:
+                stages = [f"{any_of(rare)} AND {any_of(common)}", any_of(rare)]
+        within = "" if owned is None else "AND rowid BETWEEN :first AND :last "
+        ranked = [
+            f"SELECT * FROM (SELECT rowid AS id, bm25({self.name}) AS score FROM {self.name} "
+            f"WHERE {self.name} MATCH :match{i} {within}ORDER BY score, id LIMIT :n)"
+            for i in range(len(stages))
+        ]
+        best = ranked[0]
+        if len(ranked) > 1:
+            best = (
+                f"SELECT id, min(score) AS score FROM ({' UNION ALL '.join(ranked)}) "
+                "GROUP BY id ORDER BY score, id LIMIT :n"
+            )
+        matches = {f"match{i}": match for i, match in enumerate(stages)}
+        return best, {"n": limit, **matches, **rowid_range(owned)}
 
     async def owner_rows(self, tx: AsyncSession, owner_token: str) -> OwnerRows | None:
         """The owner's rowids, or None for an owner the index has never held. (One
@@ -175,31 +208,6 @@ class Fts5Table:
         return {
             word: min((counts.get(t, 0) for t in found), default=0) for word, found in terms.items()
         }
-
-    async def _ranked(
-        self, tx: AsyncSession, match: str, limit: int, owned: OwnerRows | None
-    ) -> list[tuple[str, float, int]]:
-        """(key, BM25, FTS5 rowid) of the best `limit` rows the match finds (of the
-        owner whose rows are given), best first, equal scores in rowid order."""
-        within = "" if owned is None else "AND rowid BETWEEN :first AND :last "
-        # Ranked by rowid and score alone, which the index holds; the key read only for
-        # the best, by rowid. Every matching row's key was read from the table before:
-        # to order equal scores by it, 13.1 -> 8.5 ms for RAG's NOT query at 100k, and to
-        # sort it along, 9.5 -> 8.0 more. (`bm25()` as a column: `rank` is the same.)
-        found = await tx.execute(
-            text(
-                f"SELECT t.{self.key}, best.score, best.id FROM (SELECT rowid AS id, "
-                f"bm25({self.name}) AS score FROM {self.name} WHERE {self.name} MATCH :match "
-                f"{within}ORDER BY score, id LIMIT :n) AS best "
-                f"JOIN {self.name} AS t ON t.rowid = best.id ORDER BY best.score, best.id"
-            ),
-            {"match": match, "n": limit, **rowid_range(owned)},
-        )
-        return [(row[0], -float(row[1]), row[2]) for row in found]
-
-
-def _keyed(found: Sequence[tuple[str, float, int]]) -> list[tuple[str, float]]:
-    return [(key, score) for key, score, _ in found]
 
 
 def rowid_range(owned: OwnerRows | None) -> dict[str, int]:

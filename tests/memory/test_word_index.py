@@ -7,11 +7,14 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import String, bindparam
 
 from app.kernel import fts5_search, full_text, postgres_bm25
 from app.kernel.database import open_module_database
+from app.kernel.read_along import ReadAlong
 from app.kernel.settings import Settings
 from app.modules.memory import recall, word_index
+from app.modules.memory.models import MemoryEntryRow
 from app.modules.memory.service import MemoryService
 from contracts.memory import MemoryEntryCreate, RecallFilters
 from tests.fakes.conversation import FakeConversation
@@ -23,7 +26,7 @@ async def _search(settings: Settings, user_id: str, query: str) -> list[uuid.UUI
         async with database.read() as tx:
             conditions = recall.filtered(RecallFilters(), datetime.now(UTC))
             found = await word_index.search(tx, user_id, query, conditions, 10)
-        return [entry_id for entry_id, _ in found]
+        return [row.id for row, _ in found]
     finally:
         await database.dispose()
 
@@ -80,3 +83,45 @@ async def test_a_token_naming_another_users_entries_finds_none_of_them(
     )
     assert await _search(settings, "alice@example.com", "lighthouse gulls") == []
     assert await _search(settings, "bob.b@example.com", "lighthouse gulls") == [entries["bob"]]
+
+
+@pytest.mark.parametrize("goals", [2, 8])
+async def test_a_search_reads_along_the_columns_it_is_asked_for(
+    settings: Settings, budget: None, goals: int
+) -> None:
+    """Each entry the search finds comes with the columns asked for, and with the values
+    of their parameters, whether most of the best pass the conditions (2 of 20 do not:
+    on SQLite the best few are read by their positions) or few do (2 of 20: SQLite
+    searches again in one stage)."""
+    database = open_module_database("memory", settings)
+    service = MemoryService(database, settings, conversation=FakeConversation().as_api())
+    contents = {}
+    try:
+        for i in range(20):
+            entry = MemoryEntryCreate(
+                content=f"the gulls {'gulls ' * (i % 5)}came to harbour {i}",
+                category="goal" if i < goals else "fact",
+            )
+            added = (await service.add(user_id="alice", entry=entry)).entry
+            contents[added.id] = entry.content
+
+        async def tag() -> dict[str, str]:
+            return {"tag": "asked"}
+
+        along = ReadAlong(
+            (MemoryEntryRow.content, bindparam("tag", type_=String).label("tag")), tag
+        )
+        conditions = [MemoryEntryRow.category == "goal"]
+        async with database.read() as tx:
+            plain = await word_index.search(tx, "alice", "gulls harbour", conditions, 3)
+            read = await word_index.search(tx, "alice", "gulls harbour", conditions, 3, along=along)
+    finally:
+        await service.close()
+        await database.dispose()
+    assert [row.id for row, _ in read] == [row.id for row, _ in plain]
+    assert [score for _, score in read] == pytest.approx([score for _, score in plain])
+    assert len(read) == min(3, goals)
+    assert all(row.content == contents[row.id] for row, _ in read)
+    assert all(row.tag == "asked" for row, _ in read)
+    scores = [score for _, score in read]
+    assert scores == sorted(scores, reverse=True)

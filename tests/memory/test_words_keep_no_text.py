@@ -33,7 +33,7 @@ async def test_indexed_words_survive_the_migration_and_the_text_is_gone(
         for owner in TEXTS:
             async with database.read() as tx:
                 found = await word_index.search(tx, owner, "who keeps bees", [], 10)
-            assert [entry_id for entry_id, _ in found] == [ids[owner]]
+            assert [row.id for row, _ in found] == [ids[owner]]
         async with database.read() as tx:
             kept = (
                 await tx.execute(text("SELECT entry_id, content FROM memory_entries_fts"))

@@ -43,7 +43,7 @@ async def test_entries_are_renumbered_by_owner_found_by_their_owner_and_put_back
             ]
             async with database.read() as tx:
                 found = await word_index.search(tx, owner, "who keeps bees", [], 10)
-            assert sorted(i for i, _ in found) == sorted(i for o, i in written if o == owner)
+            assert sorted(row.id for row, _ in found) == sorted(i for o, i in written if o == owner)
 
         later = [("bo", uuid.uuid4()), ("dee", uuid.uuid4())]
         await _remember(database, later)

@@ -16,18 +16,18 @@ from __future__ import annotations
 import functools
 import math
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import msgspec
 import numpy as np
-from sqlalchemy import ColumnElement, Row, Select, String, and_, bindparam, case, func, select
+from sqlalchemy import ColumnElement, Integer, Row, String, and_, bindparam, case, func
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.kernel.database import dialect_of
-from app.kernel.one_of import one_of_parameter
+from app.kernel.embedding import Vectors
+from app.kernel.read_along import ReadAlong
 from app.kernel.vector_column import cosine_distance
 from contracts.memory import MemoryEntry, RecallFilters, ScoreFactors
 
@@ -80,13 +80,24 @@ async def by_meaning(
 
 
 async def by_words(
-    tx: AsyncSession, user_id: str, query: str, where: Sequence[ColumnElement[bool]], limit: int
-) -> dict[uuid.UUID, float]:
-    """Candidates by words, each with its lexical score scaled so the best is 1; `where`
-    filters (`filtered`: the word index narrows to the user itself)."""
-    found = await word_index.search(tx, user_id, query, where, max(CANDIDATES_PER_WAY, limit))
+    tx: AsyncSession,
+    user_id: str,
+    query: str,
+    where: Sequence[ColumnElement[bool]],
+    limit: int,
+    scored: ReadAlong,
+) -> tuple[dict[uuid.UUID, float], list[Candidate]]:
+    """Candidates by words, read with what scoring needs (`scored_along`), and each
+    one's lexical score scaled so the best is 1; `where` filters (`filtered`: the word
+    index narrows to the user itself)."""
+    found = await word_index.search(
+        tx, user_id, query, where, max(CANDIDATES_PER_WAY, limit), along=scored
+    )
     best = max((rank for _, rank in found), default=0.0)
-    return {entry_id: rank / best for entry_id, rank in found} if best > 0 else {}
+    if best <= 0:
+        return {}, []
+    lexical = {row.id: rank / best for row, rank in found}
+    return lexical, [_candidate(row, row.similarity) for row, _ in found]
 
 
 @dataclass(frozen=True)
@@ -108,46 +119,42 @@ SCORED_COLUMNS = (
 )
 
 
-async def candidates(
-    tx: AsyncSession, ids: Sequence[uuid.UUID], query_vector: np.ndarray, model_name: str
-) -> list[Candidate]:
-    """The candidates, each with its cosine similarity to the query (`_scoring_read`)."""
-    if not ids:
-        return []
-    found = await tx.execute(
-        _scoring_read(dialect_of(tx), len(query_vector)),
-        {"ids": list(ids), "q": query_vector, "model": model_name},
-    )
-    return [_candidate(row, row.similarity) for row in found]
-
-
-@functools.cache
-def _scoring_read(dialect: str, dims: int) -> Select[Any]:
-    """The candidates `ids`, with what their scores read and their vectors' similarity
-    to `q` (NULL for another model's or another size's), from parameters given when it
-    runs: made once per backend and size of vector, as building and keying it for the
-    cache took 0.6 ms of CPU a recall.
+def scored_along(dialect: str, model_name: str, vector: Awaitable[Vectors]) -> ReadAlong:
+    """What scoring reads of the word search's candidates, with their vectors'
+    similarity to the query's `vector` (once it is there): read by the search's own
+    statement, a round trip less than a read after it (PostgreSQL at 100k: 2-3 ms).
 
     Compared where the vectors are: sending and parsing a hundred 384-dimension vectors
     took longer than the comparison (PostgreSQL, 7.6 -> 4.8 ms). Only what scoring needs
     is read: the few returned are read whole by the touch (`recalled`); decoding every
     candidate's text, ids and dates took a quarter of this read for 100 short memories
     (2.95 -> 2.21 ms on SQLite, 3.11 -> 2.52 on PostgreSQL), and grows with the texts."""
+
+    async def values() -> Mapping[str, Any]:
+        query_vector = (await vector)[0]
+        return {"q": query_vector, "model": model_name, "dims": len(query_vector)}
+
+    return ReadAlong((*SCORED_COLUMNS, _similarity(dialect)), values)
+
+
+@functools.cache
+def _similarity(dialect: str) -> ColumnElement[float]:
+    """The cosine similarity of an entry's vector to the parameter `q`, NULL for another
+    model's (`model`) or another size's (`dims`): made once per backend, as building and
+    keying it for the cache took 0.6 ms of CPU a recall."""
+    dims = bindparam("dims", type_=Integer)
     same_shape = (
         func.vector_dims(MemoryEntryRow.embedding) == dims
         if dialect == "postgresql"
         else func.length(MemoryEntryRow.embedding) == 4 * dims
     )
-    similarity = case(
+    return case(
         (
             and_(MemoryEntryRow.model_name == bindparam("model", type_=String), same_shape),
             1 - cosine_distance(MemoryEntryRow.embedding, None, dialect),
         ),
         else_=None,
-    )
-    return select(MemoryEntryRow.id, *SCORED_COLUMNS, similarity.label("similarity")).where(
-        one_of_parameter(MemoryEntryRow.id, "ids", dialect)
-    )
+    ).label("similarity")
 
 
 def _candidate(row: Row[Any], similarity: float | None) -> Candidate:

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.kernel.full_text import FullTextIndex
 from app.kernel.query_words import query_words
+from app.kernel.read_along import NOTHING_ALONG, ReadAlong
 
 from .models import MemoryEntryRow
 
@@ -48,8 +50,13 @@ async def search(
     query: str,
     conditions: Sequence[ColumnElement[bool]],
     limit: int,
-) -> list[tuple[uuid.UUID, float]]:
-    """The user's entries by rank, best first (higher is better); `conditions` narrow
-    them, and leave the owner to the index (`recall.filtered`: on PostgreSQL, a
-    condition on the owner column makes the planner read the user's every row)."""
-    return await INDEX.search(tx, query_words(query), conditions, limit, owner=user_id)
+    *,
+    along: ReadAlong = NOTHING_ALONG,
+) -> list[tuple[Row[Any], float]]:
+    """The user's entries by rank, best first (higher is better), each read with its
+    `id` and the columns `along` names; `conditions` narrow them, and leave the owner to
+    the index (`recall.filtered`: on PostgreSQL, a condition on the owner column makes
+    the planner read the user's every row)."""
+    return await INDEX.search_reading(
+        tx, query_words(query), conditions, limit, owner=user_id, along=along
+    )
