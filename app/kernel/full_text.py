@@ -23,6 +23,7 @@ One file, one job: a module's word search on either backend, and whose rows it m
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import uuid
@@ -33,6 +34,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Row,
+    Select,
     String,
     bindparam,
     column,
@@ -47,7 +49,7 @@ from sqlalchemy.orm import QueryableAttribute
 
 from .database import dialect_of
 from .fts5_search import Fts5Table, any_of, rowid_range
-from .one_of import one_of
+from .one_of import one_of_parameter
 from .postgres_bm25 import TsvectorColumn
 from .read_along import NOTHING_ALONG, ReadAlong
 
@@ -177,10 +179,8 @@ class FullTextIndex:
         if not found:
             return []
         read = await tx.execute(
-            select(self.row_id, *along.columns).where(
-                one_of(self.row_id, [i for i, _ in found], "postgresql")
-            ),
-            dict(await along.values()),
+            _read_by_ids(self.row_id, tuple(along.columns)),
+            {"found_ids": [i for i, _ in found], **await along.values()},
         )
         rows = {row[0]: row for row in read}
         return [(rows[i], score) for i, score in found if i in rows]
@@ -255,7 +255,7 @@ class FullTextIndex:
         conditions, in that order, each read with `along`'s columns: the rowids go in as
         one JSON array, whose positions order the rows, so only the `limit` kept are
         read and decoded (reading all of them cost memory's recall 2-3 ms at 100k)."""
-        ranked = func.json_each(bindparam("best", type_=String)).table_valued(
+        ranked = func.json_each(bindparam("found_rowids", type_=String)).table_valued(
             "key", "value", name="best"
         )
         fts = table(self.fts_table, column("rowid"), column(self.key)).alias("f")
@@ -270,9 +270,19 @@ class FullTextIndex:
             .where(*conditions)
             .order_by(ranked.c.key)
             .limit(limit),
-            {"best": json.dumps([rowid for rowid, _ in best]), **await along.values()},
+            {"found_rowids": json.dumps([rowid for rowid, _ in best]), **await along.values()},
         )
         return [(row, best[row.key][1]) for row in found]
+
+
+@functools.lru_cache(maxsize=64)
+def _read_by_ids(
+    row_id: QueryableAttribute[uuid.UUID],
+    columns: tuple[ColumnElement[Any] | QueryableAttribute[Any], ...],
+) -> Select[Any]:
+    """PostgreSQL: the rows of the ids `found_ids`, with `columns`; made once per index
+    and columns, as building and keying it for the cache took more CPU than the read."""
+    return select(row_id, *columns).where(one_of_parameter(row_id, "found_ids", "postgresql"))
 
 
 def owner_token(owner: str, dialect: str) -> str:

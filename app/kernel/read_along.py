@@ -16,7 +16,8 @@ class ReadAlong:
     applies its conditions (a caller's own read of the same rows after cost it a round
     trip: memory's recall at 100k), and the values of their parameters: awaited only
     when that statement runs, so what the caller is still computing (a query's vector)
-    overlaps the search's first statements."""
+    overlaps the search's first statements. Its parameters are named apart from the
+    search's own (`match`, `first`, `last`, `found_ids`, `found_rowids`)."""
 
     columns: Sequence[ColumnElement[Any] | QueryableAttribute[Any]]
     values: Callable[[], Awaitable[Mapping[str, Any]]] = field(default=lambda: _no_values())
