@@ -121,8 +121,11 @@ SCORED_COLUMNS = (
 
 def scored_along(dialect: str, model_name: str, vector: Awaitable[Vectors]) -> ReadAlong:
     """What scoring reads of the word search's candidates, with their vectors'
-    similarity to the query's `vector` (once it is there): read by the search's own
-    statement, a round trip less than a read after it (PostgreSQL at 100k: 2-3 ms).
+    similarity to the query's `vector` (once it is there): on SQLite by the statement
+    that checks the recall's conditions (a round trip less), on PostgreSQL by one read
+    right after BM25 (`FullTextIndex.search_reading`), both in the word search's own
+    transaction (read after both ways, the recall waited on one more statement:
+    PostgreSQL at 100k, 3-4 ms at p50).
 
     Compared where the vectors are: sending and parsing a hundred 384-dimension vectors
     took longer than the comparison (PostgreSQL, 7.6 -> 4.8 ms). Only what scoring needs
