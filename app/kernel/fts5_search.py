@@ -58,6 +58,7 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .rarest_words import rarest_within
+from .term_counts import RecentTerms
 
 # The two queries alone at 100k memories of one user: 10k rows took 24/39 ms (p50/p95)
 # for recall@5 0.565, 5k 18/32 ms for 0.542 (one stage: 49/110 ms, 0.588).
@@ -68,6 +69,7 @@ WORDS = "content"  # the FTS5 column of the words; an index's others hold its ke
 OWNER_SHIFT = 40
 MAX_SLOT = (1 << (63 - OWNER_SHIFT)) - 1
 TOKENIZE = "porter unicode61"  # every module's FTS5 table is made with this tokenizer
+_COUNTS: RecentTerms[int] = RecentTerms()  # rows holding each term, counted lately
 
 
 @dataclass(frozen=True)
@@ -191,20 +193,23 @@ class Fts5Table:
 
     async def rows_holding(self, tx: AsyncSession, words: Sequence[str]) -> dict[str, int]:
         """How many rows hold each word: for a word FTS5 splits in several terms, the
-        fewest of theirs (it matches them as a phrase)."""
+        fewest of theirs (it matches them as a phrase). Counted within the last
+        `term_counts.FRESH_S`: they only split the words in stages."""
         terms = {word: terms_of(word) for word in words}
-        wanted = sorted({term for found in terms.values() for term in found})
-        counts: dict[str, int] = {}
-        if wanted:
-            counts = {
-                term: int(rows)
-                for term, rows in await tx.execute(
-                    text(
-                        f"SELECT term, doc FROM {self.name}_vocab WHERE term IN :terms"
-                    ).bindparams(bindparam("terms", expanding=True)),
-                    {"terms": wanted},
-                )
-            }
+        wanted = {term for found in terms.values() for term in found}
+        place = (tx.get_bind().engine.url.render_as_string(hide_password=True), self.name)
+        counts = _COUNTS.recent(place, wanted)
+        if missing := sorted(wanted - counts.keys()):
+            counted = dict.fromkeys(missing, 0)  # a term in no row: not in the vocabulary
+            for term, rows in await tx.execute(
+                text(f"SELECT term, doc FROM {self.name}_vocab WHERE term IN :terms").bindparams(
+                    bindparam("terms", expanding=True)
+                ),
+                {"terms": missing},
+            ):
+                counted[term] = int(rows)
+            _COUNTS.keep(place, counted)
+            counts |= counted
         return {
             word: min((counts.get(t, 0) for t in found), default=0) for word, found in terms.items()
         }
