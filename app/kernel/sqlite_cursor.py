@@ -7,6 +7,7 @@ This cursor makes one call that does all four and brings back the rows, the
 description, the row count and the last rowid. `SELECT 1` through a session: 0.37 ->
 0.20 ms; memory's recall at 100k memories (about 20 statements, on two connections at
 once), runs of 100 taking turns: p50 41 -> 38 ms, p95 55 -> 50 ms (medians of 6 runs).
+A transaction's BEGIN (`database.py`) goes in the same trip as its first statement.
 
 It uses two of aiosqlite's private names, as SQLAlchemy's own adapter does (its
 isolation level setter): `Connection._execute`, which runs a function in the
@@ -34,11 +35,11 @@ _Outcome = tuple[Any, list[Any], int, int | None]
 class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
     """A buffered cursor whose statement runs, is fetched and closed in one call."""
 
-    __slots__ = ("_description", "_lastrowid", "_rowcount")
+    __slots__ = ("_description", "_lastrowid", "_one_trip", "_rowcount")
 
-    def __init__(self, adapt_connection: AsyncAdapt_aiosqlite_connection) -> None:
+    def __init__(self, adapt_connection: OneTripConnection) -> None:
         # No driver cursor is made here: `_run` makes, uses and closes one in one trip.
-        self._adapt_connection = adapt_connection
+        self._adapt_connection = self._one_trip = adapt_connection
         self._connection = adapt_connection._connection
         self._soft_closed_memoized = EMPTY_DICT
         self._rows = collections.deque()
@@ -72,8 +73,11 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
 
     async def _run(self, call: Callable[[Any], object]) -> None:
         driver = self._connection
+        begin = self._one_trip.statement_starts()
 
         def in_thread() -> _Outcome:
+            if begin is not None:
+                driver._conn.execute(begin)
             cursor = driver._conn.cursor()
             try:
                 call(cursor)
@@ -90,8 +94,40 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
 
 
 class OneTripConnection(AsyncAdapt_aiosqlite_connection):
-    __slots__ = ()
+    """A connection whose transaction's BEGIN goes in its first statement's trip, and
+    whose commit or rollback makes no trip when no statement ran since the last: a
+    read transaction took four trips (BEGIN, its statement, COMMIT, and the pool's
+    rollback as the connection came back), now two."""
+
+    __slots__ = ("_begin", "_settled")
     _cursor_cls: type[AsyncAdapt_aiosqlite_cursor] = OneTripCursor
+
+    def begin_with_next(self, begin: str) -> None:
+        """Run `begin` (`BEGIN`, `BEGIN IMMEDIATE`) just before the next statement."""
+        self._begin: str | None = begin
+
+    def statement_starts(self) -> str | None:
+        """A statement is about to be sent: the BEGIN to run before it, if one waits."""
+        begin, self._begin = getattr(self, "_begin", None), None
+        self._settled = False
+        return begin
+
+    def commit(self) -> None:
+        if self._sent_since_settled():
+            super().commit()
+            self._settled = True
+
+    def rollback(self) -> None:
+        if self._sent_since_settled():
+            super().rollback()
+            self._settled = True
+
+    def _sent_since_settled(self) -> bool:
+        """Whether a statement was sent since the last commit or rollback, or since
+        the connection opened (a BEGIN that waits is dropped: nothing followed it). A
+        statement sent and cancelled counts: what ends it queues behind it."""
+        self._begin = None
+        return not getattr(self, "_settled", True)
 
 
 class OneTripDbapi(AsyncAdapt_aiosqlite_dbapi):
