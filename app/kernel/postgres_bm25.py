@@ -36,11 +36,12 @@ from sqlalchemy import (
     Float,
     Select,
     String,
+    Subquery,
     TextClause,
     bindparam,
     func,
-    literal,
     literal_column,
+    null,
     select,
     text,
 )
@@ -104,33 +105,44 @@ class TsvectorColumn:
         if not terms:
             return []  # only stop words
         affordable = lexicon.affordable(terms, POSTINGS_BUDGET)
+        found = self._found(owner)
         if len(affordable) == len(terms):
-            rows = [self._matches(terms, token), *conditions]
-            return await self._bm25(tx, lexicon, terms, rows, limit, owner)
-        # Two stages: candidates by the affordable words, then every word scores those.
-        candidates = self._candidates(
-            affordable, len(terms), conditions, max(RESCORED, limit), token
+            rows = found.where(self._matches(terms, token), *conditions).subquery("found")
+        else:  # Two stages: candidates by the affordable words, then every word scores those.
+            rows = self._candidates(
+                found, affordable, len(terms), conditions, max(RESCORED, limit), token
+            )
+        return await self._bm25(tx, lexicon, terms, rows, limit)
+
+    def _found(self, owner: QueryableAttribute[str] | None) -> Select[uuid.UUID, Any, str | None]:
+        """The columns BM25 reads of each row found, and returns: its id, its tsvector
+        and its owner (NULL when not asked for)."""
+        return select(
+            self.row_id.label("id"),
+            literal_column(self.tsvector).label("tsv"),
+            (null() if owner is None else owner).label("owner"),
         )
-        rows = [self.row_id.in_(candidates)]  # one statement: the ids stay in the database
-        return await self._bm25(tx, lexicon, terms, rows, limit, owner)
 
     def _candidates(
         self,
+        found: Select[uuid.UUID, Any, str | None],
         affordable: Sequence[str],
         terms: int,
         conditions: Sequence[ColumnElement[bool]],
         limit: int,
         token: str | None,
-    ) -> Select[uuid.UUID]:
+    ) -> Subquery:
         """The rows holding any of the `affordable` terms, best first by the weight of
         every one of the query's `terms` terms they hold (its idf, whatever its frequency
-        or the row's length; `_term_values` are the parameters)."""
+        or the row's length; `_term_values` are the parameters), read whole as they are
+        found: scored from the subquery, not looked up again by id (200 index lookups,
+        1.2 of 7.7 ms at 100k memories)."""
         return (
-            select(self.row_id)
-            .where(self._matches(affordable, token), *conditions)
+            found.where(self._matches(affordable, token), *conditions)
             .order_by(_weight_sql(self.tsvector, terms))
             .order_by(self.row_id)
             .limit(limit)
+            .subquery("candidates")
         )
 
     async def _bm25(
@@ -138,20 +150,14 @@ class TsvectorColumn:
         tx: AsyncSession,
         lexicon: Lexicon,
         terms: Sequence[str],
-        rows: Sequence[ColumnElement[bool]],
+        rows: Subquery,
         limit: int,
-        owner: QueryableAttribute[str] | None,
     ) -> list[tuple[uuid.UUID, float, str | None]]:
-        """The `rows` by BM25 over `terms`, best first (`_score_sql`), each with its
-        owner, if any."""
+        """The `rows` (`_found`'s columns) by BM25 over `terms`, best first
+        (`_score_sql`), each with its owner, if asked for."""
         found = await tx.execute(
-            select(
-                self.row_id,
-                _score_sql(self.tsvector, len(terms)),
-                literal(None) if owner is None else owner,
-            )
-            .where(*rows)
-            .order_by(text("2 DESC"), self.row_id)  # the score, computed once
+            select(rows.c.id, _score_sql(f"{rows.name}.tsv", len(terms)), rows.c.owner)
+            .order_by(text("2 DESC"), rows.c.id)  # the score, computed once
             .limit(limit),
             {"average_length": lexicon.average_length, **_term_values(lexicon, terms)},
         )
