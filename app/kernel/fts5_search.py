@@ -47,6 +47,7 @@ every row of theirs holding a word, scored by all of them.
 from __future__ import annotations
 
 import functools
+import sys
 import threading
 from collections import Counter
 from collections.abc import Sequence
@@ -58,7 +59,7 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .rarest_words import rarest_within
-from .term_counts import RecentTerms
+from .term_counts import RecentCounts
 
 # The two queries alone at 100k memories of one user: 10k rows took 24/39 ms (p50/p95)
 # for recall@5 0.565, 5k 18/32 ms for 0.542 (one stage: 49/110 ms, 0.588).
@@ -69,7 +70,7 @@ WORDS = "content"  # the FTS5 column of the words; an index's others hold its ke
 OWNER_SHIFT = 40
 MAX_SLOT = (1 << (63 - OWNER_SHIFT)) - 1
 TOKENIZE = "porter unicode61"  # every module's FTS5 table is made with this tokenizer
-_COUNTS: RecentTerms[int] = RecentTerms()  # rows holding each term, counted lately
+_COUNTS: RecentCounts = RecentCounts()  # rows holding each term, counted lately
 
 
 @dataclass(frozen=True)
@@ -197,7 +198,7 @@ class Fts5Table:
         `term_counts.FRESH_S`: they only split the words in stages."""
         terms = {word: terms_of(word) for word in words}
         wanted = {term for found in terms.values() for term in found}
-        place = (tx.get_bind().engine.url.render_as_string(hide_password=True), self.name)
+        place = (sys.intern(tx.get_bind().engine.url.render_as_string()), self.name)
         counts = _COUNTS.recent(place, wanted)
         if missing := sorted(wanted - counts.keys()):
             counted = dict.fromkeys(missing, 0)  # a term in no row: not in the vocabulary

@@ -1,17 +1,15 @@
-"""What a word search learned of an index's terms, kept FRESH_S seconds in the process.
+"""How many rows of a word index held each term when last counted, kept FRESH_S seconds.
 
-Before it searches, a two-stage word search asks how many rows hold each of the query's
-words, to look up the rarest first (`rarest_words`): FTS5 counts a term by walking its
-whole list of rows (`fts5_search`), PostgreSQL by a statement over its statistics that
-took longer to plan than to run (`postgres_bm25`). For the common words most questions
-share, that was a tenth of a recall at 100k memories (2-4 ms). What the counts decide is
-which words the first stage looks up, and on PostgreSQL the idf and average length BM25
-weighs by, which are statistics already (ANALYZE's, a sample's): a count a minute old
-changes which rows a search looks at only for a word whose count has since crossed the
-budget, and a score by what one row more or less does to a word's idf. So each process
-keeps what it counted, per database, table and term, for FRESH_S, and writes do not
-forget it: in a server that writes as it answers, it would be forgotten before it was
-used again.
+Before it searches, SQLite's two-stage word search asks how many rows hold each of the
+query's words, to look up the rarest first (`fts5_search`, `rarest_words`). FTS5 counts
+a term by walking its whole list of rows: for the common words most questions share,
+2-4 ms of a recall at 100k memories. The counts decide only which words the first stage
+looks up; the scores are FTS5's own, made by each search from the index as it is, and
+two stages score what they return as one would whatever the split. So a count a minute
+old changes no score, only (for a word whose count has since crossed the budget) which
+rows a search looks at. Each process keeps the counts it made, per database, table and
+term, for FRESH_S, and writes do not forget them: in a server that writes as it answers,
+they would be forgotten before they were used again.
 """
 
 from __future__ import annotations
@@ -19,25 +17,22 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Generic, TypeVar
 
 from cachetools import TTLCache
 
 FRESH_S = 60.0
-KEPT = 65_536  # terms of each kind, over every index of the process: a few MB at most
-
-V = TypeVar("V")
+KEPT = 8_192  # terms, over every index of the process: 3.5 MB at most (440 bytes each)
 
 
-class RecentTerms(Generic[V]):
-    """Values of terms (a count, a word's lexemes) per place, the database's URL and the
-    table, for FRESH_S from when they were made."""
+class RecentCounts:
+    """Terms' counts per place (the database's URL, the table), for FRESH_S from when
+    they were made."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._kept: TTLCache[tuple[str, str, str], V] = TTLCache(KEPT, FRESH_S, timer=clock)
+        self._kept: TTLCache[tuple[str, str, str], int] = TTLCache(KEPT, FRESH_S, timer=clock)
         self._lock = threading.Lock()  # TTLCache is not thread-safe
 
-    def recent(self, place: tuple[str, str], terms: Iterable[str]) -> dict[str, V]:
+    def recent(self, place: tuple[str, str], terms: Iterable[str]) -> dict[str, int]:
         """Those of the terms made in the last FRESH_S in `place`."""
         found = {}
         with self._lock:
@@ -47,7 +42,7 @@ class RecentTerms(Generic[V]):
                     found[term] = value
         return found
 
-    def keep(self, place: tuple[str, str], made: Mapping[str, V]) -> None:
+    def keep(self, place: tuple[str, str], made: Mapping[str, int]) -> None:
         with self._lock:
             for term, value in made.items():
                 self._kept[(*place, term)] = value

@@ -13,7 +13,7 @@ from sqlalchemy import event
 from app.kernel import fts5_search, term_counts
 from app.kernel.database import ModuleDatabase, open_module_database
 from app.kernel.settings import Settings
-from app.kernel.term_counts import RecentTerms
+from app.kernel.term_counts import RecentCounts
 from app.modules.rag import lexical_index
 from app.modules.rag.service import RagService
 from contracts.rag import DocumentCreate, SearchFilters
@@ -48,7 +48,7 @@ async def test_a_words_rows_are_counted_once_a_while_in_each_database(
     sqlite_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clock = [0.0]
-    monkeypatch.setattr(fts5_search, "_COUNTS", RecentTerms(lambda: clock[0]))
+    monkeypatch.setattr(fts5_search, "_COUNTS", RecentCounts(lambda: clock[0]))
     other_settings = replace(sqlite_settings, data_dir=Path(f"{sqlite_settings.data_dir}-other"))
     for each in (sqlite_settings, other_settings):
         await upgrade_all(each)
