@@ -61,31 +61,6 @@ async def test_an_error_is_the_dbapis_own_and_leaves_the_connection_usable(
         await tx.execute(text("INSERT INTO notes (body) VALUES ('x')"))
 
 
-async def test_a_statement_is_one_call_into_the_drivers_thread(
-    database: ModuleDatabase, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    calls: list[str] = []
-    run_in_thread: Any = aiosqlite.Connection._execute
-
-    async def counted(self: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        calls.append(getattr(fn, "__name__", repr(fn)))
-        return await run_in_thread(self, fn, *args, **kwargs)
-
-    async with database.read() as tx:
-        await tx.execute(text("SELECT 1"))  # the transaction's first statement, and BEGIN
-        monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
-        rows = (await tx.execute(text("SELECT id, body FROM notes"))).all()
-        assert rows == [] and len(calls) == 1, calls
-    calls.clear()
-    async with database.read() as tx:  # BEGIN in the first statement's trip, then COMMIT
-        assert (await tx.execute(text("SELECT count(*) FROM notes"))).scalar() == 0
-    assert len(calls) == 2, calls
-    calls.clear()
-    async with database.transaction():  # nothing run: nothing began, nothing to end
-        pass
-    assert calls == []
-
-
 def counted_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The names of the functions run in any connection's thread, from now on."""
     calls: list[str] = []
@@ -97,6 +72,24 @@ def counted_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
     return calls
+
+
+async def test_a_statement_is_one_call_into_the_drivers_thread(
+    database: ModuleDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with database.read() as tx:
+        await tx.execute(text("SELECT 1"))  # the transaction's first statement, and BEGIN
+        calls = counted_calls(monkeypatch)
+        rows = (await tx.execute(text("SELECT id, body FROM notes"))).all()
+        assert rows == [] and len(calls) == 1, calls
+    calls.clear()
+    async with database.read() as tx:  # BEGIN in the first statement's trip, then COMMIT
+        assert (await tx.execute(text("SELECT count(*) FROM notes"))).scalar() == 0
+    assert len(calls) == 2, calls
+    calls.clear()
+    async with database.transaction():  # nothing run: nothing began, nothing to end
+        pass
+    assert calls == []
 
 
 async def test_a_writer_takes_the_lock_before_its_first_statement_reads(
