@@ -47,7 +47,6 @@ every row of theirs holding a word, scored by all of them.
 from __future__ import annotations
 
 import functools
-import sys
 import threading
 from collections import Counter
 from collections.abc import Sequence
@@ -59,6 +58,7 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .rarest_words import rarest_within
+from .recent import database_of
 from .term_counts import RecentCounts
 
 # The two queries alone at 100k memories of one user: 10k rows took 24/39 ms (p50/p95)
@@ -198,7 +198,7 @@ class Fts5Table:
         `term_counts.FRESH_S`: they only split the words in stages."""
         terms = {word: terms_of(word) for word in words}
         wanted = {term for found in terms.values() for term in found}
-        place = (sys.intern(tx.get_bind().engine.url.render_as_string()), self.name)
+        place = (database_of(tx), self.name)
         counts = _COUNTS.recent(place, wanted)
         if missing := sorted(wanted - counts.keys()):
             counted = dict.fromkeys(missing, 0)  # a term in no row: not in the vocabulary

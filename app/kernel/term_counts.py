@@ -1,4 +1,4 @@
-"""How many rows of a word index held each term when last counted, kept FRESH_S seconds.
+"""How many rows of a word index held each term when last counted (`recent`).
 
 Before it searches, SQLite's two-stage word search asks how many rows hold each of the
 query's words, to look up the rarest first (`fts5_search`, `rarest_words`). FTS5 counts
@@ -7,20 +7,18 @@ a term by walking its whole list of rows: for the common words most questions sh
 looks up; the scores are FTS5's own, made by each search from the index as it is, and
 two stages score what they return as one would whatever the split. So a count a minute
 old changes no score, only (for a word whose count has since crossed the budget) which
-rows a search looks at. Each process keeps the counts it made, per database, table and
-term, for FRESH_S, and writes do not forget them: in a server that writes as it answers,
-they would be forgotten before they were used again.
+rows a search looks at.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 
-from cachetools import TTLCache
+from .recent import FRESH_S, Recent
 
-FRESH_S = 60.0
+__all__ = ["FRESH_S", "KEPT", "RecentCounts"]
+
 KEPT = 8_192  # terms, over every index of the process: 3.5 MB at most (440 bytes each)
 
 
@@ -29,20 +27,17 @@ class RecentCounts:
     they were made."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._kept: TTLCache[tuple[str, str, str], int] = TTLCache(KEPT, FRESH_S, timer=clock)
-        self._lock = threading.Lock()  # TTLCache is not thread-safe
+        self._kept: Recent[tuple[str, str, str], int] = Recent(KEPT, clock)
 
     def recent(self, place: tuple[str, str], terms: Iterable[str]) -> dict[str, int]:
         """Those of the terms made in the last FRESH_S in `place`."""
         found = {}
-        with self._lock:
-            for term in terms:
-                value = self._kept.get((*place, term))
-                if value is not None:
-                    found[term] = value
+        for term in terms:
+            value = self._kept.get((*place, term))
+            if value is not None:
+                found[term] = value
         return found
 
     def keep(self, place: tuple[str, str], made: Mapping[str, int]) -> None:
-        with self._lock:
-            for term, value in made.items():
-                self._kept[(*place, term)] = value
+        for term, value in made.items():
+            self._kept.keep((*place, term), value)

@@ -1,0 +1,46 @@
+"""What a process read of a database's statistics lately, kept FRESH_S seconds.
+
+Some searches first read statistics that change slowly (how many rows hold a word, a
+user's share of a table), only to choose how to search: a value a minute old changes no
+result, only the way to it. Each process keeps what it read, per database, for FRESH_S,
+and writes do not forget it: in a server that writes as it answers, it would be
+forgotten before it was used again. Users: `term_counts`, memory's `vector_index`.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
+
+from cachetools import TTLCache
+from sqlalchemy.ext.asyncio import AsyncSession
+
+FRESH_S = 60.0
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class Recent(Generic[K, V]):
+    """At most `kept` values, each for FRESH_S from when it was kept; thread-safe
+    (`TTLCache` is not: the lock is ours)."""
+
+    def __init__(self, kept: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self._kept: TTLCache[K, V] = TTLCache(kept, FRESH_S, timer=clock)
+        self._lock = threading.Lock()
+
+    def get(self, key: K) -> V | None:
+        with self._lock:
+            return self._kept.get(key)
+
+    def keep(self, key: K, value: V) -> None:
+        with self._lock:
+            self._kept[key] = value
+
+
+def database_of(tx: AsyncSession) -> str:
+    """The database a transaction is in, as a key (its URL, interned: one string per
+    database however often it is asked)."""
+    return sys.intern(tx.get_bind().engine.url.render_as_string())
