@@ -26,7 +26,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 
-from app.kernel import migrations, provision
+from app.kernel import migrations, provision, recent
 from app.kernel.auth import create_token
 from app.kernel.database import open_module_database
 from app.kernel.settings import Settings
@@ -55,6 +55,13 @@ def umask_restored() -> Iterator[None]:
     os.umask(before)
     yield
     os.umask(before)
+
+
+@pytest.fixture(autouse=True)
+def statistics_read_anew() -> None:
+    """What a process keeps of its databases' statistics (`app.kernel.recent`), forgotten:
+    the PostgreSQL databases serve every test of a run, emptied and filled anew."""
+    recent.forget_everything()
 
 
 def run_in_own_loop(coroutine: Coroutine[Any, Any, T]) -> T:

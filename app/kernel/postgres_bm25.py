@@ -48,6 +48,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute
 
+from .lexeme_statistics import lexeme_statistics
 from .rarest_words import rarest_within
 
 # At 100k rows (bench/memory_recall.py, and RAG's chunks of the same texts), recall@5 by
@@ -59,12 +60,6 @@ K1, B = 1.2, 0.75  # BM25's usual constants (FTS5's too)
 # `ts_rank` of a row holding a word once: weight D (0.1) over the sum of 1/i², π²/6.
 SUM_ALL = math.pi**2 / 6
 ONCE = 0.1 / SUM_ALL
-# Rows whose average length stands for the table's: those of the lowest ids (uuid4s, so a
-# random sample), the same in every search until they change. Not the first rows a scan
-# meets: on a table of over a quarter of shared_buffers, a scan starts where another scan
-# of it is (synchronize_seqscans), and the same search scored differently from one call
-# to the next (7 of 40 questions returned other memories, at 100k).
-LENGTH_SAMPLE = 200
 
 
 def occurrences(tsvector: str, term: str) -> str:
@@ -165,47 +160,36 @@ class TsvectorColumn:
 
     async def lexicon(self, tx: AsyncSession, words: Sequence[str]) -> Lexicon:
         """The words' lexemes and how many rows hold each: from ANALYZE's most common
-        lexemes of the column where it lists them, else counted in the index (such a
-        lexeme is rarer than all of those, so counting it is cheap; capped all the same,
-        for a table never analysed)."""
+        lexemes of the column where it lists them (`lexeme_statistics`), else counted
+        in the index (such a lexeme is rarer than all of those, so counting it is cheap;
+        capped all the same, for a table never analysed)."""
         table, column = self.tsvector.split(".")
-        # One round trip: the statistics stay in the database (the list of common
-        # lexemes runs to a thousand; sending it back and forth cost more than the rest).
-        # reltuples is -1 for a table not counted since it was made or emptied.
+        known = await lexeme_statistics(tx, self.tsvector, self.row_id.key)
         # The same round trip asks for custom plans for the rest of the transaction: a
         # generic plan of the searches that follow parses each term's tsquery once a row,
         # not once a search, and ignores which owner and which words (RAG's two-stage
-        # search at 100k chunks: 16.3 -> 7.7 ms p50; memory's: 47 -> 7 ms at 10k).
+        # search at 100k chunks: 16.3 -> 7.7 ms p50; memory's: 47 -> 7 ms at 10k). It
+        # returns a row even for none of the words (stop words alone), to set that.
         found = await tx.execute(
             text(
-                "WITH stats AS (SELECT s.most_common_elems::text::text[] AS common, "
-                "s.most_common_elem_freqs AS shares, GREATEST(c.reltuples, 0) AS total, "
-                f"(SELECT avg(length({column})) FROM (SELECT {column} FROM {table} "
-                f"ORDER BY {self.row_id.key} LIMIT {LENGTH_SAMPLE}) AS sample) AS length "
-                "FROM pg_class c LEFT JOIN pg_stats s ON s.tablename = c.relname "
-                "AND s.schemaname = current_schema() AND s.attname = :c "
-                "WHERE c.relnamespace = current_schema()::regnamespace AND c.relname = :t), "
-                "query AS (SELECT w, l FROM unnest(CAST(:words AS text[])) AS w, "
-                "unnest(tsvector_to_array(to_tsvector('english', w))) AS l) "
-                "SELECT set_config('plan_cache_mode', 'force_custom_plan', true), "
-                "stats.total, stats.length, query.w, query.l, "
-                "COALESCE(stats.shares[array_position(stats.common, query.l)] * stats.total, "
-                f"(SELECT count(*) FROM (SELECT 1 FROM {table} WHERE {column} @@ "
-                "to_tsquery('simple', query.l) LIMIT :cap) AS held)) "
-                "FROM stats LEFT JOIN query ON true"
+                "SELECT set_config('plan_cache_mode', 'force_custom_plan', true), q.w, q.l, "
+                "q.held FROM (SELECT 1) AS one LEFT JOIN LATERAL (SELECT w, l, CASE WHEN "
+                "l = ANY(CAST(:common AS text[])) THEN NULL ELSE (SELECT count(*) FROM "
+                f"(SELECT 1 FROM {table} WHERE {column} @@ to_tsquery('simple', l) "
+                "LIMIT :cap) AS held) END AS held FROM unnest(CAST(:words AS text[])) AS w, "
+                "unnest(tsvector_to_array(to_tsvector('english', w))) AS l) AS q ON true"
             ),
-            {"t": table, "c": column, "words": list(words), "cap": POSTINGS_BUDGET + 1},
+            {"common": known.common, "words": list(words), "cap": POSTINGS_BUDGET + 1},
         )
-        rows, length = 0.0, 1.0
         lexemes: dict[str, list[str]] = {}
         holding: dict[str, float] = {}
-        for _, total, average, word, lexeme, held in found:
-            rows, length = float(total), max(float(average or 1.0), 1.0)
+        for _, word, lexeme, held in found:
             if lexeme is not None:
                 lexemes.setdefault(word, []).append(lexeme)
-                holding[lexeme] = float(held)
-        rows = max(rows, *holding.values(), 1.0)
-        return Lexicon(lexemes, holding, rows, length)
+                common = known.rows_holding(lexeme)
+                holding[lexeme] = float(held) if common is None else common
+        rows = max(known.rows, *holding.values(), 1.0)
+        return Lexicon(lexemes, holding, rows, known.average_length)
 
     def _matches(self, terms: Sequence[str], token: str | None) -> ColumnElement[bool]:
         """Rows holding any of the terms, and the token when the search has one."""
@@ -223,7 +207,7 @@ class Lexicon:
     lexemes: Mapping[str, Sequence[str]]
     rows_holding: Mapping[str, float]
     rows: float
-    average_length: float  # distinct lexemes in a row, over LENGTH_SAMPLE of the table's
+    average_length: float  # distinct lexemes in a row (`lexeme_statistics`)
 
     def terms(self, words: Sequence[str]) -> list[str]:
         """The words' lexemes, once each, in the query's order."""
@@ -244,7 +228,7 @@ class Lexicon:
 def _score_sql(tsvector: str, terms: int) -> TextClause:
     """SQL: a row's BM25 over a query's `terms` terms. A term's count in a row is
     `occurrences`; a row's length is its count of distinct lexemes, against the average
-    of the table's LENGTH_SAMPLE rows of the lowest ids (the same whatever is filtered,
+    of the table's `lexeme_statistics.LENGTH_SAMPLE` rows (the same whatever is filtered,
     so a row scores the same in every search for the same words).
 
     Text with a parameter per term (`_term_values`), and the average length: built as

@@ -12,8 +12,9 @@ from __future__ import annotations
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable, Hashable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from cachetools import TTLCache
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,6 +31,7 @@ class Recent(Generic[K, V]):
     def __init__(self, kept: int, clock: Callable[[], float] = time.monotonic) -> None:
         self._kept: TTLCache[K, V] = TTLCache(kept, FRESH_S, timer=clock)
         self._lock = threading.Lock()
+        _EVERY.add(self)
 
     def get(self, key: K) -> V | None:
         with self._lock:
@@ -38,6 +40,20 @@ class Recent(Generic[K, V]):
     def keep(self, key: K, value: V) -> None:
         with self._lock:
             self._kept[key] = value
+
+    def forget(self) -> None:
+        with self._lock:
+            self._kept.clear()
+
+
+_EVERY: weakref.WeakSet[Recent[Any, Any]] = weakref.WeakSet()
+
+
+def forget_everything() -> None:
+    """Forget what every `Recent` of the process keeps: for databases emptied and
+    filled anew under the same URL within FRESH_S (the tests, which reuse theirs)."""
+    for recent in list(_EVERY):
+        recent.forget()
 
 
 def database_of(tx: AsyncSession) -> str:

@@ -2,11 +2,14 @@
 rarest words find the rows, and every word scores them, as one stage would (BM25 from
 how many rows hold each word: PostgreSQL's statistics, SQLite's fts5vocab table)."""
 
-import pytest
-from sqlalchemy import select, text
+from typing import Any
 
-from app.kernel import fts5_search, postgres_bm25
+import pytest
+from sqlalchemy import event, select, text
+
+from app.kernel import fts5_search, lexeme_statistics, postgres_bm25, recent
 from app.kernel.database import ModuleDatabase, open_module_database
+from app.kernel.recent import Recent
 from app.kernel.settings import Settings
 from app.modules.rag import lexical_index
 from app.modules.rag.models import DocumentRow
@@ -159,3 +162,47 @@ async def test_a_search_plans_for_its_own_words_and_leaves_the_connection_as_it_
                 )
     finally:
         await database.dispose()
+
+
+async def test_the_columns_statistics_are_read_once_a_while(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: ANALYZE's common lexemes, the rows and their average length are read
+    once per `recent.FRESH_S` per database and column; the searches in between take
+    them as read, and count the rarer words they meet themselves."""
+    database = open_module_database("rag", settings)
+    if database.dialect != "postgresql":
+        await database.dispose()
+        pytest.skip("PostgreSQL's statistics")
+    clock = [0.0]
+    monkeypatch.setattr(lexeme_statistics, "_KEPT", Recent(8, lambda: clock[0]))
+    reads: list[str] = []
+
+    @event.listens_for(database.engine.sync_engine, "before_cursor_execute")
+    def record(*args: Any) -> None:
+        if "pg_stats" in args[2]:
+            reads.append(args[2])
+
+    async def lexicon(words: list[str]) -> postgres_bm25.Lexicon:
+        async with database.read() as tx:
+            return await lexical_index.INDEX.postgres.lexicon(tx, words)
+
+    try:
+        await ingest_counted(database, settings, COMMON + RARE)
+        first = await lexicon(["cats", "parrots"])
+        assert first.rows == 62 and first.rows_holding == {"cat": 61, "parrot": 2}
+        assert await lexicon(["parrots", "sleep"]) and len(reads) == 1
+
+        parrot = DocumentCreate(source="rare/3", text="Parrots talk.")
+        await ingest_counted(database, settings, [parrot, *cats(200)])  # analysed again
+        assert await lexicon(["cats", "parrots"]) == first and len(reads) == 1
+        clock[0] += recent.FRESH_S + 1
+        anew = await lexicon(["cats", "parrots"])
+        assert anew.rows == 263 and anew.rows_holding == {"cat": 261, "parrot": 3}
+        assert len(reads) == 2
+    finally:
+        await database.dispose()
+
+
+def cats(n: int) -> list[DocumentCreate]:
+    return [DocumentCreate(source=f"more/{i}", text=f"Cats nap, note {i}.") for i in range(n)]
