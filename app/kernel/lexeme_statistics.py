@@ -2,12 +2,14 @@
 
 BM25 on PostgreSQL (`postgres_bm25`) needs how many rows hold each of a query's lexemes,
 how many rows there are, and a row's average length. ANALYZE lists a column's most
-common lexemes, each with its share of the rows; read with every search, through the
-pg_stats view (planned anew each time) and cast from its anyarray, they took most of
-the lexicon's statement. They change only when the table is analysed, so each process
-reads them per database and column once every `recent.FRESH_S`, with the average length
-of the LENGTH_SAMPLE rows of the lowest ids; a minute old, they change a score only
-when the table was analysed or those rows changed within that minute.
+common lexemes, each with its share of the rows; read with every search through the
+pg_stats view, and cast from its anyarray, they took two thirds of the search's first
+statement (100 questions at 100k memories, that statement prepared as the driver does:
+3.0-3.2 ms at p50 with them, 1.0-1.2 without, which passes the common lexemes in).
+They change only when the table is analysed, so each process reads them per database
+and column once every `recent.FRESH_S`, with the average length of the LENGTH_SAMPLE
+rows of the lowest ids; a minute old, they change a score only when the table was
+analysed, or those rows changed, within that minute.
 """
 
 from __future__ import annotations
