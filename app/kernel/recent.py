@@ -1,10 +1,12 @@
 """What a process read of a database's statistics lately, kept FRESH_S seconds.
 
-Some searches first read statistics that change slowly (how many rows hold a word, a
-user's share of a table), only to choose how to search: a value a minute old changes no
-result, only the way to it. Each process keeps what it read, per database, for FRESH_S,
+Some searches first read statistics that change slowly: how many rows hold a word, a
+user's share of a table, ANALYZE's most common lexemes. Most only choose the way to
+search, and a value a minute old changes no result; PostgreSQL's lexemes also score, as
+of the last ANALYZE anyway. Each process keeps what it read, per database, for FRESH_S,
 and writes do not forget it: in a server that writes as it answers, it would be
-forgotten before it was used again. Users: `term_counts`, memory's `vector_index`.
+forgotten before it was used again. Users: `term_counts`, `lexeme_statistics`,
+memory's `vector_index`.
 """
 
 from __future__ import annotations

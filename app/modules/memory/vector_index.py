@@ -138,7 +138,8 @@ async def nearest(
 
 
 async def _plan_the_search(tx: AsyncSession, user_id: str, k: int) -> None:
-    """Settings for the rest of the transaction, in one round trip: custom plans (a
+    """Settings for the rest of the transaction, in one round trip (two for a user's
+    first search in `recent.FRESH_S`, `_share`): custom plans (a
     generic plan ignores which user, and scans every user's rows), the walk's width and
     its iterative scan, and whether the walk is taken over a scan of the user's rows.
 
