@@ -139,9 +139,9 @@ async def nearest(
 
 async def _plan_the_search(tx: AsyncSession, user_id: str, k: int) -> None:
     """Settings for the rest of the transaction, in one round trip (two for a user's
-    first search in `recent.FRESH_S`, `_share`): custom plans (a
-    generic plan ignores which user, and scans every user's rows), the walk's width and
-    its iterative scan, and whether the walk is taken over a scan of the user's rows.
+    first search in `recent.FRESH_S`, `_share`): custom plans (a generic plan ignores
+    which user, and scans every user's rows), the walk's width and its iterative scan,
+    and whether the walk is taken over a scan of the user's rows.
 
     PostgreSQL's planner prices a distance at one operator, about a hundredth of what it
     costs, so it scans a user's every row whenever the index's estimate is higher: at
