@@ -33,7 +33,10 @@ KEPT = 64  # columns (of every database a process searches)
 
 @dataclass(frozen=True)
 class LexemeStatistics:
-    common: list[str]  # ANALYZE's most common lexemes, most common first
+    # ANALYZE's most common lexemes, each between spaces (lexemes hold none): a search
+    # sends them as one string, as an array of a thousand took 0.28 ms of the client's
+    # CPU to encode and 0.35 ms of its time, each search (asyncpg).
+    common: str
     shares: dict[str, float]  # each one's share of the rows
     rows: float  # the table's rows as ANALYZE counted them (0 before it has)
     average_length: float  # distinct lexemes in a row, over LENGTH_SAMPLE rows
@@ -75,7 +78,7 @@ async def _read(tx: AsyncSession, tsvector: str, row_id: str) -> LexemeStatistic
     ).one()
     listed = list(common or [])
     return LexemeStatistics(
-        common=listed,
+        common=f" {' '.join(listed)} ",
         # The shares end with three more: the least and most of them, and nulls'.
         shares=dict(zip(listed, shares or [], strict=False)),
         rows=float(rows),

@@ -174,7 +174,7 @@ class TsvectorColumn:
             text(
                 "SELECT set_config('plan_cache_mode', 'force_custom_plan', true), q.w, q.l, "
                 "q.held FROM (SELECT 1) AS one LEFT JOIN LATERAL (SELECT w, l, CASE WHEN "
-                "l = ANY(CAST(:common AS text[])) THEN NULL ELSE (SELECT count(*) FROM "
+                "strpos(:common, ' ' || l || ' ') > 0 THEN NULL ELSE (SELECT count(*) FROM "
                 f"(SELECT 1 FROM {table} WHERE {column} @@ to_tsquery('simple', l) "
                 "LIMIT :cap) AS held) END AS held FROM unnest(CAST(:words AS text[])) AS w, "
                 "unnest(tsvector_to_array(to_tsvector('english', w))) AS l) AS q ON true"
