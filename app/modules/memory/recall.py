@@ -60,22 +60,12 @@ def filtered(filters: RecallFilters, now: datetime) -> list[ColumnElement[bool]]
 
 async def by_meaning(
     tx: AsyncSession,
+    search: vector_index.Search,
     query_vector: np.ndarray,
-    model_name: str,
-    user_id: str,
     where: Sequence[ColumnElement[bool]],
-    limit: int,
 ) -> list[Candidate]:
     """Candidates by meaning, with what scoring needs read by the search itself."""
-    found = await vector_index.nearest(
-        tx,
-        query_vector,
-        model_name,
-        user_id,
-        where,
-        max(CANDIDATES_PER_WAY, limit),
-        also=SCORED_COLUMNS,
-    )
+    found = await vector_index.nearest_ready(tx, search, query_vector, where, SCORED_COLUMNS)
     return [_candidate(row, 1 - row.distance) for row in found]
 
 

@@ -19,7 +19,7 @@ from contracts.memory import (
     ScoreFactors,
 )
 
-from . import recall, recall_bookkeeping
+from . import recall, recall_bookkeeping, vector_index
 from .models import RecallLogRow
 from .part import MemoryPart
 from .recall import Candidate
@@ -98,14 +98,15 @@ class Recaller(MemoryPart):
         query: RecallQuery,
         where: list[ColumnElement[bool]],
     ) -> list[Candidate]:
-        # The model runs while a connection is checked out and checked: that round trip
-        # leaves the recall's longest leg (about 1 ms at p50, 100k memories); and a
-        # database that cannot be reached answers at once, without the vector.
+        # The model runs while a connection is checked out and checked and the search
+        # is made ready: those round trips leave the recall's longest leg (about 1 ms
+        # each at p50, 100k memories); and a database that cannot be reached answers at
+        # once, without the vector.
         async with self._db.read() as tx:
+            k = max(recall.CANDIDATES_PER_WAY, query.limit)
+            search = await vector_index.ready(tx, self._embedder.model_name, user_id, k)
             vector = (await embedding)[0]
-            return await recall.by_meaning(
-                tx, vector, self._embedder.model_name, user_id, where, query.limit
-            )
+            return await recall.by_meaning(tx, search, vector, where)
 
     async def _by_words(
         self,
