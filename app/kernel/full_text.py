@@ -95,6 +95,7 @@ class FullTextIndex:
             ),
             values,
         )
+        await self.fts5.tidy(tx)
 
     async def remove(self, tx: AsyncSession, ids: Sequence[uuid.UUID]) -> None:
         if dialect_of(tx) == "sqlite" and ids:
@@ -104,6 +105,7 @@ class FullTextIndex:
                 ),
                 {"ids": [i.hex for i in ids]},
             )
+            await self.fts5.tidy(tx)
 
     async def search(
         self,

@@ -1,0 +1,37 @@
+"""documents_fts merges its segments two of a size at a time (SQLite)
+
+Each write now also merges a little of the index (`fts5_search.Fts5Table.tidy`), where
+any size holds `usermerge` segments; at 2, rather than FTS5's 4, the index keeps a few
+segments, and a search walks each word's rows in every one of them (200k rows written a
+few at a time, memory's index: 21 segments, word search 11.5 ms at p50; 4 segments,
+9.1). The segments there already are merged into one here (0.8 s for 200k rows).
+
+Revision ID: a4d6f8b0c2e3
+Revises: d5f7a9b1c3e4
+Create Date: 2026-12-05 08:00:00.000000
+"""
+
+from collections.abc import Sequence
+
+from alembic import op
+
+
+revision: str = 'a4d6f8b0c2e3'
+down_revision: str | Sequence[str] | None = 'd5f7a9b1c3e4'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+TABLE = "documents_fts"
+USERMERGE = 2  # fts5_search.USERMERGE when this was written
+FTS5_DEFAULT = 4
+
+
+def upgrade() -> None:
+    if op.get_bind().dialect.name == "sqlite":  # PostgreSQL indexes a column (GIN)
+        op.execute(f"INSERT INTO {TABLE} ({TABLE}, rank) VALUES ('usermerge', {USERMERGE})")
+        op.execute(f"INSERT INTO {TABLE} ({TABLE}) VALUES ('optimize')")
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute(f"INSERT INTO {TABLE} ({TABLE}, rank) VALUES ('usermerge', {FTS5_DEFAULT})")
