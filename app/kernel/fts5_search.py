@@ -81,10 +81,10 @@ OWNER_SHIFT = 40
 MAX_SLOT = (1 << (63 - OWNER_SHIFT)) - 1
 TOKENIZE = "porter unicode61"  # every module's FTS5 table is made with this tokenizer
 _COUNTS: RecentCounts = RecentCounts()  # rows holding each term, counted lately
-# Merging: at most MERGE_PAGES pages of it with each write (a memory's row writes one or
-# two), and segments merged two of a size at a time (FTS5's default is four).
+# Merging with each write (`tidy`): at most this many pages (a memory's row writes one or
+# two). Two segments of a size are enough to merge (`usermerge` 2, FTS5's default is 4),
+# set on each index by its module's migration.
 MERGE_PAGES = 32
-USERMERGE = 2
 
 
 @dataclass(frozen=True)

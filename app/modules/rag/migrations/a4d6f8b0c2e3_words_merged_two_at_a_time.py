@@ -22,7 +22,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 TABLE = "documents_fts"
-USERMERGE = 2  # fts5_search.USERMERGE when this was written
+USERMERGE = 2  # two segments of a size are enough for `Fts5Table.tidy` to merge
 FTS5_DEFAULT = 4
 
 
