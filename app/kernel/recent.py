@@ -6,7 +6,8 @@ search, and a value a minute old changes no result; PostgreSQL's lexemes also sc
 of the last ANALYZE anyway. Each process keeps what it read, per database, for FRESH_S,
 and writes do not forget it: in a server that writes as it answers, it would be
 forgotten before it was used again. Users: `term_counts`, `lexeme_statistics`,
-memory's `vector_index`.
+memory's `vector_index`; and `sign_bit_partition`, whose values say themselves whether
+they are current.
 """
 
 from __future__ import annotations
@@ -27,11 +28,17 @@ V = TypeVar("V")
 
 
 class Recent(Generic[K, V]):
-    """At most `kept` values, each for FRESH_S from when it was kept; thread-safe
-    (`TTLCache` is not: the lock is ours)."""
+    """At most `kept` values (or values of `size_of` that add up to `kept`, the newest
+    kept), each for FRESH_S from when it was kept; thread-safe (`TTLCache` is not: the
+    lock is ours)."""
 
-    def __init__(self, kept: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self._kept: TTLCache[K, V] = TTLCache(kept, FRESH_S, timer=clock)
+    def __init__(
+        self,
+        kept: int,
+        clock: Callable[[], float] = time.monotonic,
+        size_of: Callable[[V], float] | None = None,
+    ) -> None:
+        self._kept: TTLCache[K, V] = TTLCache(kept, FRESH_S, timer=clock, getsizeof=size_of)
         self._lock = threading.Lock()
         _EVERY.add(self)
 
@@ -40,8 +47,10 @@ class Recent(Generic[K, V]):
             return self._kept.get(key)
 
     def keep(self, key: K, value: V) -> None:
+        """Keep the value, unless it is bigger than all that is kept (`size_of`)."""
         with self._lock:
-            self._kept[key] = value
+            if self._kept.getsizeof(value) <= self._kept.maxsize:
+                self._kept[key] = value
 
     def forget(self) -> None:
         with self._lock:

@@ -1,6 +1,6 @@
 """Memory's nearest by meaning: the HNSW walk on PostgreSQL and the user's partitions of
 sign bits on SQLite find what an exact scan of the user's entries finds (all of it for a
-user with no more entries than SQLite takes from each shard, nine in ten for one with
+user with no more entries than SQLite takes as candidates, nine in ten for one with
 more), for a user with many memories and for one with a few among many of others', with
 conditions that only a few of the nearest pass, and after entries are added to and
 removed from the index; on SQLite the index is built in place of the unsharded one an
@@ -11,15 +11,16 @@ import uuid
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from sqlalchemy import ColumnElement, delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.kernel import sign_bit_partition
 from app.kernel.database import ModuleDatabase, open_module_database
 from app.kernel.settings import Settings
-from app.kernel.sign_bit_shards import per_shard
 from app.kernel.vector_column import cosine_distance
 from app.modules.memory import sign_bit_index, vector_index
 from app.modules.memory.models import MemoryEntryRow
@@ -114,12 +115,12 @@ async def _matches_exact(
         owners_found = set(
             await tx.scalars(select(MemoryEntryRow.user_id).where(MemoryEntryRow.id.in_(found)))
         )
-        # Every one of the user's entries is a candidate when no shard can hold more than
-        # it gives; conditions narrow what passes, not the candidates.
+        # Every one of the user's entries is a candidate when they are no more than the
+        # candidates by bits; conditions narrow what passes, not the candidates.
         entries = await tx.scalar(select(func.count()).where(MemoryEntryRow.user_id == user)) or 0
     assert owners_found == {user}
     assert len(found) == len(exact)
-    if database.dialect == "sqlite" and entries <= per_shard(sign_bit_index.RESCORED):
+    if database.dialect == "sqlite" and entries <= sign_bit_index.RESCORED:
         assert found == exact  # every entry is a candidate, ranked by its exact distance
     else:
         assert len(set(found) & set(exact)) >= 0.9 * len(exact), user
@@ -222,3 +223,63 @@ async def _indexed(tx: AsyncSession, model: str = MODEL) -> Counter[str]:
             ).all()
         )
     )
+
+
+async def test_a_users_bits_are_read_again_after_any_write_to_them_and_only_then(
+    sqlite_settings: Settings, migrated_sqlite: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The process holds a user's sign bits while their version stands: searches read
+    them once; an entry added or removed (by this process or any other: the version is
+    in the database), or the account deleted and filled again, has them read anew, so a
+    search never misses a new entry or returns a gone one."""
+    monkeypatch.setattr(sign_bit_index, "INDEX_FROM", 20)
+    shutil.copytree(migrated_sqlite, sqlite_settings.data_dir)
+    reads: list[int] = []
+    read = sign_bit_partition.read
+
+    async def counted(*args: Any) -> sign_bit_partition.PartitionBits:
+        held = await read(*args)
+        reads.append(len(held.rowids))
+        return held
+
+    monkeypatch.setattr(sign_bit_partition, "read", counted)
+    database = open_module_database("memory", sqlite_settings)
+    rng = np.random.default_rng(5)
+    now = datetime.now(UTC)
+
+    async def write(vectors: np.ndarray) -> list[uuid.UUID]:
+        async with database.transaction() as tx:
+            rows = [
+                MemoryEntryRow(**entry_row(uuid.uuid4(), "ada", vector, MODEL, now))
+                for vector in vectors
+            ]
+            tx.add_all(rows)
+            await tx.flush()
+            await vector_index.add(tx, rows)
+        return [row.id for row in rows]
+
+    try:
+        async with database.transaction() as tx:
+            await vector_index.ensure(tx, MODEL, 64)
+        first = await write(rng.normal(size=(30, 64)).astype(np.float32))
+        query = rng.normal(size=64).astype(np.float32)
+        for _ in range(3):
+            await _matches_exact(database, query, "ada", [], 5)
+        assert reads == [30]  # read once, held after
+        (new,) = await write(query[None, :])
+        assert (await _matches_exact(database, query, "ada", [], 5))[0] == new
+        assert reads == [30, 31]
+        async with database.transaction() as tx:
+            await vector_index.remove(tx, [new])
+            await tx.execute(delete(MemoryEntryRow).where(MemoryEntryRow.id == new))
+        assert new not in await _matches_exact(database, query, "ada", [], 5)
+        assert reads == [30, 31, 30]
+        async with database.transaction() as tx:  # as `forget_user` deletes an account
+            await vector_index.remove(tx, first)
+            await tx.execute(delete(MemoryEntryRow).where(MemoryEntryRow.id.in_(first)))
+            await vector_index.forget_user(tx, "ada")
+        refilled = await write(rng.normal(size=(25, 64)).astype(np.float32))
+        found = await _matches_exact(database, query, "ada", [], 5)
+        assert set(found) <= set(refilled) and reads == [30, 31, 30, 25]
+    finally:
+        await database.dispose()

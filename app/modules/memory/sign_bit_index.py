@@ -1,13 +1,15 @@
 """Memories by meaning on SQLite: each user's vectors' signs, nearest by Hamming distance.
 
-A sqlite-vec `vec0` table per model, partitioned by user and by shard
-(`sign_bit_shards`), of each vector's signs (one bit per dimension, 32 times smaller
-than the floats): the nearest RESCORED of the user's by Hamming distance, an eighth
-from each shard, then those ranked by their exact distance with the recall's
-conditions applied; when too few of them pass, an exact scan of the user's entries
-answers (`vector_index`). Reading every float vector was the cost (sqlite-vec's wheel
-here has no SIMD: 98 ms of a 120 ms recall at 100k); at 100k the bits' candidates hold
-0.96 of the exact 10 nearest (bench/memory_recall.py).
+A sqlite-vec `vec0` table per model, partitioned by user (and by shard, from when
+sqlite-vec searched it: `sign_bit_shards`), of each vector's signs (one bit per
+dimension, 32 times smaller than the floats). A search takes the nearest RESCORED of the
+user's by Hamming distance, counted by numpy over the user's bits as the process holds
+them (`sign_bit_partition`: read again when the user's `version` in `<table>_users` has
+changed, which every write of theirs to the index does), then ranks those by their exact
+distance with the recall's conditions applied; when too few of them pass, an exact scan
+of the user's entries answers (`vector_index`). Reading every float vector was the cost
+(98 ms of a 120 ms recall at 100k); at 100k the bits' candidates hold 0.96 of the exact
+10 nearest (bench/memory_recall.py).
 
 sqlite-vec allocates a partition's chunks whole, so only the users who hold INDEX_FROM
 entries of a model are in its table (listed in `<table>_users`): a user with a few
@@ -20,18 +22,23 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
+import msgspec
 import numpy as np
 from sqlalchemy import BindParameter, ColumnElement, Row, bindparam, column, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute
 
-from app.kernel.sign_bit_shards import index_partitions, nearest_sql, per_shard, shard_of_hex
+from app.kernel import sign_bit_partition
+from app.kernel.recent import database_of
+from app.kernel.sign_bit_partition import PartitionBits
+from app.kernel.sign_bit_shards import index_partitions, shard_of_hex
 
 from .models import MemoryEntryRow
 
-# Candidates by bits, at least, and per result wanted (30 from each of 8 shards).
+# Candidates by bits, at least, and per result wanted.
 RESCORED, PER_RESULT = 240, 4
 # Rows per sqlite-vec chunk, allocated whole, so only users holding INDEX_FROM entries
 # of a model are indexed: the rest are few enough to scan exactly (2,000 entries: 4-5
@@ -53,7 +60,8 @@ def table_name(model_name: str) -> str:
 
 def users_table_name(model_name: str) -> str:
     """The users whose entries of the model are indexed (all of them, from when they
-    held INDEX_FROM; kept when they hold fewer again)."""
+    held INDEX_FROM; kept when they hold fewer again), each with the `version` of their
+    partition: random, set anew by every write to it."""
     return f"memory_vectors_{model_slug(model_name)}_users"
 
 
@@ -87,7 +95,12 @@ async def ensure(tx: AsyncSession, model_name: str, dimensions: int) -> None:
     )
     await tx.execute(text(index_partitions(table, 2)))  # before the rows, which use it too
     users = users_table_name(model_name)
-    await tx.execute(text(f"CREATE TABLE IF NOT EXISTS {users} (user_id TEXT PRIMARY KEY)"))
+    await tx.execute(
+        text(
+            f"CREATE TABLE IF NOT EXISTS {users} "
+            "(user_id TEXT PRIMARY KEY, version INTEGER NOT NULL DEFAULT 0)"
+        )
+    )
     # In the same transaction: the index holds every memory of those it indexes from the
     # moment it exists.
     await _index_when_many(tx, model_name, 4 * dimensions, None)
@@ -129,6 +142,7 @@ async def add(tx: AsyncSession, rows: Sequence[MemoryEntryRow]) -> None:
                     for row in kept
                 ],
             )
+            await _changed(tx, users_table, "user_id IN :owners", sorted(indexed))
         if newcomers := [owner for owner in owners if owner not in indexed]:
             await _index_when_many(tx, model_name, 4 * len(entries[0].embedding), newcomers)
 
@@ -142,7 +156,8 @@ async def _index_when_many(
     among = "" if owners is None else " AND user_id IN :owners"
     users = users_table_name(model_name)
     listed = text(
-        f"INSERT OR IGNORE INTO {users} (user_id) SELECT user_id FROM memory_entries "
+        f"INSERT OR IGNORE INTO {users} (user_id, version) "
+        "SELECT user_id, random() FROM memory_entries "
         f"WHERE model_name = :model AND length(embedding) = :size{among} "
         "GROUP BY user_id HAVING count(*) >= :least"
     )
@@ -162,13 +177,30 @@ async def _index_when_many(
 
 
 async def remove(tx: AsyncSession, entry_ids: Sequence[uuid.UUID]) -> None:
+    """Take the entries out of the index: called before they leave `memory_entries`,
+    whose rows name their owners."""
+    ids = [i.hex for i in entry_ids]
+    owners = "user_id IN (SELECT user_id FROM memory_entries WHERE id IN :owners)"
+    for users in await _tables(tx, "users"):
+        await _changed(tx, users, owners, ids)
     for table in await _tables(tx, "vectors"):
         await tx.execute(
             text(f"DELETE FROM {table} WHERE entry_id IN :ids").bindparams(
                 bindparam("ids", expanding=True)
             ),
-            {"ids": [i.hex for i in entry_ids]},
+            {"ids": ids},
         )
+
+
+async def _changed(tx: AsyncSession, users: str, which: str, owners: Sequence[str]) -> None:
+    """A new version for the partitions of the users `which` names (by the expanding
+    parameter `owners`), so that no process searches the bits it held of them."""
+    await tx.execute(
+        text(f"UPDATE {users} SET version = random() WHERE {which}").bindparams(
+            bindparam("owners", expanding=True)
+        ),
+        {"owners": list(owners)},
+    )
 
 
 async def forget(tx: AsyncSession, user_id: str) -> None:
@@ -178,33 +210,69 @@ async def forget(tx: AsyncSession, user_id: str) -> None:
         await tx.execute(text(f"DELETE FROM {users} WHERE user_id = :u"), {"u": user_id})
 
 
+@dataclass(frozen=True)
+class Partition:
+    """A user's partition of a model's table, and its bits as the process holds them."""
+
+    table: str
+    bits: PartitionBits
+
+
+async def partition(tx: AsyncSession, model_name: str, user_id: str) -> Partition | None:
+    """The user's partition of the model's index, or None when the user is not in it
+    (or the index is not built): held by the process while its version stands, read
+    again when it has changed."""
+    table = await existing_table(tx, model_name)
+    if table is None:
+        return None
+    version = await tx.scalar(
+        text(f"SELECT version FROM {users_table_name(model_name)} WHERE user_id = :u"),
+        {"u": user_id},
+    )
+    if version is None:
+        return None
+    place = (database_of(tx), table, user_id)
+    bits = sign_bit_partition.HELD.get(place)
+    if bits is None or bits.version != version:
+        bits = await sign_bit_partition.read(
+            tx, table, "c.partition00 = :u", {"u": user_id}, version
+        )
+        sign_bit_partition.HELD.keep(place, bits)
+    return Partition(table, bits)
+
+
 async def nearest(
     tx: AsyncSession,
-    table: str,
+    searched: Partition,
     query: np.ndarray,
-    user_id: str,
     where: Sequence[ColumnElement[bool]],
     k: int,
     also: Sequence[QueryableAttribute[Any]],
 ) -> list[Row[Any]] | None:
     """The user's nearest that pass `where`, among the candidates by bits ranked by
-    their exact distance, in one statement (the candidates' keys read back and sent
-    again cost 2-3 ms); None when fewer than k pass, for an exact scan of the user's
-    entries to answer (a user with fewer memories than k, or a filter few pass)."""
-    vector = np.asarray(query, dtype=np.float32).tobytes()
+    their exact distance, in one statement; None when fewer than k pass, for an exact
+    scan of the user's entries to answer (a user with fewer memories than k, or a
+    filter few pass)."""
+    vector = np.asarray(query, dtype=np.float32)
+    rowids = searched.bits.nearest(vector, max(RESCORED, PER_RESULT * k))
     by_bits = (
-        text(nearest_sql(table, "entry_id", "user_id = :u"))
-        .bindparams(q=vector, k=per_shard(max(RESCORED, PER_RESULT * k)), u=user_id)
-        .columns(column("entry_id"))
+        text(
+            f"SELECT id FROM {searched.table}_rowids "
+            "WHERE rowid IN (SELECT value FROM json_each(:rowids))"
+        )
+        .bindparams(rowids=msgspec.json.encode(rowids.tolist()).decode())
+        .columns(column("id"))
         .subquery()
     )
     # Cosine, as everywhere: the distance is also the candidate's similarity, which
     # recall scores (L2 orders unit vectors alike, for no time saved that was measured).
-    distance = func.vec_distance_cosine(MemoryEntryRow.embedding, vector).label("distance")
+    distance = func.vec_distance_cosine(MemoryEntryRow.embedding, vector.tobytes()).label(
+        "distance"
+    )
     kept = list(
         await tx.execute(
             select(MemoryEntryRow.id, *also, distance)
-            .where(MemoryEntryRow.id.in_(select(by_bits.c.entry_id)), *where)
+            .where(MemoryEntryRow.id.in_(select(by_bits.c.id)), *where)
             .order_by(distance, MemoryEntryRow.id)
             .limit(k)
         )

@@ -7,7 +7,7 @@ much of the table (`_plan_the_search`; the user's rows are scanned when few); wh
 walk still yields fewer than k, an exact scan of the user's entries answers.
 
 SQLite: the nearest of the user's by the signs of their vectors, rescored exactly
-(`sign_bit_index`), for a user who holds many memories; the user's entries are scanned
+(`sign_bit_index`, the signs held by the process), for a user who holds many memories; the user's entries are scanned
 exactly when few, or when too few of those candidates pass the recall's conditions.
 
 Either way only candidates come from here, each with its exact distance, which recall
@@ -113,18 +113,19 @@ class Search:
     model_name: str
     user_id: str
     k: int
-    sign_bits: str | None  # SQLite: the model's table of sign bits, if it is built
+    sign_bits: sign_bit_index.Partition | None  # SQLite: the user's, if they are indexed
 
 
 async def ready(tx: AsyncSession, model_name: str, user_id: str, k: int) -> Search:
     """What the search for the user's k nearest needs besides the query's vector: on
-    PostgreSQL its settings (`_plan_the_search`), on SQLite whether the model's index is
-    built. Recall asks while the model embeds the query: a round trip off its longest
-    leg (SQLite at 100k memories: about 1 ms)."""
+    PostgreSQL its settings (`_plan_the_search`), on SQLite the user's sign bits, if
+    they are indexed (`sign_bit_index.partition`). Recall asks while the model embeds
+    the query: round trips off its longest leg (SQLite at 100k memories: about 1 ms, and
+    5 more when the user's bits are read again)."""
     if dialect_of(tx) == "postgresql":
         await _plan_the_search(tx, user_id, k)
         return Search(model_name, user_id, k, None)
-    return Search(model_name, user_id, k, await sign_bit_index.existing_table(tx, model_name))
+    return Search(model_name, user_id, k, await sign_bit_index.partition(tx, model_name, user_id))
 
 
 async def nearest(
@@ -162,11 +163,9 @@ async def nearest_ready(
         if len(found) == k:
             return found
     elif search.sign_bits is not None:
-        partition = await sign_bit_index.nearest(
-            tx, search.sign_bits, query, search.user_id, where, k, also
-        )
-        if partition is not None:
-            return partition
+        by_bits = await sign_bit_index.nearest(tx, search.sign_bits, query, where, k, also)
+        if by_bits is not None:
+            return by_bits
     exact = cosine_distance(MemoryEntryRow.embedding, query, dialect)
     return await _ranked(tx, exact, search.model_name, where, k, also)
 
