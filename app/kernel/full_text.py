@@ -47,6 +47,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute
 
+from .cross_join import cross_join
 from .database import dialect_of
 from .fts5_search import Fts5Table, any_of, rowid_range
 from .one_of import one_of_parameter
@@ -255,26 +256,28 @@ class FullTextIndex:
     ) -> list[tuple[Row[Any], float]]:
         """The first `limit` of the `best` (FTS5 rowid, score) whose rows pass the
         conditions, in that order, each read with `along`'s columns: the rowids go in as
-        one JSON array, whose positions order the rows, so only the `limit` kept are
-        read and decoded (reading all of them cost memory's recall 2-3 ms at 100k)."""
+        one JSON array, walked in its order (`cross_join`) until `limit` pass, so only
+        those are read and decoded. Sorted by position in SQL instead, every one of the
+        best was read and its `along` computed first: memory's word search at 100k, this
+        statement 3.55 -> 1.36 ms (p50; p95 5.71 -> 1.70)."""
         ranked = func.json_each(bindparam("found_rowids", type_=String)).table_valued(
             "key", "value", name="best"
         )
         fts = table(self.fts_table, column("rowid"), column(self.key)).alias("f")
         rows = self.row_id.property.columns[0].table
+        walked = cross_join(
+            cross_join(ranked, fts, fts.c.rowid == ranked.c.value),
+            rows,
+            self.row_id == fts.c[self.key],
+        )
         found = await tx.execute(
             select(self.row_id, *along.columns, ranked.c.key)
-            .select_from(
-                ranked.join(fts, fts.c.rowid == ranked.c.value).join(
-                    rows, self.row_id == fts.c[self.key]
-                )
-            )
+            .select_from(walked)
             .where(*conditions)
-            .order_by(ranked.c.key)
             .limit(limit),
             {"found_rowids": json.dumps([rowid for rowid, _ in best]), **await along.values()},
         )
-        return [(row, best[row.key][1]) for row in found]
+        return sorted(((row, best[row.key][1]) for row in found), key=lambda r: r[0].key)
 
 
 @functools.lru_cache(maxsize=64)
