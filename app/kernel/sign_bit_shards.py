@@ -1,4 +1,5 @@
-"""Nearest by sign bits on SQLite, asked of a sqlite-vec table's shards at once.
+"""Nearest by sign bits on SQLite, asked of a sqlite-vec table's shards at once (RAG's
+search; memory's counts the bits of a user's partition itself, `sign_bit_partition`).
 
 sqlite-vec's k nearest cost as much more with k as with the rows: at 100k vectors of one
 partition, 14/26/41 ms for k = 100/200/300. Split into SHARDS partitions by a hash of
