@@ -143,7 +143,7 @@ async def add(tx: AsyncSession, rows: Sequence[MemoryEntryRow]) -> None:
                     for row in kept
                 ],
             )
-            await _changed(tx, users_table, "user_id IN :owners", sorted(indexed))
+            await _changed(tx, users_table, "user_id IN :given", sorted(indexed))
         if newcomers := [owner for owner in owners if owner not in indexed]:
             await _index_when_many(tx, model_name, 4 * len(entries[0].embedding), newcomers)
 
@@ -181,7 +181,7 @@ async def remove(tx: AsyncSession, entry_ids: Sequence[uuid.UUID]) -> None:
     """Take the entries out of the index: called before they leave `memory_entries`,
     whose rows name their owners."""
     ids = [i.hex for i in entry_ids]
-    owners = "user_id IN (SELECT user_id FROM memory_entries WHERE id IN :owners)"
+    owners = "user_id IN (SELECT user_id FROM memory_entries WHERE id IN :given)"
     for users in await _tables(tx, "users"):
         await _changed(tx, users, owners, ids)
     for table in await _tables(tx, "vectors"):
@@ -193,14 +193,14 @@ async def remove(tx: AsyncSession, entry_ids: Sequence[uuid.UUID]) -> None:
         )
 
 
-async def _changed(tx: AsyncSession, users: str, which: str, owners: Sequence[str]) -> None:
-    """A new version for the partitions of the users `which` names (by the expanding
-    parameter `owners`), so that no process searches the bits it held of them."""
+async def _changed(tx: AsyncSession, users: str, which: str, given: Sequence[str]) -> None:
+    """A new version for the partitions of the users `which` names (a condition on the
+    expanding parameter `given`), so that no process searches the bits it held of them."""
     await tx.execute(
         text(f"UPDATE {users} SET version = random() WHERE {which}").bindparams(
-            bindparam("owners", expanding=True)
+            bindparam("given", expanding=True)
         ),
-        {"owners": list(owners)},
+        {"given": list(given)},
     )
 
 
