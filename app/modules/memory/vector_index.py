@@ -7,8 +7,9 @@ much of the table (`_plan_the_search`; the user's rows are scanned when few); wh
 walk still yields fewer than k, an exact scan of the user's entries answers.
 
 SQLite: the nearest of the user's by the signs of their vectors, rescored exactly
-(`sign_bit_index`, the signs held by the process), for a user who holds many memories; the user's entries are scanned
-exactly when few, or when too few of those candidates pass the recall's conditions.
+(`sign_bit_index`, the signs held by the process), for a user who holds many memories;
+the user's entries are scanned exactly when few, or when too few of those candidates
+pass the recall's conditions.
 
 Either way only candidates come from here, each with its exact distance, which recall
 scores. Each index is built by `bulkhead db upgrade` (the module's seed), over the
