@@ -15,6 +15,10 @@ sqlite-vec allocates a partition's chunks whole, so only the users who hold INDE
 entries of a model are in its table (listed in `<table>_users`): a user with a few
 hundred memories took 8 chunks of 128 rows, and is scanned in a few ms. From the entry
 that brings a user to INDEX_FROM, all of theirs are in.
+
+One file (~300 lines) on purpose: the table, its writes and its search share one layout
+and one rule (a write to a user's partition gives it a new version, which the search
+reads); apart, each half would have to restate the other.
 """
 
 from __future__ import annotations
