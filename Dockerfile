@@ -1,8 +1,9 @@
 # syntax=docker/dockerfile:1
 # The one image every Bulkhead service runs; `bulkhead serve --modules ...` picks the part.
 #   docker build -t bulkhead:0.1.0 .
-# Two stages: uv builds the virtual environment from the lock file (no dev dependencies,
-# no compiler), and only that environment is copied into a slim runtime with bubblewrap.
+# Two stages: uv builds the virtual environment from the lock file (no dev dependencies;
+# a compiler for the word search's extension alone), and only that environment is
+# copied into a slim runtime with bubblewrap.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
@@ -15,10 +16,15 @@ WORKDIR /src
 # Dependencies first: a change to the code alone reuses this layer.
 COPY pyproject.toml uv.lock ./
 RUN uv sync --frozen --no-dev --no-install-project
-COPY README.md ./
+# The word search's SQLite extension (app/kernel/bm25_counted.c), compiled here so
+# the runtime needs no compiler; the wheel carries it.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev libsqlite3-dev make \
+    && rm -rf /var/lib/apt/lists/*
+COPY README.md Makefile ./
 COPY contracts ./contracts
 COPY app ./app
-RUN uv sync --frozen --no-dev --no-editable
+RUN make app/kernel/libbm25counted.so && uv sync --frozen --no-dev --no-editable
 
 FROM ${PYTHON_IMAGE} AS runtime
 # bubblewrap runs tool code in the tools service (user namespaces: see the README).

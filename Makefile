@@ -17,7 +17,18 @@ $(BIN)/bulkhead: pyproject.toml uv.lock | $(UV)
 	$(UV) sync --frozen
 	@touch $@
 
-install: $(BIN)/bulkhead
+# FTS5's BM25 with the rows holding each word given (app/kernel/bm25_counted.c), a
+# SQLite extension loaded with sqlite-vec; it needs a C compiler and SQLite's headers.
+EXTENSION := app/kernel/libbm25counted.so
+$(EXTENSION): app/kernel/bm25_counted.c
+	@if [ ! -f /usr/include/sqlite3ext.h ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "Installing SQLite's headers for $@"; \
+	  apt-get install -y -qq libsqlite3-dev >/dev/null 2>&1 || \
+	    { apt-get update -qq >/dev/null && apt-get install -y -qq libsqlite3-dev >/dev/null; }; \
+	fi
+	$${CC:-cc} -O2 -fPIC -shared -Wall -Wextra -Werror -o $@ $< -lm
+
+install: $(BIN)/bulkhead $(EXTENSION)
 
 # The tools module runs code in bubblewrap; without it, tool executions answer 503.
 sandbox:
@@ -69,4 +80,4 @@ bench: install sandbox
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .tools .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .tools .mypy_cache .ruff_cache .pytest_cache $(EXTENSION)

@@ -67,6 +67,7 @@ import sqlean
 from sqlalchemy import bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from . import bm25_counted
 from .rarest_words import rarest_within
 from .recent import database_of
 from .term_counts import RecentCounts
@@ -138,26 +139,37 @@ class Fts5Table:
         statement (a round trip less): the rows of both, the first's scores over the
         second's (see above), which are never higher, as a word a row holds adds to its
         score (`min`)."""
-        stages = [any_of(words)]
+        # Each stage: its MATCH, and its words in the order the MATCH names them.
+        stages = [(any_of(words), list(words))]
+        counts: dict[str, int] = {}
         if owned is None or owned.given > POSTINGS_BUDGET:
-            rare = rarest_within(words, await self.rows_holding(tx, words), POSTINGS_BUDGET)
+            counts = await self.rows_holding(tx, words)
+            rare = rarest_within(words, counts, POSTINGS_BUDGET)
             common = [w for w in words if w not in rare]
             if common:
-                stages = [f"{any_of(rare)} AND {any_of(common)}", any_of(rare)]
+                stages = [
+                    (f"{any_of(rare)} AND {any_of(common)}", rare + common),
+                    (any_of(rare), rare),
+                ]
         within = "" if owned is None else "AND rowid BETWEEN :first AND :last "
-        ranked = [
-            f"SELECT * FROM (SELECT rowid AS id, bm25({self.name}) AS score FROM {self.name} "
-            f"WHERE {self.name} MATCH :match{i} {within}ORDER BY score, id LIMIT :n)"
-            for i in range(len(stages))
-        ]
+        values: dict[str, Any] = {"n": limit, **rowid_range(owned)}
+        ranked = []
+        for i, (match, named) in enumerate(stages):
+            # A word FTS5 splits in several terms is a phrase: FTS5 counts its rows.
+            held = [counts.get(w) if len(terms_of(w)) == 1 else None for w in named]
+            score, given = bm25_counted.rank(self.name, held, f"held{i}")
+            values |= {f"match{i}": match, **given}
+            ranked.append(
+                f"SELECT * FROM (SELECT rowid AS id, {score} AS score FROM {self.name} "
+                f"WHERE {self.name} MATCH :match{i} {within}ORDER BY score, id LIMIT :n)"
+            )
         best = ranked[0]
         if len(ranked) > 1:
             best = (
                 f"SELECT id, min(score) AS score FROM ({' UNION ALL '.join(ranked)}) "
                 "GROUP BY id ORDER BY score, id LIMIT :n"
             )
-        matches = {f"match{i}": match for i, match in enumerate(stages)}
-        return best, {"n": limit, **matches, **rowid_range(owned)}
+        return best, values
 
     async def owner_rows(self, tx: AsyncSession, owner_token: str) -> OwnerRows | None:
         """The owner's rowids, or None for an owner the index has never held. (One

@@ -18,6 +18,7 @@ import aiosqlite
 import sqlean
 import sqlite_vec
 
+from . import bm25_counted
 from .private_files import tighten
 from .sqlite_cursor import OneTripDbapi
 
@@ -40,6 +41,7 @@ def open_module_connection(path: Path, busy_timeout_ms: int) -> Any:
     tighten(path, 0o600)  # its WAL and shared-memory files take this mode
     conn.enable_load_extension(True)
     sqlite_vec.load(conn)
+    bm25_counted.load(conn)
     conn.enable_load_extension(False)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
