@@ -3,11 +3,12 @@
 Before it searches, SQLite's two-stage word search asks how many rows hold each of the
 query's words, to look up the rarest first (`fts5_search`, `rarest_words`). FTS5 counts
 a term by walking its whole list of rows: for the common words most questions share,
-2-4 ms of a recall at 100k memories. The counts decide only which words the first stage
-looks up; the scores are FTS5's own, made by each search from the index as it is, and
-two stages score what they return as one would whatever the split. So a count a minute
-old changes no score, only (for a word whose count has since crossed the budget) which
-rows a search looks at.
+2-4 ms of a recall at 100k memories. The counts decide which words the first stage
+looks up, and each word's weight in the scores (its IDF, `bm25_counted`: FTS5's bm25()
+would count them again in each search). So a count a minute old moves a word between
+the stages, and its weight, for at most that minute, as PostgreSQL's statistics do
+(`lexeme_statistics`); two stages still score what they return as one would with the
+same counts.
 """
 
 from __future__ import annotations
