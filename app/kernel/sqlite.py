@@ -1,11 +1,12 @@
 """SQLite connections for module databases: WAL, foreign keys, a busy timeout, no ATTACH.
 
 The driver is `sqlean.py` (SQLite 3.50 that can load extensions; this Python's own
-`sqlite3` cannot), with sqlite-vec loaded on every connection for vector indexes.
+`sqlite3` cannot), with sqlite-vec loaded on every connection for vector indexes, and
+`bm25_counted` (built by `make install`) for the word search's ranking.
 
 The authorizer is the boundary: SQLite asks it before preparing any statement, so
 `ATTACH 'other_module.sqlite3'` is refused however the SQL string is written. Loading
-further extensions is switched off again once sqlite-vec is in.
+further extensions is switched off again once both are in.
 """
 
 from __future__ import annotations
