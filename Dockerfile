@@ -24,7 +24,8 @@ RUN apt-get update \
 COPY README.md Makefile ./
 COPY contracts ./contracts
 COPY app ./app
-RUN make app/kernel/libbm25counted.so && uv sync --frozen --no-dev --no-editable
+RUN make app/kernel/libbm25counted.so && test -f app/kernel/libbm25counted.so \
+    && uv sync --frozen --no-dev --no-editable
 
 FROM ${PYTHON_IMAGE} AS runtime
 # bubblewrap runs tool code in the tools service (user namespaces: see the README).
