@@ -61,7 +61,8 @@ def test_the_runtime_is_unprivileged_with_bubblewrap_and_serves(
 
 def test_the_build_stage_install_holds_the_model_and_no_dev_tools(tmp_path: Path) -> None:
     """What `uv sync --frozen --no-dev --no-editable` makes from the files .dockerignore
-    lets in: the server, its migrations and the embedding model; no test tooling."""
+    lets in, once the build stage has compiled the word search's extension: the server,
+    its migrations, the embedding model and the extension; no test tooling."""
     admitted = [
         line[1:].rstrip("/")
         for line in (ROOT / ".dockerignore").read_text().splitlines()
@@ -72,6 +73,13 @@ def test_the_build_stage_install_holds_the_model_and_no_dev_tools(tmp_path: Path
     for name in admitted:
         copy = shutil.copytree if (ROOT / name).is_dir() else shutil.copy
         copy(ROOT / name, source / name)
+    for built in source.glob("**/*.so"):  # .dockerignore: never a host's build
+        built.unlink()
+    # As the build stage compiles the word search's extension, before the install.
+    subprocess.run(
+        ["make", "--no-print-directory", "app/kernel/libbm25counted.so"],
+        cwd=source, check=True, timeout=120,
+    )  # fmt: skip
     uv = shutil.which("uv") or str(ROOT / ".tools" / "bin" / "uv")
     venv = tmp_path / "venv"
     env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(venv), "UV_PYTHON_DOWNLOADS": "never"}
@@ -87,6 +95,15 @@ def test_the_build_stage_install_holds_the_model_and_no_dev_tools(tmp_path: Path
         cwd=tmp_path, capture_output=True, text=True, check=True, timeout=120,
     )  # fmt: skip
     assert embedded.stdout.strip() == "(1, 384)"
+    extension = subprocess.run(
+        [str(venv / "bin" / "python"), "-c",
+         "from app.kernel import bm25_counted as b; print(b.built(), b.LIBRARY)"],
+        cwd=tmp_path, capture_output=True, text=True, check=True, timeout=120,
+    )  # fmt: skip
+    assert extension.stdout.split() == [
+        "True",
+        str(next(venv.glob("lib/python*/site-packages/app/kernel/libbm25counted.so"))),
+    ]
     migrated = subprocess.run(
         [str(venv / "bin" / "bulkhead"), "db", "upgrade"],
         cwd=tmp_path, env={"PATH": os.environ["PATH"], "BULKHEAD_DATA_DIR": str(tmp_path / "d")},
