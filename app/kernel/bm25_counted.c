@@ -93,10 +93,7 @@ static void bm25_counted(const Fts5ExtensionApi *pApi, Fts5Context *pFts, sqlite
   Statistics *p = (Statistics *)pApi->xGetAuxdata(pFts, 0);
   double score = 0.0, D = 0.0;
   int rc = SQLITE_OK, nInst = 0, nTok = 0, i;
-  if (p == 0) {
-    rc = statistics_of(pApi, pFts, pCtx, nVal, apVal, &p);
-    if (rc == SQLITE_ERROR) return; /* the error is set */
-  }
+  if (p == 0) rc = statistics_of(pApi, pFts, pCtx, nVal, apVal, &p);
   if (rc == SQLITE_OK) {
     memset(p->aFreq, 0, sizeof(double) * p->nPhrase);
     rc = pApi->xInstCount(pFts, &nInst);
@@ -111,6 +108,7 @@ static void bm25_counted(const Fts5ExtensionApi *pApi, Fts5Context *pFts, sqlite
     D = (double)nTok;
   }
   if (rc != SQLITE_OK) {
+    /* Keeps a message statistics_of set; any failure is an error, never a NULL score. */
     sqlite3_result_error_code(pCtx, rc);
     return;
   }
